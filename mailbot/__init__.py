@@ -1,0 +1,1 @@
+"""mailbot: a daemon that keeps a customer-complaints procedure over plain email."""

@@ -1,0 +1,133 @@
+"""The composition root: builds every part from the settings and hands them to the commands."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from threading import Event
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from mailbot.config import ConfigError, Settings
+from mailbot.intake import Clock, Intake, Outcome
+from mailbot.letters import Letters
+from mailbot.outbox import SendReport, send_outbox
+from mailbot.procedure.calendar import BusinessCalendar
+from mailbot.store import db
+from mailbot.store.models import Disposition
+from mailbot.transport.imap import Mailbox
+from mailbot.transport.smtp import SmtpTransport
+
+log = logging.getLogger("mailbot")
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class PollReport:
+    fetched: int = 0
+    outcomes: list[Outcome] = field(default_factory=list)
+
+
+@dataclass
+class App:
+    """Everything a command needs, built once."""
+
+    settings: Settings
+    engine: Engine
+    calendar: BusinessCalendar
+    letters: Letters
+    clock: Clock
+    intake: Intake
+
+    def mailbox(self) -> Mailbox:
+        return Mailbox(self.settings.mailbox)
+
+    def send(self) -> SendReport:
+        """Send what is due in the outbox."""
+        return send_outbox(
+            self.engine,
+            lambda: SmtpTransport(self.settings.smtp),
+            self.settings.smtp.from_address,
+            self.clock(),
+        )
+
+    def resume_pending(self) -> None:
+        """Process messages stored before a crash but never processed."""
+        with Session(self.engine) as session:
+            pending = [row.id for row in db.pending_inbound(session) if row.id is not None]
+        for inbound_id in pending:
+            log.info(
+                "resuming inbound %d %s", inbound_id, self.intake.process(inbound_id).describe()
+            )
+
+    def poll(self, stop: Event) -> PollReport:
+        """Fetch new mail past the checkpoint, process each message, then move it."""
+        report = PollReport()
+        s = self.settings.mailbox
+        with self.mailbox() as mailbox:
+            with Session(self.engine) as session:
+                checkpoint = db.get_checkpoint(session, s.folder)
+            last_uid = 0
+            if checkpoint is not None and checkpoint.uidvalidity == mailbox.uidvalidity:
+                last_uid = checkpoint.last_uid
+            elif checkpoint is not None:
+                log.warning(
+                    "UIDVALIDITY of %s changed %d -> %d: rescanning, duplicates are skipped",
+                    s.folder,
+                    checkpoint.uidvalidity,
+                    mailbox.uidvalidity,
+                )
+            uids = mailbox.uids_after(last_uid)
+            for start in range(0, len(uids), s.batch_size):
+                if stop.is_set():
+                    break
+                done: dict[str, list[int]] = {s.processed_folder: [], s.quarantine_folder: []}
+                for message in mailbox.fetch(uids[start : start + s.batch_size]):
+                    if stop.is_set():
+                        break
+                    report.fetched += 1
+                    outcome = self.intake.receive(
+                        message.raw,
+                        message.internaldate,
+                        f"imap {s.folder} {mailbox.uidvalidity}/{message.uid}",
+                    )
+                    log_outcome(outcome, f"uid={message.uid}")
+                    report.outcomes.append(outcome)
+                    quarantined = outcome.disposition is Disposition.QUARANTINED
+                    done[s.quarantine_folder if quarantined else s.processed_folder].append(
+                        message.uid
+                    )
+                    last_uid = max(last_uid, message.uid)
+                # the database has committed every message above: only now touch the mailbox
+                for folder, moved in done.items():
+                    mailbox.move(moved, folder)
+                with Session(self.engine) as session:
+                    db.set_checkpoint(session, s.folder, mailbox.uidvalidity, last_uid)
+                    session.commit()
+        return report
+
+
+def log_outcome(outcome: Outcome, where: str) -> None:
+    level = logging.WARNING if outcome.disposition is Disposition.QUARANTINED else logging.INFO
+    log.log(level, "%s %s", where, outcome.describe())
+
+
+def build_app(settings: Settings, clock: Callable[[], datetime] = wall_clock) -> App:
+    """Build the parts; a setting the calendar refuses becomes a ConfigError."""
+    p = settings.procedure
+    try:
+        calendar = BusinessCalendar(
+            timezone=p.timezone, opening=p.opening, closing=p.closing, region=p.region
+        )
+    except ValueError as exc:
+        raise ConfigError("procedure.region/timezone", str(exc)) from None
+    letters = Letters(p.timezone)
+    engine = db.open_database(settings.database.url)
+    intake = Intake(engine, settings, calendar, letters, clock)
+    return App(settings, engine, calendar, letters, clock, intake)

@@ -1,0 +1,148 @@
+"""The command line: `mailbot run|ingest|cases|show|check`, with a global --now for replays."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from sqlmodel import Session, col, select
+
+from mailbot.app import App, build_app, log_outcome, wall_clock
+from mailbot.config import ConfigError, config_path, load_settings
+from mailbot.daemon import run_cycle, run_forever
+from mailbot.store import db
+from mailbot.store.models import Case
+from mailbot.transport.imap import MailboxUnavailable
+from mailbot.transport.smtp import SmtpPermanentError, SmtpTemporaryError, SmtpTransport
+from mailbot.views import case_json, case_line
+
+EX_OK, EX_USAGE, EX_TEMPFAIL = 0, 2, 75
+
+log = logging.getLogger("mailbot")
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give a UTC offset, e.g. {text}+00:00")
+    return moment
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="mailbot", description=__doc__)
+    top.add_argument("--config", help="config file (default $MAILBOT_CONFIG or ./config.toml)")
+    top.add_argument("--now", type=_moment, help="fix the clock, e.g. 2026-12-24T16:00:00+00:00")
+    top.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = top.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="the daemon: poll, process, send, until SIGTERM")
+    run.add_argument("--once", action="store_true", help="one fetch + process + send, then exit")
+    ingest = commands.add_parser("ingest", help="process RFC 822 files as if they had arrived")
+    ingest.add_argument("files", nargs="+", help="files, or - for standard input")
+    cases = commands.add_parser("cases", help="list the cases")
+    cases.add_argument("--json", action="store_true")
+    show = commands.add_parser("show", help="one case with its messages and events")
+    show.add_argument("ref")
+    show.add_argument("--json", action="store_true")
+    commands.add_parser("check", help="try the IMAP and SMTP settings and say what works")
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        settings = load_settings(config_path(args.config, os.environ))
+        fixed: datetime | None = args.now
+        app = build_app(settings, (lambda: fixed) if fixed else wall_clock)
+    except ConfigError as exc:
+        print(f"mailbot: configuration error: {exc}", file=sys.stderr)
+        return EX_USAGE
+    command = {"run": _run, "ingest": _ingest, "cases": _cases, "show": _show, "check": _check}
+    return command[args.command](app, args)
+
+
+def _run(app: App, args: argparse.Namespace) -> int:
+    if not args.once:
+        run_forever(app)
+        return EX_OK
+    return EX_OK if run_cycle(app, threading.Event()) else EX_TEMPFAIL
+
+
+def _ingest(app: App, args: argparse.Namespace) -> int:
+    for name in args.files:
+        raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+        log_outcome(app.intake.receive(raw, app.clock(), f"file {name}"), f"file={name}")
+    return EX_TEMPFAIL if app.send().unreachable else EX_OK
+
+
+def _cases(app: App, args: argparse.Namespace) -> int:
+    with Session(app.engine) as session:
+        cases = session.exec(select(Case).order_by(col(Case.id))).all()
+        if args.json:
+            print(json.dumps([case_json(session, c) for c in cases], indent=2))
+        else:
+            for case in cases:
+                print(case_line(case))
+    return EX_OK
+
+
+def _show(app: App, args: argparse.Namespace) -> int:
+    with Session(app.engine) as session:
+        case = db.case_by_ref(session, args.ref.upper())
+        if case is None:
+            print(f"mailbot: no case {args.ref}", file=sys.stderr)
+            return EX_USAGE
+        data = case_json(session, case)
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return EX_OK
+    print(case_line(case))
+    print(f"  first response due {data['first_response_due']}, ADR from {data['adr_date']}")
+    print(f"  missing details: {', '.join(data['missing_details']) or 'none'}")
+    for m in data["messages"]:
+        print(f"  {m['at']}  {m['direction']:<3} {m['kind']:<16} {m['subject'][:60]}")
+    for e in data["events"]:
+        print(f"  {e['at']}  event {e['actor']}: {e['action']} {e['detail']}")
+    return EX_OK
+
+
+def _check(app: App, args: argparse.Namespace) -> int:
+    ok = True
+    s = app.settings
+    try:
+        with app.mailbox() as mailbox:
+            count = len(mailbox.uids_after(0))
+        print(
+            f"IMAP ok: {s.mailbox.username}@{s.mailbox.host}:{s.mailbox.port} "
+            f"folder {s.mailbox.folder} holds {count} message(s)"
+        )
+    except MailboxUnavailable as exc:
+        ok = False
+        print(f"IMAP FAILED: {exc}")
+    try:
+        with SmtpTransport(s.smtp):
+            print(
+                f"SMTP ok: {s.smtp.host}:{s.smtp.port} ({s.smtp.security}), "
+                f"sending as {s.smtp.from_address}"
+            )
+    except (SmtpTemporaryError, SmtpPermanentError) as exc:
+        ok = False
+        print(f"SMTP FAILED: {exc}")
+    with Session(app.engine) as session:
+        count = len(session.exec(select(Case.id)).all())
+    print(f"database ok: {s.database.url} holds {count} case(s)")
+    return EX_OK if ok else EX_TEMPFAIL

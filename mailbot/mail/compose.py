@@ -1,0 +1,67 @@
+"""Outgoing mail: headers that thread it and stop other robots answering it."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+
+from mailbot.mail.classify import LOOP_HEADER
+
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def header_safe(value: str, limit: int = 200) -> str:
+    """VALUE with control characters (CR, LF ...) folded to spaces and cut to LIMIT."""
+    cleaned = " ".join(_UNSAFE.sub(" ", value).split())
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
+
+def new_message_id(domain: str) -> str:
+    """A fresh Message-ID in our own domain."""
+    return f"<mailbot.{uuid.uuid4().hex}@{domain}>"
+
+
+@dataclass(frozen=True)
+class Letter:
+    """What to send, before it becomes bytes."""
+
+    to_address: str
+    to_name: str
+    subject: str
+    text: str
+    html: str | None = None
+    in_reply_to: str | None = None
+    references: Sequence[str] = ()
+    auto_submitted: str = "auto-generated"
+
+
+def compose(
+    letter: Letter, *, from_address: str, from_name: str, message_id: str, date: datetime
+) -> bytes:
+    """The RFC 5322 bytes of LETTER, with our loop and anti-auto-reply headers."""
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = Address(header_safe(from_name), addr_spec=from_address)
+    msg["To"] = Address(header_safe(letter.to_name), addr_spec=letter.to_address)
+    msg["Subject"] = header_safe(letter.subject, limit=250)
+    msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = message_id
+    if letter.in_reply_to:
+        msg["In-Reply-To"] = letter.in_reply_to
+    if letter.references:
+        msg["References"] = " ".join(letter.references)
+    # RFC 3834 and the Microsoft and vacation(1) conventions: no robot should answer us
+    msg["Auto-Submitted"] = letter.auto_submitted
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg["Precedence"] = "bulk"
+    msg[LOOP_HEADER] = from_address
+    msg.set_content(letter.text)
+    if letter.html is not None:
+        msg.add_alternative(letter.html, subtype="html")
+    return msg.as_bytes()

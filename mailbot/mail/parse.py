@@ -1,0 +1,387 @@
+"""Raw RFC 822 bytes -> ParsedMessage, with mail-parser and a standard-library fallback."""
+
+from __future__ import annotations
+
+import codecs
+import email
+import email.policy
+import email.utils
+import functools
+import mimetypes
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.header import decode_header
+from email.message import Message
+from email.parser import BytesParser
+
+import html2text
+import mailparser
+
+
+@dataclass(frozen=True)
+class Address:
+    """One mailbox: display name and lower-cased addr-spec."""
+
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One attachment, with a file name safe to use under a directory of ours."""
+
+    filename: str
+    content_type: str
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    """Everything mailbot reads from one message."""
+
+    message_id: str  # "<...>", generated from the SHA-256 when the header is missing
+    subject: str
+    sender: Address | None  # From:
+    to: tuple[Address, ...]
+    cc: tuple[Address, ...]
+    reply_to: tuple[Address, ...]
+    in_reply_to: tuple[str, ...]  # "<...>" ids
+    references: tuple[str, ...]  # "<...>" ids, oldest first
+    date: datetime | None  # the sender's Date: header (not trusted for deadlines)
+    text: str  # text body; HTML-only mail turned into readable text
+    attachments: tuple[Attachment, ...]
+    content_type: str  # top-level, lower case, e.g. "multipart/report"
+    headers: tuple[tuple[str, str], ...]  # every header, decoded, in order
+    parser: str  # "mail-parser" or "email" (the fallback)
+    defects: tuple[str, ...] = field(default=())
+
+    def header(self, name: str) -> str | None:
+        """The first value of header NAME (case-insensitive), or None."""
+        lname = name.lower()
+        for key, value in self.headers:
+            if key.lower() == lname:
+                return value
+        return None
+
+
+def parse_message(raw: bytes, sha256: str) -> ParsedMessage:
+    """Parse RAW; never raises on malformed input (raises only on non-bytes)."""
+    if not isinstance(raw, bytes | bytearray):
+        raise TypeError(f"parse_message needs bytes, not {type(raw).__name__}")
+    raw = bytes(raw)
+    defects: list[str] = []
+    try:
+        parsed = mailparser.parse_from_bytes(raw)
+        found = [f"mail-parser: {name}" for name in sorted(parsed.defects_categories)]
+        return _extract(parsed.message, sha256, "mail-parser", defects + found)
+    except Exception as exc:  # mail-parser trips over some broken MIME; the mailbox must go on
+        defects.append(f"mail-parser failed: {type(exc).__name__}: {exc}")
+    for policy in (email.policy.default, email.policy.compat32):
+        try:
+            message = BytesParser(policy=policy).parsebytes(raw)
+            found = [f"email: {type(defect).__name__}" for defect in message.defects]
+            return _extract(message, sha256, "email", defects + found)
+        except Exception as exc:
+            defects.append(f"email ({policy!r}) failed: {type(exc).__name__}: {exc}")
+    return ParsedMessage(
+        message_id=_generated_id(sha256),
+        subject="",
+        sender=None,
+        to=(),
+        cc=(),
+        reply_to=(),
+        in_reply_to=(),
+        references=(),
+        date=None,
+        text="",
+        attachments=(),
+        content_type="text/plain",
+        headers=(),
+        parser="email",
+        defects=tuple(defects),
+    )
+
+
+def _extract(message: Message, sha256: str, parser: str, defects: list[str]) -> ParsedMessage:
+    raw_headers = [(str(name), _unfold(value)) for name, value in message.raw_items()]
+    headers = tuple((name, _decode_words(value, defects)) for name, value in raw_headers)
+
+    def raw_header(name: str) -> str:
+        return next((value for key, value in raw_headers if key.lower() == name), "")
+
+    plain: list[str] = []
+    html: list[str] = []
+    attachments: list[Attachment] = []
+    _collect(message, plain, html, attachments, defects)
+    text = "\n".join(part for part in plain if part.strip())
+    if not text and html:
+        text = _html_to_text("\n".join(html))
+    senders = _addresses(raw_header("from"), defects)
+    return ParsedMessage(
+        message_id=_message_id(raw_header("message-id"), sha256),
+        subject=" ".join(_decode_words(raw_header("subject"), defects).split()),
+        sender=senders[0] if senders else None,
+        to=_addresses(raw_header("to"), defects),
+        cc=_addresses(raw_header("cc"), defects),
+        reply_to=_addresses(raw_header("reply-to"), defects),
+        in_reply_to=_ids(raw_header("in-reply-to")),
+        references=_ids(raw_header("references")),
+        date=_date(raw_header("date"), defects),
+        text=text,
+        attachments=tuple(attachments),
+        content_type=message.get_content_type().lower(),
+        headers=headers,
+        parser=parser,
+        defects=tuple(defects),
+    )
+
+
+def _collect(
+    part: Message,
+    plain: list[str],
+    html: list[str],
+    attachments: list[Attachment],
+    defects: list[str],
+) -> None:
+    """Sort PART's leaves into body text and attachments, depth first."""
+    filename = _filename(part)
+    disposition = part.get_content_disposition()
+    content_type = part.get_content_type().lower()
+    if disposition == "attachment" or (filename is not None and not part.is_multipart()):
+        name = _decode_words(filename or "", defects)
+        payload = _container_bytes(part, defects) if part.is_multipart() else _payload(part)
+        number = len(attachments) + 1
+        attachments.append(
+            Attachment(_safe_filename(name, number, content_type), content_type, payload)
+        )
+        return
+    if content_type.startswith("multipart/") and not part.is_multipart():
+        reparsed = _with_found_boundary(part, defects)
+        if reparsed is not None:
+            _collect(reparsed, plain, html, attachments, defects)
+        return
+    if part.is_multipart():
+        for child in part.get_payload():
+            if isinstance(child, Message):
+                _collect(child, plain, html, attachments, defects)
+        for recovered in _parts_in_epilogue(part, defects):
+            _collect(recovered, plain, html, attachments, defects)
+        return
+    maintype = part.get_content_maintype().lower()
+    if content_type == "text/plain":
+        plain.append(_decode_bytes(_payload(part), part.get_content_charset(), defects))
+    elif content_type == "text/html":
+        html.append(_decode_bytes(_payload(part), part.get_content_charset(), defects))
+    elif maintype not in ("text", "multipart", "message"):
+        number = len(attachments) + 1
+        attachments.append(
+            Attachment(_safe_filename("", number, content_type), content_type, _payload(part))
+        )
+
+
+def _filename(part: Message) -> str | None:
+    # The parsers turn raw 8-bit bytes in a file name into U+FFFD; re-read the raw header.
+    scratch = Message()
+    for name, value in part.raw_items():
+        if name.lower() in ("content-disposition", "content-type"):
+            scratch[name] = _unfold(value)
+    filename = scratch.get_filename()
+    return None if filename is None else _unfold(filename)
+
+
+def _parts_in_epilogue(part: Message, defects: list[str]) -> list[Message]:
+    # A nested multipart that reuses its parent's boundary closes the parent
+    # early, leaving later parts (often the attachment) in the epilogue.
+    boundary = part.get_boundary()
+    epilogue = part.epilogue
+    if not boundary or not epilogue or f"--{boundary}" not in epilogue:
+        return []
+    recovered = []
+    for chunk in epilogue.split(f"--{boundary}")[1:]:
+        if chunk.startswith("--") or not chunk.strip():
+            continue
+        recovered.append(email.message_from_string(chunk.lstrip("\r\n")))
+    if recovered:
+        defects.append(f"recovered {len(recovered)} part(s) from a multipart epilogue")
+    return recovered
+
+
+def _with_found_boundary(part: Message, defects: list[str]) -> Message | None:
+    """Re-read a multipart whose declared boundary never appears, using the one that does."""
+    body = part.get_payload()
+    if not isinstance(body, str):
+        return None
+    first = next((line for line in body.splitlines() if line.startswith("--")), "")
+    boundary = first[2:].strip()
+    if not boundary or boundary == part.get_boundary():
+        return None
+    header = f'Content-Type: {part.get_content_type()}; boundary="{boundary}"\n\n'
+    reparsed = email.message_from_string(header + body)
+    if not reparsed.is_multipart():
+        return None
+    defects.append(f"multipart boundary {part.get_boundary()!r} missing; used {boundary!r}")
+    return reparsed
+
+
+def _payload(part: Message) -> bytes:
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else b""
+
+
+def _container_bytes(part: Message, defects: list[str]) -> bytes:
+    """The body of an attached message/rfc822 (or similar container) as bytes."""
+    chunks = []
+    for child in part.get_payload():
+        try:
+            chunks.append(child.as_bytes() if isinstance(child, Message) else str(child).encode())
+        except Exception as exc:  # a broken inner message must not lose the outer one
+            defects.append(f"attached message not serialisable: {type(exc).__name__}")
+    return b"".join(chunks)
+
+
+# Labels that senders get wrong: the superset decodes what the label promised and more.
+_CHARSET_ALIASES = {
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "ks_c_5601-1987": "cp949",
+    "iso-8859-1": "cp1252",
+    "latin1": "cp1252",
+    "us-ascii": "utf-8",
+    "ascii": "utf-8",
+}
+
+
+def _decode_bytes(data: bytes, charset: str | None, defects: list[str]) -> str:
+    """Decode DATA, trusting CHARSET only as far as it works; never raises."""
+    label = (charset or "utf-8").strip().strip('"').lower()
+    declared = _CHARSET_ALIASES.get(label, label)
+    try:
+        codecs.lookup(declared)
+    except LookupError:
+        defects.append(f"unknown charset {charset!r}")
+        declared = "utf-8"
+    for candidate in dict.fromkeys((declared, "utf-8")):
+        try:
+            return data.decode(candidate)
+        except UnicodeDecodeError:
+            continue
+    defects.append(f"bytes not valid {charset or 'utf-8'}; replaced")
+    return data.decode(declared, errors="replace")
+
+
+def _unfold(value: object) -> str:
+    """Header value as text: folding removed, raw 8-bit bytes decoded."""
+    text = str(value)
+    if any("\udc80" <= ch <= "\udcff" for ch in text):
+        # The parsers smuggle undecodable header bytes through as surrogates.
+        text = _decode_bytes(text.encode("utf-8", "surrogateescape"), None, [])
+    text = re.sub(r"\r?\n(?=[ \t])", "", text)
+    return text.replace("\r", " ").replace("\n", " ").strip()
+
+
+def _decode_words(value: str, defects: list[str]) -> str:
+    """Decode RFC 2047 encoded words in VALUE, whatever their charset claims."""
+    if "=?" not in value:
+        return value
+    try:
+        chunks = decode_header(value)
+    except Exception as exc:
+        defects.append(f"undecodable header words: {type(exc).__name__}")
+        return value
+    text = []
+    for chunk, charset in chunks:
+        if isinstance(chunk, str):
+            text.append(chunk)
+        elif charset is None:
+            # decode_header hands back the unencoded stretches this way.
+            text.append(chunk.decode("raw-unicode-escape", errors="replace"))
+        else:
+            text.append(_decode_bytes(chunk, charset, defects))
+    return "".join(text).replace("\r", "").replace("\n", "")
+
+
+# An unquoted display name holding an "@" ("bob@x <alice@y>") fools getaddresses.
+_BARE_AT_NAME = re.compile(r'(^|,)\s*([^,"<>]*@[^,"<>]*?)\s*<')
+
+
+def _addresses(value: str, defects: list[str]) -> tuple[Address, ...]:
+    if not value:
+        return ()
+    try:
+        pairs = email.utils.getaddresses([_BARE_AT_NAME.sub(r'\1"\2" <', value)])
+    except Exception as exc:
+        defects.append(f"unparsable address header: {type(exc).__name__}")
+        return ()
+    if any("=?" in addr for _, addr in pairs):
+        # Some senders encode the whole mailbox, addr-spec included.
+        return _addresses(_decode_words(value, defects), defects)
+    found = []
+    for name, addr in pairs:
+        if name or addr:
+            found.append(Address(_decode_words(name, defects).strip(), addr.strip().lower()))
+    return tuple(found)
+
+
+_ID_TOKEN = re.compile(r"<[^<>]*>")
+
+
+def _ids(value: str) -> tuple[str, ...]:
+    ids = ("".join(token.split()) for token in _ID_TOKEN.findall(value))
+    return tuple(token for token in ids if token != "<>")
+
+
+def _message_id(value: str, sha256: str) -> str:
+    ids = _ids(value)
+    if ids:
+        return ids[0]
+    bare = "".join(value.split()).strip("<>")
+    return f"<{bare}>" if bare else _generated_id(sha256)
+
+
+def _generated_id(sha256: str) -> str:
+    return f"<{sha256[:32]}@mailbot.generated>"
+
+
+def _date(value: str, defects: list[str]) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except Exception:
+        defects.append(f"unparsable Date: {value[:80]!r}")
+        return None
+    # "-0000" means "zone unknown"; UTC is the least surprising reading.
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _html_to_text(html: str) -> str:
+    converter = html2text.HTML2Text()
+    converter.body_width = 0
+    converter.ignore_images = True
+    converter.ignore_links = True
+    return str(converter.handle(html)).strip()
+
+
+_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._ -]")
+_MAX_NAME = 100
+
+
+def _safe_filename(name: str, number: int, content_type: str) -> str:
+    """A basename that cannot escape our directory or confuse a shell or a viewer."""
+    base = re.split(r"[/\\]", name)[-1]
+    kept = "".join(ch for ch in base if ch.isalpha() or not _UNSAFE_NAME_CHARS.match(ch))
+    kept = kept.strip(" ").lstrip(".").strip(" ")
+    if len(kept) > _MAX_NAME:
+        stem, dot, ext = kept.rpartition(".")
+        ext = f".{ext}" if dot and 0 < len(ext) <= 10 else ""
+        kept = (stem if ext else kept)[: _MAX_NAME - len(ext)].strip(" ") + ext
+    if not kept.strip("."):
+        kept = f"attachment-{number}{_extension(content_type)}"
+    return kept
+
+
+@functools.cache
+def _extension(content_type: str) -> str:
+    # A private table, so the guess does not depend on the host's mime.types.
+    return mimetypes.MimeTypes().guess_extension(content_type) or ""

@@ -1,0 +1,1 @@
+"""The complaints procedure as pure code: calendar, deadlines, what is due."""

@@ -1,0 +1,112 @@
+"""The database: engine set-up and the queries the pipeline needs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event
+from sqlmodel import Session, SQLModel, col, create_engine, select
+
+from mailbot.store.models import (
+    Case,
+    Checkpoint,
+    Disposition,
+    Inbound,
+    Outbound,
+    OutboundStatus,
+    RefCounter,
+)
+
+
+def open_database(url: str) -> Engine:
+    """An engine for URL with the schema in place; SQLite in WAL mode, waiting on locks."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    SQLModel.metadata.create_all(engine)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")  # a commit survives power loss: nothing lost
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def find_inbound(session: Session, message_id: str, sha256: str) -> Inbound | None:
+    """The stored copy of this exact message, if any."""
+    return session.exec(
+        select(Inbound).where(Inbound.message_id == message_id, Inbound.sha256 == sha256)
+    ).first()
+
+
+def pending_inbound(session: Session) -> list[Inbound]:
+    """Messages stored but not yet processed (a crash came between the two steps)."""
+    query = select(Inbound).where(Inbound.disposition == Disposition.RECEIVED)
+    return list(session.exec(query.order_by(col(Inbound.id))))
+
+
+def case_by_ref(session: Session, ref: str) -> Case | None:
+    return session.exec(select(Case).where(Case.ref == ref)).first()
+
+
+def case_by_message_ids(session: Session, message_ids: Iterable[str]) -> Case | None:
+    """The case that any of MESSAGE_IDS (inbound or outbound) belongs to, newest mention first."""
+    ids = list(dict.fromkeys(message_ids))
+    if not ids:
+        return None
+    rows: dict[str, int] = {}
+    inbound = select(Inbound.message_id, Inbound.case_id).where(
+        col(Inbound.message_id).in_(ids), col(Inbound.case_id).is_not(None)
+    )
+    outbound = select(Outbound.message_id, Outbound.case_id).where(
+        col(Outbound.message_id).in_(ids), col(Outbound.case_id).is_not(None)
+    )
+    for message_id, case_id in [*session.exec(inbound), *session.exec(outbound)]:
+        if case_id is not None:
+            rows[message_id] = case_id
+    for message_id in reversed(ids):  # References run oldest first: prefer the latest
+        if message_id in rows:
+            return session.get(Case, rows[message_id])
+    return None
+
+
+def next_case_ref(session: Session, fmt: str, year: int) -> str:
+    """Issue the next case reference of YEAR, inside the caller's transaction."""
+    counter = session.get(RefCounter, year)
+    if counter is None:
+        counter = RefCounter(year=year, last=0)
+    counter.last += 1
+    session.add(counter)
+    return fmt.format(year=year, number=counter.last)
+
+
+def get_checkpoint(session: Session, folder: str) -> Checkpoint | None:
+    return session.get(Checkpoint, folder)
+
+
+def set_checkpoint(session: Session, folder: str, uidvalidity: int, last_uid: int) -> None:
+    checkpoint = session.get(Checkpoint, folder)
+    if checkpoint is None:
+        checkpoint = Checkpoint(folder=folder, uidvalidity=uidvalidity, last_uid=last_uid)
+    checkpoint.uidvalidity, checkpoint.last_uid = uidvalidity, last_uid
+    session.add(checkpoint)
+
+
+def due_outbound(session: Session, now: datetime, limit: int = 100) -> list[Outbound]:
+    """Queued mail whose next attempt is due."""
+    query = (
+        select(Outbound)
+        .where(Outbound.status == OutboundStatus.QUEUED, col(Outbound.next_attempt_at) <= now)
+        .order_by(col(Outbound.id))
+        .limit(limit)
+    )
+    return list(session.exec(query))

@@ -1,0 +1,174 @@
+"""The tables: cases, messages received and sent, events, the mailbox checkpoint."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import DateTime, Index, LargeBinary, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, whatever the database keeps."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _when(nullable: bool = False, index: bool = False) -> Any:
+    return Field(
+        default=None if nullable else ..., sa_type=UTCDateTime, nullable=nullable, index=index
+    )
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class Level(StrEnum):
+    TEAM_LEADER = "team_leader"
+    MANAGER = "manager"
+
+
+class MessageKind(StrEnum):
+    """What a message is on a case, in and out."""
+
+    COMPLAINT = "complaint"
+    CUSTOMER_REPLY = "customer_reply"
+    BOUNCE = "bounce"
+    AUTO_REPLY = "auto_reply"
+    MAILING_LIST = "mailing_list"
+    OWN_MAIL = "own_mail"
+    ACKNOWLEDGEMENT = "acknowledgement"
+
+
+class Disposition(StrEnum):
+    """Where an inbound message stands."""
+
+    RECEIVED = "received"  # raw bytes stored, not yet processed
+    CASE = "case"  # on a case
+    IGNORED = "ignored"  # recorded, on no case (a robot that names no case)
+    QUARANTINED = "quarantined"
+
+
+class OutboundStatus(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Case(SQLModel, table=True):
+    """One complaint."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(unique=True, index=True)
+    customer_email: str = Field(index=True)
+    customer_name: str
+    subject: str
+    received_at: datetime = _when()
+    status: CaseStatus = CaseStatus.OPEN
+    level: Level = Level.TEAM_LEADER
+    details_found: str = ""  # R1 details found, comma-separated
+    first_response_due: datetime = _when()
+    adr_date: datetime = _when()  # from when the customer may go to the ADR scheme
+
+
+class Inbound(SQLModel, table=True):
+    """A message received: raw bytes first, what it turned out to be once processed."""
+
+    __table_args__ = (UniqueConstraint("message_id", "sha256"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: str = Field(index=True)
+    sha256: str
+    raw: bytes = Field(sa_type=LargeBinary)
+    size: int
+    received_at: datetime = _when()
+    source: str  # "imap UIDVALIDITY/UID" or "file NAME"
+    disposition: Disposition = Disposition.RECEIVED
+    reason: str = ""
+    case_id: int | None = Field(default=None, foreign_key="case.id", index=True)
+    kind: MessageKind | None = None
+    subject: str = ""
+    from_address: str = ""
+    from_name: str = ""
+    in_reply_to: str = ""  # space-separated "<...>" ids
+    references: str = ""
+    text: str = ""
+    parser: str = ""
+
+
+class Attachment(SQLModel, table=True):
+    """An attachment of an inbound message, under a safe file name."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    inbound_id: int = Field(foreign_key="inbound.id", index=True)
+    filename: str
+    content_type: str
+    size: int
+    payload: bytes = Field(sa_type=LargeBinary)
+
+
+class Outbound(SQLModel, table=True):
+    """A message to send: queued with the case change, its bytes and Message-ID fixed then."""
+
+    __table_args__ = (Index("ix_outbound_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int | None = Field(default=None, foreign_key="case.id", index=True)
+    kind: MessageKind
+    message_id: str = Field(unique=True, index=True)
+    to_address: str
+    subject: str
+    raw: bytes = Field(sa_type=LargeBinary)
+    status: OutboundStatus = OutboundStatus.QUEUED
+    queued_at: datetime = _when()
+    next_attempt_at: datetime = _when()
+    attempts: int = 0
+    last_error: str = ""
+    smtp_reply: str = ""
+    sent_at: datetime | None = _when(nullable=True)
+
+
+class Event(SQLModel, table=True):
+    """A decision on a case (R8): who or which rule, when, what, why."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    at: datetime = _when()
+    actor: str  # a staff address, "customer", or "mailbot"
+    action: str
+    detail: str = ""
+
+
+class Checkpoint(SQLModel, table=True):
+    """How far the mailbox has been read: per folder, UIDVALIDITY and the last UID."""
+
+    folder: str = Field(primary_key=True)
+    uidvalidity: int
+    last_uid: int
+
+
+class RefCounter(SQLModel, table=True):
+    """The last case number issued in a year."""
+
+    year: int = Field(primary_key=True)
+    last: int

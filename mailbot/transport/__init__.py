@@ -1,0 +1,1 @@
+"""Edges to the mail servers: IMAP in, SMTP out."""

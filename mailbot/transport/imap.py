@@ -1,0 +1,132 @@
+"""IMAP in: new messages by UID with their INTERNALDATE, moved only after they are committed."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+
+from mailbot.config import MailboxSettings
+
+
+class MailboxUnavailable(Exception):
+    """The IMAP server cannot be reached or refuses us."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    uid: int
+    raw: bytes
+    internaldate: datetime
+
+
+class Mailbox:
+    """The complaints folder of one IMAP account, opened on entry."""
+
+    def __init__(self, settings: MailboxSettings, timeout: float = 60.0) -> None:
+        self.settings = settings
+        self.timeout = timeout
+        self._client: IMAPClient | None = None
+        self.uidvalidity = 0
+        self.folders: dict[str, str] = {}
+
+    @property
+    def client(self) -> IMAPClient:
+        assert self._client is not None, "use Mailbox as a context manager"
+        return self._client
+
+    def __enter__(self) -> Mailbox:
+        s = self.settings
+        try:
+            client = IMAPClient(
+                s.host,
+                port=s.port,
+                ssl=s.security == "ssl",
+                ssl_context=ssl.create_default_context() if s.security != "none" else None,
+                timeout=self.timeout,
+            )
+            if s.security == "starttls":
+                client.starttls(ssl.create_default_context())
+            client.login(s.username, s.password)
+        except (OSError, IMAPClientError) as exc:
+            raise MailboxUnavailable(f"{s.host}:{s.port}: {exc}") from exc
+        client.normalise_times = False  # keep INTERNALDATE's own offset: an aware datetime
+        self._client = client
+        try:
+            # config names nest folders with "/"; servers differ ("." for Maildir++)
+            delimiter = _delimiter(client)
+            self.folders = {
+                name: name.replace("/", delimiter)
+                for name in (s.processed_folder, s.quarantine_folder)
+            }
+            for folder in self.folders.values():
+                if not client.folder_exists(folder):
+                    client.create_folder(folder)
+            selected = client.select_folder(s.folder)
+        except (OSError, IMAPClientError) as exc:
+            self.__exit__(None, None, None)
+            raise MailboxUnavailable(f"{s.host}:{s.port} folder {s.folder}: {exc}") from exc
+        self.uidvalidity = int(selected[b"UIDVALIDITY"])
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._client is not None:
+            try:
+                self._client.logout()
+            except (OSError, IMAPClientError):
+                self._client.shutdown()
+            self._client = None
+
+    def uids_after(self, last_uid: int) -> list[int]:
+        """UIDs above LAST_UID, oldest first."""
+        # "N:*" always matches the highest UID, even below N: filter it out
+        found = self.client.search(["UID", f"{last_uid + 1}:*"])
+        return sorted(uid for uid in found if uid > last_uid)
+
+    def fetch(self, uids: Iterable[int]) -> list[Fetched]:
+        """The raw bytes and INTERNALDATE of UIDS, without setting \\Seen."""
+        wanted = list(uids)
+        if not wanted:
+            return []
+        data = self.client.fetch(wanted, ["BODY.PEEK[]", "INTERNALDATE"])
+        result = []
+        for uid in wanted:
+            item = data.get(uid)
+            if item is None or b"BODY[]" not in item:
+                continue  # expunged meanwhile by someone else
+            when = item[b"INTERNALDATE"]
+            when = when.replace(tzinfo=UTC) if when.tzinfo is None else when
+            result.append(Fetched(uid, bytes(item[b"BODY[]"]), when))
+        return result
+
+    def move(self, uids: list[int], folder: str) -> None:
+        """Move UIDS to FOLDER: MOVE where offered, else COPY + \\Deleted + expunge."""
+        if not uids:
+            return
+        client = self.client
+        folder = self.folders.get(folder, folder)
+        if client.has_capability("MOVE"):
+            client.move(uids, folder)
+            return
+        client.copy(uids, folder)
+        client.delete_messages(uids)
+        if client.has_capability("UIDPLUS"):
+            client.uid_expunge(uids)
+        else:
+            client.expunge()
+
+
+def _delimiter(client: IMAPClient) -> str:
+    """The server's hierarchy delimiter (LIST "" "")."""
+    listed = client.list_folders(directory="", pattern="")
+    if listed and listed[0][1]:
+        delimiter = listed[0][1]
+        return delimiter.decode() if isinstance(delimiter, bytes) else str(delimiter)
+    return "/"

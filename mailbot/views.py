@@ -1,0 +1,93 @@
+"""Cases as admins and tools read them: JSON and one-line summaries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from mailbot.procedure.details import Detail, missing_details
+from mailbot.store.models import Case, Event, Inbound, Outbound
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def details_found(case: Case) -> frozenset[Detail]:
+    return frozenset(Detail(d) for d in case.details_found.split(",") if d)
+
+
+def case_json(session: Session, case: Case) -> dict[str, Any]:
+    """Everything known about CASE, as `mailbot show --json` prints it."""
+    inbound = session.exec(
+        select(Inbound).where(Inbound.case_id == case.id).order_by(col(Inbound.id))
+    ).all()
+    outbound = session.exec(
+        select(Outbound).where(Outbound.case_id == case.id).order_by(col(Outbound.id))
+    ).all()
+    events = session.exec(
+        select(Event).where(Event.case_id == case.id).order_by(col(Event.id))
+    ).all()
+    messages = [
+        {
+            "direction": "in",
+            "kind": m.kind,
+            "message_id": m.message_id,
+            "subject": m.subject,
+            "from": m.from_address,
+            "at": _iso(m.received_at),
+        }
+        for m in inbound
+    ] + [
+        {
+            "direction": "out",
+            "kind": m.kind,
+            "message_id": m.message_id,
+            "subject": m.subject,
+            "to": m.to_address,
+            "at": _iso(m.sent_at or m.queued_at),
+        }
+        for m in outbound
+    ]
+    messages.sort(key=lambda m: m["at"] or "")
+    return {
+        "ref": case.ref,
+        "status": case.status,
+        "level": case.level,
+        "customer_email": case.customer_email,
+        "customer_name": case.customer_name,
+        "subject": case.subject,
+        "received_at": _iso(case.received_at),
+        "first_response_due": _iso(case.first_response_due),
+        "adr_date": _iso(case.adr_date),
+        "details_found": sorted(details_found(case)),
+        "missing_details": [str(d) for d in missing_details(details_found(case))],
+        "messages": messages,
+        "outbound": [
+            {
+                "kind": m.kind,
+                "to": m.to_address,
+                "status": m.status,
+                "message_id": m.message_id,
+                "queued_at": _iso(m.queued_at),
+                "sent_at": _iso(m.sent_at),
+                "attempts": m.attempts,
+                "smtp_reply": m.smtp_reply,
+                "last_error": m.last_error,
+            }
+            for m in outbound
+        ],
+        "events": [
+            {"at": _iso(e.at), "actor": e.actor, "action": e.action, "detail": e.detail}
+            for e in events
+        ],
+    }
+
+
+def case_line(case: Case) -> str:
+    return (
+        f"{case.ref}  {case.status:<8} {case.level:<11} {_iso(case.received_at)}  "
+        f"{case.customer_email}  {case.subject[:60]}"
+    )
