@@ -18,8 +18,7 @@ from mailbot.config import Settings
 from mailbot.letters import Letters
 from mailbot.mail.classify import Classification, Sender, classify
 from mailbot.mail.compose import Letter, compose, new_message_id
-from mailbot.mail.parse import ParsedMessage, parse_message
-from mailbot.mail.parse import _generated_id as generated_message_id
+from mailbot.mail.parse import ParsedMessage, generated_message_id, parse_message
 from mailbot.procedure.calendar import BusinessCalendar
 from mailbot.procedure.details import Detail, find_details, missing_details
 from mailbot.store import db

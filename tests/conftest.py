@@ -12,7 +12,7 @@ import pytest
 from imapclient import IMAPClient
 
 from mailbot.cli import main
-from tests.servers import Dovecot, SmtpSink
+from mailbot.sandbox import Dovecot, SmtpSink
 
 PASSWORD = "secret"
 USERS = 500

@@ -85,7 +85,7 @@ def parse_message(raw: bytes, sha256: str) -> ParsedMessage:
         except Exception as exc:
             defects.append(f"email ({policy!r}) failed: {type(exc).__name__}: {exc}")
     return ParsedMessage(
-        message_id=_generated_id(sha256),
+        message_id=generated_message_id(sha256),
         subject="",
         sender=None,
         to=(),
@@ -115,8 +115,9 @@ def _extract(message: Message, sha256: str, parser: str, defects: list[str]) -> 
     attachments: list[Attachment] = []
     _collect(message, plain, html, attachments, defects)
     text = "\n".join(part for part in plain if part.strip())
+    text = text.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
     if not text and html:
-        text = _html_to_text("\n".join(html))
+        text = _html_to_text("\n".join(html), defects)
     senders = _addresses(raw_header("from"), defects)
     return ParsedMessage(
         message_id=_message_id(raw_header("message-id"), sha256),
@@ -186,8 +187,7 @@ def _filename(part: Message) -> str | None:
     for name, value in part.raw_items():
         if name.lower() in ("content-disposition", "content-type"):
             scratch[name] = _unfold(value)
-    filename = scratch.get_filename()
-    return None if filename is None else _unfold(filename)
+    return scratch.get_filename()
 
 
 def _parts_in_epilogue(part: Message, defects: list[str]) -> list[Message]:
@@ -336,10 +336,10 @@ def _message_id(value: str, sha256: str) -> str:
     if ids:
         return ids[0]
     bare = "".join(value.split()).strip("<>")
-    return f"<{bare}>" if bare else _generated_id(sha256)
+    return f"<{bare}>" if bare else generated_message_id(sha256)
 
 
-def _generated_id(sha256: str) -> str:
+def generated_message_id(sha256: str) -> str:
     return f"<{sha256[:32]}@mailbot.generated>"
 
 
@@ -355,12 +355,16 @@ def _date(value: str, defects: list[str]) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def _html_to_text(html: str) -> str:
+def _html_to_text(html: str, defects: list[str]) -> str:
     converter = html2text.HTML2Text()
     converter.body_width = 0
     converter.ignore_images = True
     converter.ignore_links = True
-    return str(converter.handle(html)).strip()
+    try:
+        return str(converter.handle(html)).strip()
+    except Exception as exc:  # losing the HTML body beats losing the message
+        defects.append(f"html2text failed: {type(exc).__name__}")
+        return ""
 
 
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._ -]")

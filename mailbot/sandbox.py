@@ -1,4 +1,4 @@
-"""Real servers for the tests: a private Dovecot and an aiosmtpd sink, on 127.0.0.1."""
+"""Throwaway local mail servers for the demo and the tests: Dovecot IMAP and an aiosmtpd sink."""
 
 from __future__ import annotations
 
@@ -71,11 +71,9 @@ def wait_for_port(port: int, timeout: float = 15.0) -> None:
 
 
 def dovecot_binary() -> str:
-    found = shutil.which("dovecot") or (
-        "/usr/sbin/dovecot" if os.path.exists("/usr/sbin/dovecot") else None
-    )
+    found = shutil.which("dovecot") or shutil.which("dovecot", path="/usr/sbin:/usr/local/sbin")
     if found is None:
-        raise RuntimeError("dovecot is not installed: run the README's test command (scripts/test)")
+        raise RuntimeError("dovecot is not installed: scripts/setup installs dovecot-imapd")
     return found
 
 
