@@ -11,8 +11,9 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from email import message_from_bytes
-from email.message import Message
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import default
 from pathlib import Path
 from typing import Any
 
@@ -148,8 +149,16 @@ class Envelope:
     data: bytes
 
     @property
-    def message(self) -> Message:
-        return message_from_bytes(self.data)
+    def message(self) -> EmailMessage:
+        parsed = BytesParser(policy=default).parsebytes(self.data)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+    @property
+    def text(self) -> str:
+        """The plain-text body, as the recipient reads it."""
+        body = self.message.get_body(preferencelist=("plain",))
+        return body.get_content() if isinstance(body, EmailMessage) else ""
 
 
 @dataclass

@@ -8,9 +8,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from email.message import EmailMessage
-from email.parser import BytesParser
-from email.policy import default
 from pathlib import Path
 
 from imapclient import IMAPClient
@@ -24,17 +21,6 @@ SAMPLES = ROOT / "data" / "samples"
 def mailbot(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "mailbot", "--config", str(config), *args]
     return subprocess.run(command, capture_output=True, text=True, check=True)
-
-
-def read(raw: bytes) -> EmailMessage:
-    message = BytesParser(policy=default).parsebytes(raw)
-    assert isinstance(message, EmailMessage)
-    return message
-
-
-def text_of(message: EmailMessage) -> str:
-    part = message.get_body(preferencelist=("plain",))
-    return part.get_content() if isinstance(part, EmailMessage) else ""
 
 
 def main() -> int:
@@ -97,11 +83,10 @@ url = "sqlite:///{work}/mailbot.db"
             print(mailbot(config, "show", case["ref"]).stdout.rstrip())
         print(f"\n== Mail the SMTP server received: {len(sink.received)} ==")
         for envelope in sink.received:
-            message = read(envelope.data)
-            print(f"To: {', '.join(envelope.rcpt_tos)}  Subject: {message['Subject']}")
+            print(f"To: {', '.join(envelope.rcpt_tos)}  Subject: {envelope.message['Subject']}")
         if sink.received:
             print("\n== The first acknowledgement, as the customer reads it ==")
-            print(text_of(read(sink.received[0].data)).rstrip())
+            print(sink.received[0].text.rstrip())
         print(f"\nDatabase and log kept in {work}")
         return 0 if daemon.returncode == 0 else 1
     finally:

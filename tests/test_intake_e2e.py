@@ -10,9 +10,14 @@ import sys
 from datetime import UTC, datetime
 from email.utils import make_msgid
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import text
+from sqlmodel import Session, create_engine, select
 
+from mailbot.sandbox import free_port
+from mailbot.store.models import Inbound
 from tests.conftest import Mailbot
 
 FRIDAY_4PM = datetime(2026, 11, 20, 16, 0, tzinfo=UTC)  # GMT in November: 16:00 London
@@ -38,17 +43,17 @@ def complaint(
     return raw.encode(), message_id
 
 
-def show(mailbot: Mailbot, ref: str, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+def show(mailbot: Mailbot, ref: str, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     capsys.readouterr()
     assert mailbot("show", ref, "--json") == 0
-    data: dict[str, object] = json.loads(capsys.readouterr().out)
+    data: dict[str, Any] = json.loads(capsys.readouterr().out)
     return data
 
 
-def cases(mailbot: Mailbot, capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
+def cases(mailbot: Mailbot, capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
     capsys.readouterr()
     assert mailbot("cases", "--json") == 0
-    data: list[dict[str, object]] = json.loads(capsys.readouterr().out)
+    data: list[dict[str, Any]] = json.loads(capsys.readouterr().out)
     return data
 
 
@@ -73,7 +78,7 @@ def test_complaint_in_the_mailbox_is_acknowledged_once(
     assert case["first_response_due"] == "2026-11-23T16:00:00+00:00"
     assert case["level"] == "team_leader" and case["status"] == "open"
     assert case["missing_details"] == []
-    body = ack.message.get_payload(0).get_payload(decode=True).decode()  # type: ignore[union-attr]
+    body = ack.text
     assert "Monday 23 November 2026 at 16:00" in body
     assert "Ombudsman Services" in body
     assert mailbot.folder_count("INBOX") == 0
@@ -126,7 +131,7 @@ def test_auto_reply_to_our_acknowledgement_is_recorded_and_not_answered(
     assert mailbot("run", "--once") == 0
     assert len(mailbot.smtp.received) == 1
     [case] = cases(mailbot, capsys)
-    kinds = {m["message_id"]: m["kind"] for m in case["messages"]}  # type: ignore[attr-defined]
+    kinds = {m["message_id"]: m["kind"] for m in case["messages"]}
     assert kinds[ooo_id] == "auto_reply"
 
 
@@ -157,7 +162,7 @@ def test_killed_between_commit_and_send_acknowledges_once(
     assert process.wait(timeout=60) == -signal.SIGKILL
     assert mailbot.smtp.received == []
     [case] = cases(mailbot, capsys)
-    assert [o["status"] for o in case["outbound"]] == ["queued"]  # type: ignore[attr-defined]
+    assert [o["status"] for o in case["outbound"]] == ["queued"]
 
     mailbot.smtp.handler.on_mail = None
     mailbot.smtp.handler.refuse_with = None
@@ -174,7 +179,7 @@ def test_unreachable_smtp_keeps_the_acknowledgement_queued_and_exits_tempfail(
     mailbot.smtp.stop()
     assert mailbot("run", "--once") == 75
     [case] = cases(mailbot, capsys)
-    assert [o["status"] for o in case["outbound"]] == ["queued"]  # type: ignore[attr-defined]
+    assert [o["status"] for o in case["outbound"]] == ["queued"]
     assert mailbot.folder_count("mailbot/processed") == 1
 
 
@@ -186,7 +191,7 @@ def test_permanent_refusal_marks_the_acknowledgement_failed_with_the_answer(
     mailbot.smtp.handler.refuse_with = "550 5.7.1 sender rejected"
     assert mailbot("run", "--once") == 0
     [case] = cases(mailbot, capsys)
-    outbound: list[dict[str, str]] = case["outbound"]  # type: ignore[assignment]
+    outbound = case["outbound"]
     assert [o["status"] for o in outbound] == ["failed"]
     assert "550 5.7.1 sender rejected" in outbound[0]["last_error"]
 
@@ -217,3 +222,79 @@ def test_a_wrong_setting_stops_start_up_with_one_line(
     assert main(["--config", str(config), "cases"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "mailbot: configuration error: mailbox.port: must be an integer, not '993'"
+
+
+def test_a_message_without_a_sender_is_quarantined_and_the_mailbox_goes_on(
+    mailbot: Mailbot, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nameless = b"To: complaints@provider.example\r\nSubject: who am I\r\n\r\nno From header\r\n"
+    raw, _ = complaint()
+    mailbot.append(nameless)
+    mailbot.append(raw)
+    assert mailbot("run", "--once") == 0
+    assert mailbot.folder_count("mailbot/quarantine") == 1
+    assert mailbot.folder_count("mailbot/processed") == 1
+    assert mailbot.folder_count("INBOX") == 0
+    assert len(cases(mailbot, capsys)) == 1
+    engine = create_engine(f"sqlite:///{mailbot.db_path}")
+    with Session(engine) as session:
+        [quarantined] = session.exec(select(Inbound).where(Inbound.subject == "who am I")).all()
+    assert (quarantined.disposition, quarantined.reason) == ("quarantined", "no sender address")
+
+
+def test_a_temporary_refusal_is_retried_later_and_sent_once(
+    mailbot: Mailbot, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw, _ = complaint()
+    mailbot.append(raw, FRIDAY_4PM)
+    mailbot.smtp.handler.refuse_with = "451 4.3.0 try again later"
+    assert mailbot("--now", "2026-11-20T16:00:30+00:00", "run", "--once") == 0
+    [case] = cases(mailbot, capsys)
+    [outbound] = case["outbound"]
+    assert (outbound["status"], outbound["attempts"]) == ("queued", 1)
+    assert "451 4.3.0" in outbound["last_error"]
+
+    mailbot.smtp.handler.refuse_with = None
+    assert mailbot("--now", "2026-11-20T16:00:40+00:00", "run", "--once") == 0
+    assert mailbot.smtp.received == [], "not before the back-off has passed"
+    assert mailbot("--now", "2026-11-20T16:02:00+00:00", "run", "--once") == 0
+    assert len(mailbot.smtp.received) == 1
+    [case] = cases(mailbot, capsys)
+    assert case["outbound"][0]["status"] == "sent"
+    assert case["outbound"][0]["smtp_reply"].startswith("250")
+
+
+def test_unreachable_imap_exits_tempfail(mailbot: Mailbot, tmp_path: Path) -> None:
+
+    text = mailbot.config.read_text().replace(
+        f"port = {mailbot.dovecot.port}", f"port = {free_port()}"
+    )
+    mailbot.config.write_text(text)
+    assert mailbot("run", "--once") == 75
+
+
+def test_check_says_what_works(mailbot: Mailbot, capsys: pytest.CaptureFixture[str]) -> None:
+    assert mailbot("check") == 0
+    out = capsys.readouterr().out
+    assert "IMAP ok" in out and "SMTP ok" in out
+    mailbot.smtp.stop()
+    assert mailbot("check") == 75
+    assert "SMTP FAILED" in capsys.readouterr().out
+
+
+def test_changed_uidvalidity_rescans_without_answering_twice(
+    mailbot: Mailbot, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw, _ = complaint()
+    mailbot.append(raw, FRIDAY_4PM)
+    assert mailbot("run", "--once") == 0
+    # the mailbox was rebuilt: the same message is back, under a UIDVALIDITY we never saw
+    mailbot.append(raw, FRIDAY_4PM)
+    engine = create_engine(f"sqlite:///{mailbot.db_path}")
+    with Session(engine) as session:
+        session.execute(text("UPDATE checkpoint SET uidvalidity = 1, last_uid = 999"))
+        session.commit()
+    assert mailbot("run", "--once") == 0
+    assert len(mailbot.smtp.received) == 1
+    assert mailbot.folder_count("INBOX") == 0
+    assert len(cases(mailbot, capsys)) == 1
