@@ -12,9 +12,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from mailbot.config import ConfigError, Settings
-from mailbot.intake import Clock, Intake, Outcome
+from mailbot.intake import Clock, Intake
 from mailbot.letters import Letters
 from mailbot.outbox import SendReport, send_outbox
+from mailbot.outcome import Outcome
 from mailbot.procedure.calendar import BusinessCalendar
 from mailbot.store import db
 from mailbot.store.models import Disposition
@@ -123,10 +124,16 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = wall_clock) ->
     p = settings.procedure
     try:
         calendar = BusinessCalendar(
-            timezone=p.timezone, opening=p.opening, closing=p.closing, region=p.region
+            timezone=p.timezone,
+            opening=p.opening,
+            closing=p.closing,
+            region=p.region,
+            extra_closed_days=p.closed_days,
         )
     except ValueError as exc:
         raise ConfigError("procedure.region/timezone", str(exc)) from None
+    if settings.staff_auth.require == "none":
+        log.warning('staff_auth.require = "none": any mail from a staff address is trusted')
     letters = Letters(p.timezone)
     engine = db.open_database(settings.database.url)
     intake = Intake(engine, settings, calendar, letters, clock)

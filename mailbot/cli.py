@@ -64,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # mail-parser warns about every MIME type it does not render; our own line says what matters
+    logging.getLogger("mailparser").setLevel(logging.ERROR)
     try:
         settings = load_settings(config_path(args.config, os.environ))
         fixed: datetime | None = args.now

@@ -6,7 +6,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 from typing import Any, Literal, get_args, get_type_hints
 
@@ -71,6 +71,13 @@ class ProcedureSettings:
     closing_time: str = "17:30"
     adr_wait_weeks: int = 8
     company_name: str = "Claranet SOHO"
+    extra_closed_days: list[str] = field(default_factory=list)  # "2026-12-24", ...
+    update_cutoff: str = "16:00"
+    auto_escalate_working_days: int = 10
+    deadlock_decision_working_days: int = 1
+    reopen_days: int = 28
+    tick_seconds: int = 60
+    deadlock_phrases: list[str] = field(default_factory=list)  # added to the built-in ones
 
     @property
     def opening(self) -> time:
@@ -79,6 +86,14 @@ class ProcedureSettings:
     @property
     def closing(self) -> time:
         return time.fromisoformat(self.closing_time)
+
+    @property
+    def cutoff(self) -> time:
+        return time.fromisoformat(self.update_cutoff)
+
+    @property
+    def closed_days(self) -> frozenset[date]:
+        return frozenset(date.fromisoformat(d) for d in self.extra_closed_days)
 
 
 @dataclass(frozen=True)
@@ -89,6 +104,34 @@ class AdrSchemeSettings:
     website: str = "www.ombudsman-services.org"
     phone: str = "0330 440 1614"
     email: str = "osenquiries@os-communications.org"
+    referral_limit_months: int = 12
+
+
+Role = Literal["agent", "team_leader", "manager"]
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    """[[staff]]: someone who works the cases from their own mail client."""
+
+    email: str
+    name: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class StaffAuthSettings:
+    """[staff_auth]: what proves a message really comes from staff."""
+
+    trusted_authserv_ids: list[str] = field(default_factory=list)
+    require: Literal["dmarc", "dkim", "none"] = "dmarc"
+
+
+@dataclass(frozen=True)
+class NotificationSettings:
+    """[notifications]: what mailbot tells staff."""
+
+    confirm_staff_commands: bool = True
 
 
 @dataclass(frozen=True)
@@ -100,10 +143,21 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     procedure: ProcedureSettings = field(default_factory=ProcedureSettings)
     adr_scheme: AdrSchemeSettings = field(default_factory=AdrSchemeSettings)
+    staff_auth: StaffAuthSettings = field(default_factory=StaffAuthSettings)
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    staff: tuple[StaffMember, ...] = ()
 
     @property
     def own_addresses(self) -> frozenset[str]:
         return frozenset({self.smtp.from_address.lower(), self.mailbox.username.lower()})
+
+    def staff_member(self, email: str) -> StaffMember | None:
+        """The listed staff member with address EMAIL, if any."""
+        email = email.lower()
+        return next((m for m in self.staff if m.email.lower() == email), None)
+
+    def staff_with_role(self, role: str) -> list[StaffMember]:
+        return [m for m in self.staff if m.role == role]
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -112,6 +166,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "database": DatabaseSettings,
     "procedure": ProcedureSettings,
     "adr_scheme": AdrSchemeSettings,
+    "staff_auth": StaffAuthSettings,
+    "notifications": NotificationSettings,
 }
 
 
@@ -138,12 +194,16 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         raise ConfigError(str(path), "file not found (give --config or set MAILBOT_CONFIG)")
 
     for name in raw:
-        if name not in _SECTIONS:
-            raise ConfigError(name, f"unknown section (known: {', '.join(_SECTIONS)})")
+        if name not in _SECTIONS and name != "staff":
+            raise ConfigError(name, f"unknown section (known: {', '.join(_SECTIONS)}, staff)")
     sections = {
         name: _section(name, cls, raw.get(name, {}), env) for name, cls in _SECTIONS.items()
     }
-    settings = Settings(**sections)
+    staff = raw.get("staff", [])
+    if not isinstance(staff, list):
+        raise ConfigError("staff", "must be a list of [[staff]] tables")
+    members = tuple(_section(f"staff[{n}]", StaffMember, t, {}) for n, t in enumerate(staff))
+    settings = Settings(**sections, staff=members)
     _check(settings)
     return settings
 
@@ -186,6 +246,18 @@ def _coerce(key: str, hint: Any, value: Any, *, from_env: bool) -> Any:
         if not isinstance(value, str):
             raise ConfigError(key, f"must be a string, not {value!r}")
         return value
+    if hint is bool:
+        if from_env and isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+            return value.lower() in ("true", "1")
+        if not isinstance(value, bool):
+            raise ConfigError(key, f"must be true or false, not {value!r}")
+        return value
+    if hint == list[str]:
+        if from_env and isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(key, f"must be a list of strings, not {value!r}")
+        return list(value)
     choices = get_args(hint)
     if choices:
         if value not in choices:
@@ -206,16 +278,30 @@ def _check(settings: Settings) -> None:
         raise ConfigError(
             "smtp.from_address", f"not an email address: {settings.smtp.from_address!r}"
         )
-    for key in ("opening_time", "closing_time"):
-        try:
-            time.fromisoformat(getattr(settings.procedure, key))
-        except ValueError:
-            raise ConfigError(f"procedure.{key}", "must be a time like 09:00") from None
     try:
         settings.procedure.case_ref_format.format(year=2026, number=1)
     except (KeyError, IndexError, ValueError) as exc:
         raise ConfigError(
             "procedure.case_ref_format", f"must use only {{year}} and {{number}} ({exc})"
         ) from None
+    for key in ("opening_time", "closing_time", "update_cutoff"):
+        try:
+            time.fromisoformat(getattr(settings.procedure, key))
+        except ValueError:
+            raise ConfigError(f"procedure.{key}", "must be a time like 09:00") from None
+    for day in settings.procedure.extra_closed_days:
+        try:
+            date.fromisoformat(day)
+        except ValueError:
+            raise ConfigError("procedure.extra_closed_days", f"not a date: {day!r}") from None
+    for n, member in enumerate(settings.staff):
+        if "@" not in member.email:
+            raise ConfigError(f"staff[{n}].email", f"not an email address: {member.email!r}")
+    auth = settings.staff_auth
+    if settings.staff and auth.require != "none" and not auth.trusted_authserv_ids:
+        raise ConfigError(
+            "staff_auth.trusted_authserv_ids",
+            'empty: name the server whose Authentication-Results to trust, or set require = "none"',
+        )
     if not settings.database.url.partition("://")[1]:
         raise ConfigError("database.url", f"not a database URL: {settings.database.url!r}")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -15,21 +14,23 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from mailbot.config import Settings
+from mailbot.correspondence import Correspondence
 from mailbot.letters import Letters
 from mailbot.mail.classify import Classification, Sender, classify
-from mailbot.mail.compose import Letter, compose, new_message_id
 from mailbot.mail.parse import ParsedMessage, generated_message_id, parse_message
+from mailbot.mail.trim import trim_reply
+from mailbot.outbox import OutboxWriter
+from mailbot.outcome import Outcome, attach, set_aside
 from mailbot.procedure.calendar import BusinessCalendar
-from mailbot.procedure.details import Detail, find_details, missing_details
+from mailbot.procedure.details import find_details, missing_details
+from mailbot.staff import StaffDesk
 from mailbot.store import db
 from mailbot.store.models import (
     Attachment,
     Case,
     Disposition,
-    Event,
     Inbound,
     MessageKind,
-    Outbound,
 )
 
 log = logging.getLogger(__name__)
@@ -42,42 +43,6 @@ _MACHINE_KINDS = {
     Sender.MAILING_LIST: MessageKind.MAILING_LIST,
     Sender.OWN_MAIL: MessageKind.OWN_MAIL,
 }
-
-DETAIL_HELP = {
-    Detail.NAME: "your full name",
-    Detail.CONTACT: "how you would prefer us to contact you (email or a phone number)",
-    Detail.SERVICE: "details of your service, such as your account number or the service "
-    "your complaint is about",
-    Detail.OUTLINE: "an outline of your complaint: what happened, and what you would like us to do",
-}
-
-
-@dataclass
-class Outcome:
-    """What happened to one message, for the log line and the mailbox move."""
-
-    message_id: str
-    disposition: Disposition
-    reason: str = ""
-    case_ref: str | None = None
-    new_case: bool = False
-    kind: str = ""
-    queued: list[str] = field(default_factory=list)
-    duplicate: bool = False
-
-    def describe(self) -> str:
-        parts = [f"message_id={self.message_id}"]
-        if self.duplicate:
-            parts.append("duplicate: already processed")
-        parts.append(f"-> {self.disposition.value}")
-        if self.kind:
-            parts.append(f"kind={self.kind}")
-        if self.case_ref:
-            parts.append(f"case={self.case_ref}{' (new)' if self.new_case else ''}")
-        if self.reason:
-            parts.append(f"reason={self.reason!r}")
-        parts.append("queued=" + (",".join(self.queued) or "nothing"))
-        return " ".join(parts)
 
 
 def ref_pattern(case_ref_format: str) -> re.Pattern[str]:
@@ -118,7 +83,8 @@ class Intake:
         self.clock = clock
         self.ref_regex = ref_pattern(settings.procedure.case_ref_format)
         self.own = settings.own_addresses
-        self.domain = settings.smtp.from_address.rpartition("@")[2]
+        self.letters_out = Correspondence(settings, letters, OutboxWriter(settings.smtp, clock))
+        self.staff = StaffDesk(settings, self.letters_out, clock, self.open_case)
 
     def receive(self, raw: bytes, received_at: datetime, source: str) -> Outcome:
         """Store RAW (committed), then process it; a message already processed is skipped."""
@@ -181,11 +147,23 @@ class Intake:
         if verdict.is_machine:
             return self._machine(session, inbound, verdict, case)
         if parsed.sender is None or not parsed.sender.email:
-            return self._set_aside(inbound, Disposition.QUARANTINED, "no sender address")
+            return set_aside(inbound, Disposition.QUARANTINED, "no sender address")
+        member = self.settings.staff_member(parsed.sender.email)
+        if member is not None:
+            return self.staff.handle(session, inbound, parsed, case, member)
         if case is not None:
-            inbound.kind = MessageKind.CUSTOMER_REPLY
-            return self._attach(session, inbound, case, actor=parsed.sender.email)
-        return self._open_case(session, inbound, parsed)
+            return self._customer_reply(session, inbound, parsed, case)
+        customer = parsed.reply_to[0] if parsed.reply_to else parsed.sender
+        return self.open_case(
+            session,
+            inbound,
+            customer.email,
+            parsed.sender.name or customer.name,
+            parsed.subject,
+            parsed.text,
+            actor=parsed.sender.email,
+            attachments=[a.filename for a in parsed.attachments],
+        )
 
     def _thread(self, session: Session, parsed: ParsedMessage) -> Case | None:
         """The case named by a [REF] in the subject, else by In-Reply-To / References."""
@@ -201,105 +179,64 @@ class Intake:
         inbound.kind = _MACHINE_KINDS[verdict.sender]
         inbound.reason = verdict.reason
         if case is None:
-            return self._set_aside(inbound, Disposition.IGNORED, verdict.reason)
-        return self._attach(session, inbound, case, actor="mailbot", why=verdict.reason)
+            return set_aside(inbound, Disposition.IGNORED, verdict.reason)
+        return attach(session, inbound, case, "mailbot", self.clock(), verdict.reason)
 
-    def _set_aside(self, inbound: Inbound, disposition: Disposition, reason: str) -> Outcome:
-        inbound.disposition, inbound.reason = disposition, reason
-        return Outcome(inbound.message_id, disposition, reason=reason, kind=inbound.kind or "")
-
-    def _attach(
-        self, session: Session, inbound: Inbound, case: Case, actor: str, why: str = ""
+    def _customer_reply(
+        self, session: Session, inbound: Inbound, parsed: ParsedMessage, case: Case
     ) -> Outcome:
-        assert case.id is not None and inbound.kind is not None
-        inbound.case_id, inbound.disposition = case.id, Disposition.CASE
-        session.add(
-            Event(case_id=case.id, at=self.clock(), actor=actor, action=inbound.kind, detail=why)
+        inbound.kind = MessageKind.CUSTOMER_REPLY
+        outcome = attach(session, inbound, case, actor="customer", at=self.clock())
+        self.letters_out.staff_notification(
+            session,
+            case,
+            "Customer replied",
+            trim_reply(parsed.text),
+            attachments=[a.filename for a in parsed.attachments],
         )
-        return Outcome(
-            inbound.message_id, Disposition.CASE, case_ref=case.ref, kind=inbound.kind, reason=why
-        )
+        outcome.queued.append(MessageKind.STAFF_NOTIFICATION)
+        return outcome
 
-    def _open_case(self, session: Session, inbound: Inbound, parsed: ParsedMessage) -> Outcome:
-        assert parsed.sender is not None
+    def open_case(
+        self,
+        session: Session,
+        inbound: Inbound,
+        email: str,
+        name: str,
+        subject: str,
+        outline: str,
+        actor: str,
+        attachments: Sequence[str] = (),
+        reopened_from: str = "",
+    ) -> Outcome:
+        """Open a case for a complaint in INBOUND, acknowledge it, and tell the team leaders."""
         received = inbound.received_at
-        customer = parsed.reply_to[0] if parsed.reply_to else parsed.sender
-        name = parsed.sender.name or customer.name
-        found = find_details(name, parsed.text)
+        found = find_details(name, outline)
         local_year = received.astimezone(self.letters.zone).year
         case = Case(
             ref=db.next_case_ref(session, self.settings.procedure.case_ref_format, local_year),
-            customer_email=customer.email,
+            customer_email=email.lower(),
             customer_name=name,
-            subject=parsed.subject,
+            subject=subject,
             received_at=received,
             details_found=",".join(sorted(found)),
             first_response_due=self.calendar.first_response_due(received),
             adr_date=received + timedelta(weeks=self.settings.procedure.adr_wait_weeks),
+            reopened_from=reopened_from,
         )
         session.add(case)
         session.flush()
-        assert case.id is not None
-        inbound.kind = MessageKind.COMPLAINT
-        outcome = self._attach(session, inbound, case, actor=parsed.sender.email)
+        if inbound.kind is None:
+            inbound.kind = MessageKind.COMPLAINT
+        outcome = attach(session, inbound, case, actor, self.clock())
         outcome.new_case = True
-        self._queue_acknowledgement(session, case, parsed, missing_details(found))
-        outcome.queued.append(MessageKind.ACKNOWLEDGEMENT)
+        missing = missing_details(found)
+        self.letters_out.acknowledgement(session, case, missing)
+        self.letters_out.staff_notification(
+            session, case, "New complaint", outline, missing, attachments
+        )
+        outcome.queued += [MessageKind.ACKNOWLEDGEMENT, MessageKind.STAFF_NOTIFICATION]
         return outcome
-
-    def _queue_acknowledgement(
-        self, session: Session, case: Case, parsed: ParsedMessage, missing: list[Detail]
-    ) -> None:
-        settings = self.settings
-        context = {
-            "case": case,
-            "customer_name": case.customer_name,
-            "due": self.letters.when(case.first_response_due),
-            "hours": f"{settings.procedure.opening_time} and {settings.procedure.closing_time}",
-            "missing": missing,
-            "detail_help": DETAIL_HELP,
-            "adr_date": self.letters.day(case.adr_date),
-            "adr": settings.adr_scheme,
-            "company_name": settings.procedure.company_name,
-        }
-        text, html = self.letters.render("acknowledgement", context)
-        letter = Letter(
-            to_address=case.customer_email,
-            to_name=case.customer_name,
-            subject=f"[{case.ref}] We have received your complaint: {case.subject or 'no subject'}",
-            text=text,
-            html=html,
-            in_reply_to=parsed.message_id,
-            references=[*parsed.references, parsed.message_id],
-            auto_submitted="auto-replied",
-        )
-        self.queue(session, case, MessageKind.ACKNOWLEDGEMENT, letter)
-
-    def queue(self, session: Session, case: Case, kind: MessageKind, letter: Letter) -> Outbound:
-        """Add LETTER to the outbox in the caller's transaction, its Message-ID fixed now."""
-        now = self.clock()
-        message_id = new_message_id(self.domain)
-        raw = compose(
-            letter,
-            from_address=self.settings.smtp.from_address,
-            from_name=self.settings.smtp.from_name,
-            message_id=message_id,
-            date=now,
-        )
-        row = Outbound(
-            case_id=case.id,
-            kind=kind,
-            message_id=message_id,
-            to_address=letter.to_address,
-            subject=letter.subject,
-            raw=raw,
-            queued_at=now,
-            next_attempt_at=now,
-        )
-        session.add(row)
-        assert case.id is not None
-        session.add(Event(case_id=case.id, at=now, actor="mailbot", action=f"queued {kind}"))
-        return row
 
 
 def _record_parsed(session: Session, inbound: Inbound, parsed: ParsedMessage) -> None:

@@ -12,14 +12,58 @@ from typing import Protocol
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from mailbot.config import SmtpSettings
+from mailbot.mail.compose import Letter, compose, new_message_id
 from mailbot.store import db
-from mailbot.store.models import Case, Outbound, OutboundStatus
+from mailbot.store.models import Case, Event, MessageKind, Outbound, OutboundStatus
 from mailbot.transport.smtp import SmtpConnectionLost, SmtpPermanentError, SmtpTemporaryError
 
 log = logging.getLogger(__name__)
 
 FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=1)
+
+
+class OutboxWriter:
+    """Queues letters in the caller's transaction, their bytes and Message-ID fixed then."""
+
+    def __init__(self, settings: SmtpSettings, clock: Callable[[], datetime]) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.domain = settings.from_address.rpartition("@")[2]
+
+    def queue(
+        self, session: Session, case: Case | None, kind: MessageKind, letter: Letter
+    ) -> Outbound:
+        now = self.clock()
+        message_id = new_message_id(self.domain)
+        raw = compose(
+            letter,
+            from_address=self.settings.from_address,
+            from_name=self.settings.from_name,
+            message_id=message_id,
+            date=now,
+        )
+        row = Outbound(
+            case_id=case.id if case else None,
+            kind=kind,
+            message_id=message_id,
+            to_address=letter.to_address,
+            subject=letter.subject,
+            raw=raw,
+            queued_at=now,
+            next_attempt_at=now,
+        )
+        session.add(row)
+        if case is not None:
+            assert case.id is not None
+            detail = f"to {letter.to_address}"
+            session.add(
+                Event(
+                    case_id=case.id, at=now, actor="mailbot", action=f"queued {kind}", detail=detail
+                )
+            )
+        return row
 
 
 class Transport(Protocol):

@@ -64,6 +64,14 @@ def case_json(session: Session, case: Case) -> dict[str, Any]:
         "adr_date": _iso(case.adr_date),
         "details_found": sorted(details_found(case)),
         "missing_details": [str(d) for d in missing_details(details_found(case))],
+        "update_interval_days": case.update_interval_days,
+        "update_interval_agreed_by": case.update_interval_agreed_by or None,
+        "flags": sorted(case.flag_set()),
+        "resolved_at": _iso(case.resolved_at),
+        "resolution_summary": case.resolution_summary or None,
+        "escalated_at": _iso(case.escalated_at),
+        "first_staff_reply_at": _iso(case.first_staff_reply_at),
+        "reopened_from": case.reopened_from or None,
         "messages": messages,
         "outbound": [
             {

@@ -12,9 +12,15 @@ import pytest
 from imapclient import IMAPClient
 
 from mailbot.cli import main
-from mailbot.sandbox import Dovecot, SmtpSink
+from mailbot.sandbox import Dovecot, Envelope, SmtpSink
 
 PASSWORD = "secret"
+TEAM_LEADER, AGENT, MANAGER = (
+    "tl@provider.example",
+    "agent@provider.example",
+    "boss@provider.example",
+)
+STAFF = {TEAM_LEADER, AGENT, MANAGER}
 USERS = 500
 _users = itertools.count(1)
 
@@ -55,6 +61,13 @@ class Mailbot:
         client.login(self.user, PASSWORD)
         return client
 
+    def customer_mail(self) -> list[Envelope]:
+        """What the SMTP server received for anyone but staff."""
+        return [e for e in self.smtp.received if not set(e.rcpt_tos) & STAFF]
+
+    def staff_mail(self, address: str) -> list[Envelope]:
+        return [e for e in self.smtp.received if address in e.rcpt_tos]
+
     def append(self, raw: bytes, when: datetime | None = None, folder: str = "INBOX") -> None:
         with self.imap() as client:
             client.append(folder, raw, msg_time=when)
@@ -87,6 +100,25 @@ from_name = "Provider Complaints"
 
 [database]
 url = "sqlite:///{db}"
+
+[[staff]]
+email = "tl@provider.example"
+name = "Terry Leader"
+role = "team_leader"
+
+[[staff]]
+email = "agent@provider.example"
+name = "Ann Agent"
+role = "agent"
+
+[[staff]]
+email = "boss@provider.example"
+name = "Morgan Manager"
+role = "manager"
+
+[staff_auth]
+trusted_authserv_ids = ["mx.provider.example"]
+require = "dmarc"
 """
     )
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.config import _SECTIONS, ConfigError, load_settings
+from mailbot.config import _SECTIONS, ConfigError, StaffMember, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 MINIMAL = '[mailbox]\nhost = "h"\nusername = "u"\npassword = "p"\n[smtp]\nhost = "s"\n'
@@ -18,6 +18,8 @@ def test_the_example_documents_every_key_and_loads() -> None:
     example = tomllib.loads((ROOT / "config.example.toml").read_text())
     for section, cls in _SECTIONS.items():
         assert set(example[section]) == {f.name for f in fields(cls)}, section
+    for member in example["staff"]:
+        assert set(member) == {f.name for f in fields(StaffMember)}
     settings = load_settings(ROOT / "config.example.toml", environ={})
     assert settings.procedure.adr_wait_weeks == 8
     assert settings.database.url == "sqlite:///data/mailbot.db"

@@ -57,6 +57,10 @@ def cases(mailbot: Mailbot, capsys: pytest.CaptureFixture[str]) -> list[dict[str
     return data
 
 
+def acknowledgements(case: dict[str, Any]) -> list[dict[str, Any]]:
+    return [o for o in case["outbound"] if o["kind"] == "acknowledgement"]
+
+
 def test_complaint_in_the_mailbox_is_acknowledged_once(
     mailbot: Mailbot, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -65,8 +69,8 @@ def test_complaint_in_the_mailbox_is_acknowledged_once(
 
     assert mailbot("run", "--once") == 0
 
-    assert len(mailbot.smtp.received) == 1
-    ack = mailbot.smtp.received[0]
+    assert len(mailbot.customer_mail()) == 1
+    ack = mailbot.customer_mail()[0]
     assert ack.rcpt_tos == ["alice@example.net"]
     assert ack.message["In-Reply-To"] == message_id
     assert ack.message["Auto-Submitted"] == "auto-replied"
@@ -85,7 +89,7 @@ def test_complaint_in_the_mailbox_is_acknowledged_once(
     assert mailbot.folder_count("mailbot/processed") == 1
 
     assert mailbot("run", "--once") == 0
-    assert len(mailbot.smtp.received) == 1, "a second run must send nothing new"
+    assert len(mailbot.customer_mail()) == 1, "a second run must send nothing new"
 
 
 def test_replies_by_reference_and_by_in_reply_to_land_on_the_same_case(
@@ -94,7 +98,7 @@ def test_replies_by_reference_and_by_in_reply_to_land_on_the_same_case(
     raw, _ = complaint()
     mailbot.append(raw, FRIDAY_4PM)
     assert mailbot("run", "--once") == 0
-    ack = mailbot.smtp.received[0].message
+    ack = mailbot.customer_mail()[0].message
     [case] = cases(mailbot, capsys)
     ref = str(case["ref"])
 
@@ -106,7 +110,7 @@ def test_replies_by_reference_and_by_in_reply_to_land_on_the_same_case(
     mailbot.append(by_header)
     assert mailbot("run", "--once") == 0
 
-    assert len(mailbot.smtp.received) == 1, "replies get no second acknowledgement"
+    assert len(mailbot.customer_mail()) == 1, "replies get no second acknowledgement"
     assert len(cases(mailbot, capsys)) == 1
     messages = show(mailbot, ref, capsys)["messages"]
     assert isinstance(messages, list)
@@ -122,14 +126,14 @@ def test_auto_reply_to_our_acknowledgement_is_recorded_and_not_answered(
     raw, _ = complaint()
     mailbot.append(raw, FRIDAY_4PM)
     assert mailbot("run", "--once") == 0
-    ack = mailbot.smtp.received[0].message
+    ack = mailbot.customer_mail()[0].message
     ooo, ooo_id = complaint(
         subject="Automatic reply: out of office",
         extra_headers=f"Auto-Submitted: auto-replied\r\nIn-Reply-To: {ack['Message-ID']}\r\n",
     )
     mailbot.append(ooo)
     assert mailbot("run", "--once") == 0
-    assert len(mailbot.smtp.received) == 1
+    assert len(mailbot.customer_mail()) == 1
     [case] = cases(mailbot, capsys)
     kinds = {m["message_id"]: m["kind"] for m in case["messages"]}
     assert kinds[ooo_id] == "auto_reply"
@@ -145,7 +149,7 @@ def test_same_message_id_with_other_content_is_a_new_message(
     mailbot.append(second)
     assert mailbot("run", "--once") == 0
     assert len(cases(mailbot, capsys)) == 2
-    assert len(mailbot.smtp.received) == 2
+    assert len(mailbot.customer_mail()) == 2
     assert mailbot.folder_count("INBOX") == 0
 
 
@@ -160,15 +164,15 @@ def test_killed_between_commit_and_send_acknowledges_once(
     mailbot.smtp.handler.on_mail = lambda: process.send_signal(signal.SIGKILL)
     mailbot.smtp.handler.refuse_with = "421 4.3.0 going away"
     assert process.wait(timeout=60) == -signal.SIGKILL
-    assert mailbot.smtp.received == []
+    assert mailbot.customer_mail() == []
     [case] = cases(mailbot, capsys)
-    assert [o["status"] for o in case["outbound"]] == ["queued"]
+    assert [o["status"] for o in acknowledgements(case)] == ["queued"]
 
     mailbot.smtp.handler.on_mail = None
     mailbot.smtp.handler.refuse_with = None
     assert mailbot("run", "--once") == 0
     assert mailbot("run", "--once") == 0
-    assert len(mailbot.smtp.received) == 1
+    assert len(mailbot.customer_mail()) == 1
 
 
 def test_unreachable_smtp_keeps_the_acknowledgement_queued_and_exits_tempfail(
@@ -179,7 +183,7 @@ def test_unreachable_smtp_keeps_the_acknowledgement_queued_and_exits_tempfail(
     mailbot.smtp.stop()
     assert mailbot("run", "--once") == 75
     [case] = cases(mailbot, capsys)
-    assert [o["status"] for o in case["outbound"]] == ["queued"]
+    assert [o["status"] for o in acknowledgements(case)] == ["queued"]
     assert mailbot.folder_count("mailbot/processed") == 1
 
 
@@ -191,7 +195,7 @@ def test_permanent_refusal_marks_the_acknowledgement_failed_with_the_answer(
     mailbot.smtp.handler.refuse_with = "550 5.7.1 sender rejected"
     assert mailbot("run", "--once") == 0
     [case] = cases(mailbot, capsys)
-    outbound = case["outbound"]
+    outbound = acknowledgements(case)
     assert [o["status"] for o in outbound] == ["failed"]
     assert "550 5.7.1 sender rejected" in outbound[0]["last_error"]
 
@@ -206,7 +210,7 @@ def test_ingest_uses_now_as_receipt_time(
     [case] = cases(mailbot, capsys)
     assert case["received_at"] == "2026-11-20T20:00:00+00:00"
     assert case["first_response_due"] == "2026-11-23T17:30:00+00:00"
-    assert len(mailbot.smtp.received) == 1
+    assert len(mailbot.customer_mail()) == 1
 
 
 def test_a_wrong_setting_stops_start_up_with_one_line(
@@ -250,18 +254,18 @@ def test_a_temporary_refusal_is_retried_later_and_sent_once(
     mailbot.smtp.handler.refuse_with = "451 4.3.0 try again later"
     assert mailbot("--now", "2026-11-20T16:00:30+00:00", "run", "--once") == 0
     [case] = cases(mailbot, capsys)
-    [outbound] = case["outbound"]
+    [outbound] = acknowledgements(case)
     assert (outbound["status"], outbound["attempts"]) == ("queued", 1)
     assert "451 4.3.0" in outbound["last_error"]
 
     mailbot.smtp.handler.refuse_with = None
     assert mailbot("--now", "2026-11-20T16:00:40+00:00", "run", "--once") == 0
-    assert mailbot.smtp.received == [], "not before the back-off has passed"
+    assert mailbot.customer_mail() == [], "not before the back-off has passed"
     assert mailbot("--now", "2026-11-20T16:02:00+00:00", "run", "--once") == 0
-    assert len(mailbot.smtp.received) == 1
+    assert len(mailbot.customer_mail()) == 1
     [case] = cases(mailbot, capsys)
-    assert case["outbound"][0]["status"] == "sent"
-    assert case["outbound"][0]["smtp_reply"].startswith("250")
+    assert acknowledgements(case)[0]["status"] == "sent"
+    assert acknowledgements(case)[0]["smtp_reply"].startswith("250")
 
 
 def test_unreachable_imap_exits_tempfail(mailbot: Mailbot, tmp_path: Path) -> None:
@@ -295,6 +299,6 @@ def test_changed_uidvalidity_rescans_without_answering_twice(
         session.execute(text("UPDATE checkpoint SET uidvalidity = 1, last_uid = 999"))
         session.commit()
     assert mailbot("run", "--once") == 0
-    assert len(mailbot.smtp.received) == 1
+    assert len(mailbot.customer_mail()) == 1
     assert mailbot.folder_count("INBOX") == 0
     assert len(cases(mailbot, capsys)) == 1

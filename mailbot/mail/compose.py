@@ -39,7 +39,9 @@ class Letter:
     html: str | None = None
     in_reply_to: str | None = None
     references: Sequence[str] = ()
-    auto_submitted: str = "auto-generated"
+    reply_to: str | None = None
+    from_name: str | None = None  # defaults to the configured from_name
+    auto_submitted: str | None = "auto-generated"  # None: written by a person (a relayed reply)
 
 
 def compose(
@@ -47,19 +49,22 @@ def compose(
 ) -> bytes:
     """The RFC 5322 bytes of LETTER, with our loop and anti-auto-reply headers."""
     msg = EmailMessage(policy=SMTP)
-    msg["From"] = Address(header_safe(from_name), addr_spec=from_address)
+    msg["From"] = Address(header_safe(letter.from_name or from_name), addr_spec=from_address)
     msg["To"] = Address(header_safe(letter.to_name), addr_spec=letter.to_address)
     msg["Subject"] = header_safe(letter.subject, limit=250)
     msg["Date"] = format_datetime(date)
     msg["Message-ID"] = message_id
+    if letter.reply_to:
+        msg["Reply-To"] = letter.reply_to
     if letter.in_reply_to:
         msg["In-Reply-To"] = letter.in_reply_to
     if letter.references:
         msg["References"] = " ".join(letter.references)
     # RFC 3834 and the Microsoft and vacation(1) conventions: no robot should answer us
-    msg["Auto-Submitted"] = letter.auto_submitted
+    if letter.auto_submitted:
+        msg["Auto-Submitted"] = letter.auto_submitted
+        msg["Precedence"] = "bulk"
     msg["X-Auto-Response-Suppress"] = "All"
-    msg["Precedence"] = "bulk"
     msg[LOOP_HEADER] = from_address
     msg.set_content(letter.text)
     if letter.html is not None:

@@ -58,6 +58,13 @@ class MessageKind(StrEnum):
     MAILING_LIST = "mailing_list"
     OWN_MAIL = "own_mail"
     ACKNOWLEDGEMENT = "acknowledgement"
+    STAFF_REPLY = "staff_reply"  # in: a staff member's reply; out: relayed to the customer
+    STAFF_NOTE = "staff_note"  # in: an internal note (#note), relayed to nobody
+    STAFF_UNVERIFIED = "staff_unverified"  # in: claims a staff address, not authenticated
+    STAFF_NOTIFICATION = "staff_notification"  # out: a customer's message, to the handlers
+    STAFF_CONFIRMATION = "staff_confirmation"  # out: what mailbot did on a staff command
+    STAFF_ERROR = "staff_error"  # out: why a staff reply was refused
+    SECURITY_ALERT = "security_alert"  # out: to the managers, about a forged staff message
 
 
 class Disposition(StrEnum):
@@ -89,6 +96,20 @@ class Case(SQLModel, table=True):
     details_found: str = ""  # R1 details found, comma-separated
     first_response_due: datetime = _when()
     adr_date: datetime = _when()  # from when the customer may go to the ADR scheme
+    update_interval_days: int = 1  # R3: 0 when the customer agreed to no routine updates
+    update_interval_agreed_by: str = ""
+    flags: str = ""  # comma-separated: vexatious, out_of_scope
+    resolved_at: datetime | None = _when(nullable=True)
+    resolution_summary: str = ""
+    escalated_at: datetime | None = _when(nullable=True)
+    first_staff_reply_at: datetime | None = _when(nullable=True)
+    reopened_from: str = ""  # the ref of the resolved case this one follows
+
+    def flag_set(self) -> set[str]:
+        return {f for f in self.flags.split(",") if f}
+
+    def add_flag(self, flag: str) -> None:
+        self.flags = ",".join(sorted(self.flag_set() | {flag}))
 
 
 class Inbound(SQLModel, table=True):

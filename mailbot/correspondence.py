@@ -1,0 +1,194 @@
+"""Every letter mailbot writes, to customers and to staff: rendered, threaded and queued."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from mailbot.config import Settings, StaffMember
+from mailbot.letters import Letters
+from mailbot.mail.compose import Letter
+from mailbot.outbox import OutboxWriter
+from mailbot.procedure.commands import COMMANDS
+from mailbot.procedure.details import Detail
+from mailbot.store.models import Case, Inbound, Level, MessageKind, Outbound
+
+DETAIL_HELP = {
+    Detail.NAME: "your full name",
+    Detail.CONTACT: "how you would prefer us to contact you (email or a phone number)",
+    Detail.SERVICE: "details of your service, such as your account number or the service "
+    "your complaint is about",
+    Detail.OUTLINE: "an outline of your complaint: what happened, and what you would like us to do",
+}
+
+_MOST_REFERENCES = 20  # enough to thread in every client, short enough for every server
+
+
+class Correspondence:
+    """Writes the letters of the procedure into the outbox, in the caller's transaction."""
+
+    def __init__(self, settings: Settings, letters: Letters, outbox: OutboxWriter) -> None:
+        self.settings = settings
+        self.letters = letters
+        self.outbox = outbox
+
+    # -- to the customer ----------------------------------------------------------------
+
+    def acknowledgement(self, session: Session, case: Case, missing: Sequence[Detail]) -> None:
+        text, html = self.letters.render(
+            "acknowledgement",
+            self._context(case, missing=list(missing), detail_help=DETAIL_HELP),
+        )
+        subject = f"[{case.ref}] We have received your complaint: {case.subject or 'no subject'}"
+        self._to_customer(
+            session,
+            case,
+            MessageKind.ACKNOWLEDGEMENT,
+            subject,
+            text,
+            html,
+            auto_submitted="auto-replied",
+        )
+
+    def staff_reply(self, session: Session, case: Case, member: StaffMember, text: str) -> None:
+        """Relay a staff member's words to the customer, signed with their name."""
+        body, _ = self.letters.render("staff_reply", self._context(case, text=text, member=member))
+        self._to_customer(
+            session,
+            case,
+            MessageKind.STAFF_REPLY,
+            f"Re: [{case.ref}] {case.subject}",
+            body,
+            None,
+            auto_submitted=None,
+            from_name=f"{member.name} ({self.settings.smtp.from_name})",
+        )
+
+    def _to_customer(
+        self,
+        session: Session,
+        case: Case,
+        kind: MessageKind,
+        subject: str,
+        text: str,
+        html: str | None,
+        auto_submitted: str | None,
+        from_name: str | None = None,
+    ) -> Outbound:
+        in_reply_to, references = thread_of(session, case)
+        letter = Letter(
+            to_address=case.customer_email,
+            to_name=case.customer_name,
+            subject=subject,
+            text=text,
+            html=html,
+            in_reply_to=in_reply_to,
+            references=references,
+            auto_submitted=auto_submitted,
+            from_name=from_name,
+        )
+        return self.outbox.queue(session, case, kind, letter)
+
+    # -- to staff -------------------------------------------------------------------------
+
+    def handlers(self, case: Case) -> list[StaffMember]:
+        """Who handles CASE: the team leaders, or the managers once escalated (R4)."""
+        role = "manager" if case.level == Level.MANAGER else "team_leader"
+        return self.settings.staff_with_role(role) or self.settings.staff_with_role("manager")
+
+    def staff_notification(
+        self,
+        session: Session,
+        case: Case,
+        headline: str,
+        text: str,
+        missing: Sequence[Detail] = (),
+        attachments: Sequence[str] = (),
+    ) -> None:
+        """Tell the case's handlers what the customer wrote; a plain Reply comes back to us."""
+        body, _ = self.letters.render(
+            "staff_notification",
+            self._context(
+                case,
+                headline=headline,
+                text=text,
+                missing=list(missing),
+                attachments=list(attachments),
+                commands=COMMANDS.values(),
+            ),
+        )
+        in_reply_to, references = thread_of(session, case)
+        for member in self.handlers(case):
+            letter = Letter(
+                to_address=member.email,
+                to_name=member.name,
+                subject=f"[{case.ref}] {headline}: {case.subject or 'no subject'}",
+                text=body,
+                in_reply_to=in_reply_to,
+                references=references,
+                reply_to=self.settings.smtp.from_address,
+            )
+            self.outbox.queue(session, case, MessageKind.STAFF_NOTIFICATION, letter)
+
+    def to_staff(
+        self,
+        session: Session,
+        case: Case | None,
+        member: StaffMember,
+        kind: MessageKind,
+        template: str,
+        title: str,
+        in_reply_to: str | None,
+        **context: Any,
+    ) -> None:
+        """A short letter to one member of staff (a confirmation, an error, an alert)."""
+        body, _ = self.letters.render(
+            template, {**self._context(case), "member": member, **context}
+        )
+        letter = Letter(
+            to_address=member.email,
+            to_name=member.name,
+            subject=title,
+            text=body,
+            in_reply_to=in_reply_to,
+            references=[in_reply_to] if in_reply_to else [],
+            reply_to=self.settings.smtp.from_address,
+        )
+        self.outbox.queue(session, case, kind, letter)
+
+    def _context(self, case: Case | None, **extra: Any) -> dict[str, Any]:
+        settings = self.settings
+        context: dict[str, Any] = {
+            "case": case,
+            "company_name": settings.procedure.company_name,
+            "adr": settings.adr_scheme,
+            "hours": f"{settings.procedure.opening_time} and {settings.procedure.closing_time}",
+            "complaints_address": settings.smtp.from_address,
+        }
+        if case is not None:
+            context |= {
+                "customer_name": case.customer_name,
+                "due": self.letters.when(case.first_response_due),
+                "received": self.letters.when(case.received_at),
+                "adr_date": self.letters.day(case.adr_date),
+            }
+        return context | extra
+
+
+def thread_of(session: Session, case: Case) -> tuple[str | None, list[str]]:
+    """In-Reply-To (the customer's latest message) and References for a letter on CASE."""
+    inbound = session.exec(
+        select(Inbound.message_id)
+        .where(Inbound.case_id == case.id)
+        .where(col(Inbound.kind).in_([MessageKind.COMPLAINT, MessageKind.CUSTOMER_REPLY]))
+        .order_by(col(Inbound.id))
+    ).all()
+    outbound = session.exec(
+        select(Outbound.message_id)
+        .where(Outbound.case_id == case.id, Outbound.to_address == case.customer_email)
+        .order_by(col(Outbound.id))
+    ).all()
+    references = [*inbound[:1], *[*inbound[1:], *outbound][-(_MOST_REFERENCES - 1) :]]
+    return (inbound[-1] if inbound else None), references

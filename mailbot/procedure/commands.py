@@ -1,0 +1,143 @@
+"""Staff commands: `#command argument` lines in the new part of a staff reply."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    AGENT = "agent"
+    TEAM_LEADER = "team_leader"
+    MANAGER = "manager"
+
+
+EVERYONE = frozenset(Role)
+LEADERS = frozenset({Role.TEAM_LEADER, Role.MANAGER})
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What a command takes and who may give it."""
+
+    usage: str
+    needs_argument: bool
+    roles: frozenset[Role]
+    help: str
+
+
+COMMANDS: dict[str, Spec] = {
+    "note": Spec("#note", False, EVERYONE, "the whole reply is an internal note"),
+    "resolve": Spec("#resolve SUMMARY", True, EVERYONE, "resolve the case with a summary"),
+    "updates": Spec(
+        "#updates N | weekly | none",
+        True,
+        EVERYONE,
+        "agree another update interval with the customer (working days)",
+    ),
+    "escalate": Spec("#escalate REASON", True, LEADERS, "escalate to Manager level"),
+    "vexatious": Spec("#vexatious REASON", True, LEADERS, "mark the complaint vexatious"),
+    "out-of-scope": Spec(
+        "#out-of-scope REASON", True, LEADERS, "mark it outside the ADR scheme's jurisdiction"
+    ),
+    "deadlock": Spec(
+        "#deadlock | #deadlock refuse REASON",
+        False,
+        LEADERS,
+        "send the deadlock letter now, or refuse a customer's request",
+    ),
+    "reopen": Spec("#reopen REASON", True, LEADERS, "reopen a resolved case"),
+    "new": Spec(
+        "#new customer@example.com Name",
+        True,
+        LEADERS,
+        "open a case for a complaint that came by post or phone",
+    ),
+}
+
+# a command is "#word" at the start of a line; Outlook and phones capitalise the first letter
+_LINE = re.compile(r"^\s*#([A-Za-z][A-Za-z-]*)\b[ \t:]*(.*?)\s*$")
+_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+WEEKLY = 5
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    argument: str
+
+    @property
+    def update_interval(self) -> int:
+        """For #updates: working days between updates, 0 for none."""
+        word = self.argument.split()[0].lower()
+        named = {"weekly": WEEKLY, "none": 0}
+        return named[word] if word in named else int(word)
+
+    @property
+    def refusal(self) -> str | None:
+        """For #deadlock refuse REASON: the reason."""
+        head, _, reason = self.argument.partition(" ")
+        return reason.strip() if head.lower() == "refuse" else None
+
+
+@dataclass(frozen=True)
+class StaffReply:
+    """A staff reply split into its commands and the text meant for the customer."""
+
+    commands: tuple[Command, ...]
+    text: str  # the new part without the command lines
+    errors: tuple[str, ...]  # what was wrong, in words for the staff member
+
+
+def read_commands(new_text: str, role: Role) -> StaffReply:
+    """Find, check and authorise the commands in NEW_TEXT (the reply without quotes)."""
+    commands: list[Command] = []
+    errors: list[str] = []
+    kept: list[str] = []
+    for line in new_text.splitlines():
+        found = _LINE.match(line)
+        if found is None:
+            kept.append(line)
+            continue
+        name, argument = found.group(1).lower(), found.group(2)
+        spec = COMMANDS.get(name)
+        if spec is None:
+            errors.append(f"#{name} is not a command I know (known: {known()}).")
+            continue
+        problem = _check_argument(name, argument)
+        if spec.needs_argument and not argument:
+            problem = f"#{name} needs an argument: {spec.usage}"
+        if problem:
+            errors.append(problem)
+        elif role not in spec.roles:
+            allowed = " or ".join(r.value.replace("_", " ") + "s" for r in sorted(spec.roles))
+            errors.append(
+                f"#{name} is for {allowed}; you are listed as {role.value.replace('_', ' ')}."
+            )
+        else:
+            commands.append(Command(name, argument))
+    names = [c.name for c in commands]
+    if len(set(names)) != len(names):
+        errors.append("each command may be given once per reply.")
+    return StaffReply(tuple(commands), "\n".join(kept).strip("\n"), tuple(errors))
+
+
+def known() -> str:
+    return ", ".join(f"#{name}" for name in COMMANDS)
+
+
+def _check_argument(name: str, argument: str) -> str | None:
+    if name == "updates" and argument:
+        word = argument.split()[0].lower()
+        if word not in ("weekly", "none") and not (word.isdigit() and 1 <= int(word) <= 20):
+            return f"#updates takes 1 to 20 (working days), weekly or none, not {word!r}."
+    if name == "deadlock" and argument:
+        head, _, reason = argument.partition(" ")
+        if head.lower() != "refuse":
+            return "#deadlock takes no argument, or: #deadlock refuse REASON"
+        if not reason.strip():
+            return "#deadlock refuse needs a reason: #deadlock refuse REASON"
+    if name == "new" and argument and not _EMAIL.match(argument.split()[0].strip("<>")):
+        return f"#new needs the customer's email address first, not {argument.split()[0]!r}."
+    return None
