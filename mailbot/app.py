@@ -19,6 +19,7 @@ from mailbot.outcome import Outcome
 from mailbot.procedure.calendar import BusinessCalendar
 from mailbot.store import db
 from mailbot.store.models import Disposition
+from mailbot.tick import TickReport, tick
 from mailbot.transport.imap import Mailbox
 from mailbot.transport.smtp import SmtpTransport
 
@@ -57,6 +58,10 @@ class App:
             self.settings.smtp.from_address,
             self.clock(),
         )
+
+    def tick(self) -> TickReport:
+        """Run the procedure's timers at the clock's now."""
+        return tick(self.engine, self.intake.casework, self.clock())
 
     def resume_pending(self) -> None:
         """Process messages stored before a crash but never processed."""

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -54,6 +55,7 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("ref")
     show.add_argument("--json", action="store_true")
     commands.add_parser("check", help="try the IMAP and SMTP settings and say what works")
+    commands.add_parser("tick", help="run the procedure's timers at --now (or now), then send")
     return top
 
 
@@ -73,7 +75,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"mailbot: configuration error: {exc}", file=sys.stderr)
         return EX_USAGE
-    command = {"run": _run, "ingest": _ingest, "cases": _cases, "show": _show, "check": _check}
+    command = {
+        "run": _run,
+        "ingest": _ingest,
+        "cases": _cases,
+        "show": _show,
+        "check": _check,
+        "tick": _tick,
+    }
     return command[args.command](app, args)
 
 
@@ -91,11 +100,16 @@ def _ingest(app: App, args: argparse.Namespace) -> int:
     return EX_TEMPFAIL if app.send().unreachable else EX_OK
 
 
+def _tick(app: App, args: argparse.Namespace) -> int:
+    log.info(app.tick().describe())
+    return EX_TEMPFAIL if app.send().unreachable else EX_OK
+
+
 def _cases(app: App, args: argparse.Namespace) -> int:
     with Session(app.engine) as session:
         cases = session.exec(select(Case).order_by(col(Case.id))).all()
         if args.json:
-            print(json.dumps([case_json(session, c) for c in cases], indent=2))
+            print(json.dumps([_json(app, session, c) for c in cases], indent=2))
         else:
             for case in cases:
                 print(case_line(case))
@@ -108,7 +122,7 @@ def _show(app: App, args: argparse.Namespace) -> int:
         if case is None:
             print(f"mailbot: no case {args.ref}", file=sys.stderr)
             return EX_USAGE
-        data = case_json(session, case)
+        data = _json(app, session, case)
     if args.json:
         print(json.dumps(data, indent=2))
         return EX_OK
@@ -120,6 +134,10 @@ def _show(app: App, args: argparse.Namespace) -> int:
     for e in data["events"]:
         print(f"  {e['at']}  event {e['actor']}: {e['action']} {e['detail']}")
     return EX_OK
+
+
+def _json(app: App, session: Session, case: Case) -> dict[str, Any]:
+    return case_json(session, case, next_update_due=app.intake.casework.next_update_due(case))
 
 
 def _check(app: App, args: argparse.Namespace) -> int:

@@ -66,6 +66,43 @@ class Correspondence:
             from_name=f"{member.name} ({self.settings.smtp.from_name})",
         )
 
+    def to_customer(
+        self, session: Session, case: Case, kind: MessageKind, subject: str, **context: Any
+    ) -> None:
+        """Letter KIND (templates/KIND.txt.j2) to the customer, "[REF] SUBJECT"."""
+        text, html = self.letters.render(str(kind), self._context(case, **context))
+        self._to_customer(
+            session,
+            case,
+            kind,
+            f"[{case.ref}] {subject}",
+            text,
+            html,
+            auto_submitted="auto-generated",
+        )
+
+    def to_role(
+        self,
+        session: Session,
+        case: Case,
+        role: str,
+        kind: MessageKind,
+        headline: str,
+        **context: Any,
+    ) -> None:
+        """Letter KIND (templates/KIND_staff.txt.j2) to all staff with ROLE: "[REF] HEADLINE"."""
+        for member in self.settings.staff_with_role(role):
+            self.to_staff(
+                session,
+                case,
+                member,
+                kind,
+                f"{kind}_staff",
+                f"[{case.ref}] {headline}: {case.subject}",
+                None,
+                **context,
+            )
+
     def _to_customer(
         self,
         session: Session,
@@ -78,6 +115,7 @@ class Correspondence:
         from_name: str | None = None,
     ) -> Outbound:
         in_reply_to, references = thread_of(session, case)
+        case.last_customer_contact_at = self.outbox.clock()
         letter = Letter(
             to_address=case.customer_email,
             to_name=case.customer_name,
@@ -173,6 +211,8 @@ class Correspondence:
                 "due": self.letters.when(case.first_response_due),
                 "received": self.letters.when(case.received_at),
                 "adr_date": self.letters.day(case.adr_date),
+                "received_day": self.letters.day(case.received_at),
+                "referral_limit_months": settings.adr_scheme.referral_limit_months,
             }
         return context | extra
 

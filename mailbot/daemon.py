@@ -16,7 +16,7 @@ log = logging.getLogger("mailbot")
 
 
 def run_cycle(app: App, stop: threading.Event) -> bool:
-    """One poll and one send; False when a mail server could not be reached."""
+    """One poll, one tick of the procedure and one send; False if a mail server was unreachable."""
     app.resume_pending()
     reachable = True
     try:
@@ -24,9 +24,15 @@ def run_cycle(app: App, stop: threading.Event) -> bool:
     except MailboxUnavailable as exc:
         log.warning("imap unreachable, will retry: %s", exc)
         reachable = False
-    if app.send().unreachable:
-        reachable = False
-    return reachable
+    return tick_and_send(app) and reachable
+
+
+def tick_and_send(app: App) -> bool:
+    """The procedure's timers, then the outbox; False if the SMTP server was unreachable."""
+    report = app.tick()
+    if report.done:
+        log.info(report.describe())
+    return not app.send().unreachable
 
 
 def run_forever(app: App, stop: threading.Event | None = None) -> None:
@@ -41,6 +47,7 @@ def run_forever(app: App, stop: threading.Event | None = None) -> None:
         signal.signal(signum, request_stop)
     scheduler = schedule.Scheduler()
     scheduler.every(app.settings.mailbox.poll_seconds).seconds.do(_guarded, app, stop)
+    scheduler.every(app.settings.procedure.tick_seconds).seconds.do(_guarded_tick, app)
     log.info(
         "mailbot started: polling %s every %ds",
         app.settings.mailbox.folder,
@@ -52,6 +59,13 @@ def run_forever(app: App, stop: threading.Event | None = None) -> None:
         idle = scheduler.idle_seconds
         stop.wait(max(0.0, min(idle if idle is not None else 1.0, 1.0)))
     log.info("mailbot stopped")
+
+
+def _guarded_tick(app: App) -> None:
+    try:
+        tick_and_send(app)
+    except Exception:
+        log.exception("tick failed; retrying at the next one")
 
 
 def _guarded(app: App, stop: threading.Event) -> None:

@@ -13,6 +13,7 @@ from email.policy import compat32
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from mailbot.casework import Casework
 from mailbot.config import Settings
 from mailbot.correspondence import Correspondence
 from mailbot.letters import Letters
@@ -22,12 +23,14 @@ from mailbot.mail.trim import trim_reply
 from mailbot.outbox import OutboxWriter
 from mailbot.outcome import Outcome, attach, set_aside
 from mailbot.procedure.calendar import BusinessCalendar
+from mailbot.procedure.deadlock import deadlock_request
 from mailbot.procedure.details import find_details, missing_details
 from mailbot.staff import StaffDesk
 from mailbot.store import db
 from mailbot.store.models import (
     Attachment,
     Case,
+    CaseStatus,
     Disposition,
     Inbound,
     MessageKind,
@@ -84,7 +87,8 @@ class Intake:
         self.ref_regex = ref_pattern(settings.procedure.case_ref_format)
         self.own = settings.own_addresses
         self.letters_out = Correspondence(settings, letters, OutboxWriter(settings.smtp, clock))
-        self.staff = StaffDesk(settings, self.letters_out, clock, self.open_case)
+        self.casework = Casework(settings, calendar, self.letters_out, clock)
+        self.staff = StaffDesk(settings, self.letters_out, self.casework, clock, self.open_case)
 
     def receive(self, raw: bytes, received_at: datetime, source: str) -> Outcome:
         """Store RAW (committed), then process it; a message already processed is skipped."""
@@ -124,6 +128,10 @@ class Intake:
                 inbound = session.get(Inbound, inbound_id)
                 assert inbound is not None
                 outcome = self._dispose(session, inbound)
+                if inbound.case_id is not None:
+                    case = session.get(Case, inbound.case_id)
+                    assert case is not None
+                    self.casework.reschedule(case)
                 session.commit()
                 return outcome
         except Exception as exc:
@@ -185,15 +193,44 @@ class Intake:
     def _customer_reply(
         self, session: Session, inbound: Inbound, parsed: ParsedMessage, case: Case
     ) -> Outcome:
+        assert parsed.sender is not None
+        new_text = trim_reply(parsed.text)
+        headline = "Customer replied"
+        if case.status == CaseStatus.RESOLVED and case.resolved_at is not None:
+            window = timedelta(days=self.settings.procedure.reopen_days)
+            if inbound.received_at - case.resolved_at > window:  # R7: too late to reopen
+                inbound.kind = MessageKind.COMPLAINT
+                return self.open_case(
+                    session,
+                    inbound,
+                    case.customer_email,
+                    case.customer_name,
+                    parsed.subject,
+                    parsed.text,
+                    actor=parsed.sender.email,
+                    attachments=[a.filename for a in parsed.attachments],
+                    reopened_from=case.ref,
+                )
+            self.casework.reopen(
+                session,
+                case,
+                parsed.sender.email,
+                f"customer replied within {window.days} days of resolution",
+            )
+            headline = "Customer replied; case reopened"
         inbound.kind = MessageKind.CUSTOMER_REPLY
-        outcome = attach(session, inbound, case, actor="customer", at=self.clock())
-        self.letters_out.staff_notification(
-            session,
-            case,
-            "Customer replied",
-            trim_reply(parsed.text),
-            attachments=[a.filename for a in parsed.attachments],
-        )
+        outcome = attach(session, inbound, case, actor=parsed.sender.email, at=self.clock())
+        words = deadlock_request(new_text, self.settings.procedure.deadlock_phrases)
+        if words:
+            self.casework.deadlock_requested(session, case, words, new_text)
+        else:
+            self.letters_out.staff_notification(
+                session,
+                case,
+                headline,
+                new_text,
+                attachments=[a.filename for a in parsed.attachments],
+            )
         outcome.queued.append(MessageKind.STAFF_NOTIFICATION)
         return outcome
 
@@ -232,10 +269,12 @@ class Intake:
         outcome.new_case = True
         missing = missing_details(found)
         self.letters_out.acknowledgement(session, case, missing)
-        self.letters_out.staff_notification(
-            session, case, "New complaint", outline, missing, attachments
-        )
+        headline = f"New complaint (follows {reopened_from})" if reopened_from else "New complaint"
+        self.letters_out.staff_notification(session, case, headline, outline, missing, attachments)
         outcome.queued += [MessageKind.ACKNOWLEDGEMENT, MessageKind.STAFF_NOTIFICATION]
+        words = deadlock_request(outline, self.settings.procedure.deadlock_phrases)
+        if words and inbound.kind == MessageKind.COMPLAINT:
+            self.casework.deadlock_requested(session, case, words, outline)
         return outcome
 
 

@@ -43,6 +43,7 @@ class OutboxWriter:
             from_name=self.settings.from_name,
             message_id=message_id,
             date=now,
+            kind=kind,
         )
         row = Outbound(
             case_id=case.id if case else None,

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from mailbot.casework import Casework
 from mailbot.config import Settings, StaffMember
 from mailbot.correspondence import Correspondence
 from mailbot.mail.authentication import verify_sender
@@ -29,11 +30,13 @@ class StaffDesk:
         self,
         settings: Settings,
         correspondence: Correspondence,
+        casework: Casework,
         clock: Callable[[], datetime],
         open_case: OpenCase,
     ) -> None:
         self.settings = settings
         self.out = correspondence
+        self.casework = casework
         self.clock = clock
         self.open_case = open_case
 
@@ -112,21 +115,18 @@ class StaffDesk:
         now = self.clock()
         assert case.id is not None
         name, argument = command.name, command.argument
+        actor, work = member.email, self.casework
         if name == "note":
             done = "kept your message as an internal note; it went to nobody"
         elif name == "resolve":
-            case.status, case.resolved_at, case.resolution_summary = (
-                CaseStatus.RESOLVED,
-                now,
-                argument,
-            )
-            done = f"resolved the case: {argument}"
+            work.resolve(session, case, actor, argument)
+            done = f"resolved the case and sent the customer the resolution: {argument}"
         elif name == "reopen":
-            case.status, case.resolved_at = CaseStatus.OPEN, None
+            work.reopen(session, case, actor, argument)
             done = f"reopened the case: {argument}"
         elif name == "escalate":
-            case.level, case.escalated_at = Level.MANAGER, now
-            done = f"escalated the case to Manager level: {argument}"
+            work.escalate(session, case, actor, argument)
+            done = f"escalated the case to Manager level and told the customer: {argument}"
         elif name == "updates":
             days = command.update_interval
             case.update_interval_days = days
@@ -139,13 +139,22 @@ class StaffDesk:
         elif name in ("vexatious", "out-of-scope"):
             case.add_flag(name.replace("-", "_"))
             done = f"marked the complaint {name.replace('-', ' ')}: {argument}"
+            if work.deadlock_pending(case):
+                work.refuse_deadlock(session, case, actor, argument)
+                done += "; told the customer why no deadlock letter will be sent"
         elif name == "deadlock":
             refusal = command.refusal
-            done = (
-                f"refused the customer's request for a deadlock letter: {refusal}"
-                if refusal
-                else "asked for the deadlock letter to be sent"
-            )
+            if refusal is not None:
+                work.refuse_deadlock(session, case, actor, refusal)
+                done = f"refused the deadlock letter and told the customer why: {refusal}"
+            else:
+                copy = case.deadlock_sent_at is not None
+                work.deadlock_letter(session, case, actor, "issued by staff", position=argument)
+                done = (
+                    "sent a copy of the deadlock letter (one per case)"
+                    if copy
+                    else ("sent the deadlock letter")
+                )
         else:  # pragma: no cover - read_commands admits only known commands
             raise AssertionError(name)
         session.add(case)
@@ -173,6 +182,9 @@ class StaffDesk:
             errors.append(f"{case.ref} is open, there is nothing to reopen")
         if "escalate" in names and case.level == Level.MANAGER:
             errors.append(f"{case.ref} is already at Manager level")
+        refusing = any(c.name == "deadlock" and c.refusal is not None for c in reply.commands)
+        if refusing and not self.casework.deadlock_pending(case):
+            errors.append(f"{case.ref} has no deadlock letter request waiting for a decision")
         return errors
 
     def _relay(
@@ -191,6 +203,7 @@ class StaffDesk:
         if case.customer_email in recipients:
             # reply-all already reached the customer: record it, do not send it twice
             assert case.id is not None
+            case.last_customer_contact_at = now
             session.add(
                 Event(
                     case_id=case.id,

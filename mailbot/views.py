@@ -19,7 +19,9 @@ def details_found(case: Case) -> frozenset[Detail]:
     return frozenset(Detail(d) for d in case.details_found.split(",") if d)
 
 
-def case_json(session: Session, case: Case) -> dict[str, Any]:
+def case_json(
+    session: Session, case: Case, next_update_due: datetime | None = None
+) -> dict[str, Any]:
     """Everything known about CASE, as `mailbot show --json` prints it."""
     inbound = session.exec(
         select(Inbound).where(Inbound.case_id == case.id).order_by(col(Inbound.id))
@@ -72,6 +74,16 @@ def case_json(session: Session, case: Case) -> dict[str, Any]:
         "escalated_at": _iso(case.escalated_at),
         "first_staff_reply_at": _iso(case.first_staff_reply_at),
         "reopened_from": case.reopened_from or None,
+        "next_due_at": _iso(case.next_due_at),
+        "next_update_due": _iso(next_update_due),
+        "adr_notice_due": _iso(case.adr_date),
+        "adr_notice_sent_at": _iso(case.adr_notice_sent_at),
+        "adr_notice_decision": case.adr_notice_decision or None,
+        "deadlock_requested_at": _iso(case.deadlock_requested_at),
+        "deadlock_sent_at": _iso(case.deadlock_sent_at),
+        "deadlock_refused_at": _iso(case.deadlock_refused_at),
+        "deadlock_position": case.deadlock_position or None,
+        "first_response_overdue_sent_at": _iso(case.first_response_overdue_sent_at),
         "messages": messages,
         "outbound": [
             {

@@ -65,6 +65,10 @@ class Mailbot:
         """What the SMTP server received for anyone but staff."""
         return [e for e in self.smtp.received if not set(e.rcpt_tos) & STAFF]
 
+    def customer_kinds(self) -> list[str]:
+        """The kinds of letter the customers received, in order."""
+        return [str(e.message["X-Mailbot-Kind"]) for e in self.customer_mail()]
+
     def staff_mail(self, address: str) -> list[Envelope]:
         return [e for e in self.smtp.received if address in e.rcpt_tos]
 

@@ -45,7 +45,13 @@ class Letter:
 
 
 def compose(
-    letter: Letter, *, from_address: str, from_name: str, message_id: str, date: datetime
+    letter: Letter,
+    *,
+    from_address: str,
+    from_name: str,
+    message_id: str,
+    date: datetime,
+    kind: str = "",
 ) -> bytes:
     """The RFC 5322 bytes of LETTER, with our loop and anti-auto-reply headers."""
     msg = EmailMessage(policy=SMTP)
@@ -66,6 +72,8 @@ def compose(
         msg["Precedence"] = "bulk"
     msg["X-Auto-Response-Suppress"] = "All"
     msg[LOOP_HEADER] = from_address
+    if kind:
+        msg["X-Mailbot-Kind"] = kind  # which letter of the procedure this is, for admins
     msg.set_content(letter.text)
     if letter.html is not None:
         msg.add_alternative(letter.html, subtype="html")

@@ -52,6 +52,11 @@ class BusinessCalendar:
             )
 
     @property
+    def zone(self) -> ZoneInfo:
+        """The zone business hours are wall-clock times in."""
+        return self._zone
+
+    @property
     def working_day_length(self) -> timedelta:
         """One working day of business time (closing - opening, 8h30 by default)."""
         return datetime.combine(date.min, self.closing) - datetime.combine(date.min, self.opening)

@@ -42,10 +42,10 @@ COMMANDS: dict[str, Spec] = {
         "#out-of-scope REASON", True, LEADERS, "mark it outside the ADR scheme's jurisdiction"
     ),
     "deadlock": Spec(
-        "#deadlock | #deadlock refuse REASON",
+        "#deadlock [POSITION] | #deadlock refuse REASON",
         False,
         LEADERS,
-        "send the deadlock letter now, or refuse a customer's request",
+        "send the deadlock letter now (with our final position), or refuse a request",
     ),
     "reopen": Spec("#reopen REASON", True, LEADERS, "reopen a resolved case"),
     "new": Spec(
@@ -132,12 +132,9 @@ def _check_argument(name: str, argument: str) -> str | None:
         word = argument.split()[0].lower()
         if word not in ("weekly", "none") and not (word.isdigit() and 1 <= int(word) <= 20):
             return f"#updates takes 1 to 20 (working days), weekly or none, not {word!r}."
-    if name == "deadlock" and argument:
-        head, _, reason = argument.partition(" ")
-        if head.lower() != "refuse":
-            return "#deadlock takes no argument, or: #deadlock refuse REASON"
-        if not reason.strip():
-            return "#deadlock refuse needs a reason: #deadlock refuse REASON"
+    refusing = name == "deadlock" and argument.lower().split()[:1] == ["refuse"]
+    if refusing and not argument.partition(" ")[2].strip():
+        return "#deadlock refuse needs a reason: #deadlock refuse REASON"
     if name == "new" and argument and not _EMAIL.match(argument.split()[0].strip("<>")):
         return f"#new needs the customer's email address first, not {argument.split()[0]!r}."
     return None

@@ -65,6 +65,13 @@ class MessageKind(StrEnum):
     STAFF_CONFIRMATION = "staff_confirmation"  # out: what mailbot did on a staff command
     STAFF_ERROR = "staff_error"  # out: why a staff reply was refused
     SECURITY_ALERT = "security_alert"  # out: to the managers, about a forged staff message
+    UPDATE = "update"  # out: R3's daily (or agreed) update
+    FIRST_RESPONSE_OVERDUE = "first_response_overdue"  # out: R2, to the team leaders
+    ESCALATION_NOTICE = "escalation_notice"  # out: R4, to the managers and the customer
+    ADR_NOTICE = "adr_notice"  # out: R5's 8-week letter
+    DEADLOCK_LETTER = "deadlock_letter"  # out: R6
+    DEADLOCK_REFUSAL = "deadlock_refusal"  # out: R6, why a requested letter will not go
+    RESOLUTION = "resolution"  # out: R7
 
 
 class Disposition(StrEnum):
@@ -104,6 +111,16 @@ class Case(SQLModel, table=True):
     escalated_at: datetime | None = _when(nullable=True)
     first_staff_reply_at: datetime | None = _when(nullable=True)
     reopened_from: str = ""  # the ref of the resolved case this one follows
+    last_customer_contact_at: datetime | None = _when(nullable=True)  # anything sent to them
+    first_response_overdue_sent_at: datetime | None = _when(nullable=True)
+    adr_notice_decided_at: datetime | None = _when(nullable=True)
+    adr_notice_sent_at: datetime | None = _when(nullable=True)
+    adr_notice_decision: str = ""  # why the notice was, or was not, sent
+    deadlock_requested_at: datetime | None = _when(nullable=True)
+    deadlock_sent_at: datetime | None = _when(nullable=True)
+    deadlock_refused_at: datetime | None = _when(nullable=True)
+    deadlock_position: str = ""  # the provider's final position, as the letter said it
+    next_due_at: datetime | None = _when(nullable=True, index=True)  # the tick's one index
 
     def flag_set(self) -> set[str]:
         return {f for f in self.flags.split(",") if f}

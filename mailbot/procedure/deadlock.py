@@ -1,0 +1,31 @@
+"""R6: does a customer's message ask for a deadlock letter, in their own words?"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+# How customers ask, in the seed's words and others'; a setting adds more.
+DEFAULT_PHRASES = (
+    r"dead\s*-?\s*lock(ed)?\s+letter",
+    r"letter\s+of\s+dead\s*-?\s*lock",
+    r"(issue|send|give|provide)\s+(me\s+)?(a|the|your)\s+dead\s*-?\s*lock",
+    r"(go|going|refer\w*|escalat\w*|take\s+(this|it|my\s+complaint))\s+(this\s+|it\s+|my\s+complaint\s+)?to\s+the\s+ombudsman(\s+services)?\s+now",
+    r"i\s+want\s+to\s+go\s+to\s+the\s+ombudsman",
+    r"final\s+(response|position)\s+letter",
+    r"refer\s+(this|it|my\s+complaint)\s+to\s+(the\s+)?(adr|ombudsman)",
+)
+
+
+def deadlock_request(text: str, extra_phrases: Iterable[str] = ()) -> str | None:
+    """The words in TEXT (the new part of a customer's message) that ask for the letter."""
+    flat = " ".join(text.split())
+    for pattern in DEFAULT_PHRASES:
+        found = re.search(pattern, flat, re.IGNORECASE)
+        if found:
+            return found.group(0)
+    lowered = flat.lower()
+    for phrase in extra_phrases:
+        if phrase.strip() and " ".join(phrase.lower().split()) in lowered:
+            return phrase
+    return None
