@@ -83,7 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "check": _check,
         "tick": _tick,
     }
-    return command[args.command](app, args)
+    try:
+        return command[args.command](app, args)
+    finally:
+        app.engine.dispose()
 
 
 def _run(app: App, args: argparse.Namespace) -> int:

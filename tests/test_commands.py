@@ -1,0 +1,145 @@
+"""Staff commands: `#command argument` lines in the new part of a staff reply."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailbot.procedure.commands import COMMANDS, Command, Role, read_commands
+
+
+def test_resolve_with_a_summary_is_read() -> None:
+    reply = read_commands("#resolve Fixed", Role.AGENT)
+    assert reply.commands == (Command("resolve", "Fixed"),)
+    assert reply.errors == ()
+
+
+def test_a_capitalised_command_as_outlook_writes_it_is_read() -> None:
+    reply = read_commands("#Resolve Router replaced", Role.AGENT)
+    assert reply.commands == (Command("resolve", "Router replaced"),)
+    assert reply.errors == ()
+
+
+def test_an_unknown_command_is_an_error_that_names_the_known_commands() -> None:
+    reply = read_commands("#foo bar", Role.MANAGER)
+    assert reply.commands == ()
+    assert len(reply.errors) == 1
+    assert "#foo" in reply.errors[0]
+    for name in COMMANDS:
+        assert f"#{name}" in reply.errors[0]
+
+
+@pytest.mark.parametrize("line", ["#resolve", "#escalate", "#updates", "#new", "#reopen  "])
+def test_a_command_that_needs_an_argument_without_one_is_an_error(line: str) -> None:
+    reply = read_commands(line, Role.MANAGER)
+    assert reply.commands == ()
+    assert len(reply.errors) == 1
+    assert "needs an argument" in reply.errors[0]
+
+
+def test_an_agent_cannot_escalate() -> None:
+    reply = read_commands("#escalate customer is threatening to leave", Role.AGENT)
+    assert reply.commands == ()
+    assert len(reply.errors) == 1
+    assert "#escalate" in reply.errors[0]
+    assert "agent" in reply.errors[0]
+
+
+@pytest.mark.parametrize("role", [Role.TEAM_LEADER, Role.MANAGER])
+def test_team_leaders_and_managers_can_escalate(role: Role) -> None:
+    reply = read_commands("#escalate customer is threatening to leave", role)
+    assert reply.commands == (Command("escalate", "customer is threatening to leave"),)
+    assert reply.errors == ()
+
+
+def test_an_agent_can_resolve_note_and_agree_an_update_interval() -> None:
+    reply = read_commands("#note\n#resolve Fixed\n#updates 3", Role.AGENT)
+    assert reply.errors == ()
+    assert reply.commands == (
+        Command("note", ""),
+        Command("resolve", "Fixed"),
+        Command("updates", "3"),
+    )
+    assert reply.commands[2].update_interval == 3
+
+
+@pytest.mark.parametrize(("word", "days"), [("weekly", 5), ("Weekly", 5), ("none", 0), ("1", 1)])
+def test_updates_takes_a_number_of_working_days_weekly_or_none(word: str, days: int) -> None:
+    reply = read_commands(f"#updates {word}", Role.AGENT)
+    assert reply.errors == ()
+    assert [c.update_interval for c in reply.commands] == [days]
+
+
+@pytest.mark.parametrize("word", ["25", "0", "fortnightly", "-3"])
+def test_updates_rejects_anything_else(word: str) -> None:
+    reply = read_commands(f"#updates {word}", Role.AGENT)
+    assert reply.commands == ()
+    assert len(reply.errors) == 1
+    assert "#updates" in reply.errors[0]
+
+
+def test_refusing_a_deadlock_request_needs_a_reason() -> None:
+    reply = read_commands("#deadlock refuse", Role.TEAM_LEADER)
+    assert reply.commands == ()
+    assert len(reply.errors) == 1
+    assert "reason" in reply.errors[0]
+
+
+def test_refusing_a_deadlock_request_with_a_reason_is_read() -> None:
+    reply = read_commands("#deadlock refuse engineer booked for Tuesday", Role.TEAM_LEADER)
+    assert reply.errors == ()
+    assert [c.refusal for c in reply.commands] == ["engineer booked for Tuesday"]
+
+
+def test_deadlock_with_no_argument_sends_the_letter() -> None:
+    reply = read_commands("#deadlock", Role.TEAM_LEADER)
+    assert reply.errors == ()
+    assert reply.commands == (Command("deadlock", ""),)
+    assert reply.commands[0].refusal is None
+
+
+def test_an_agent_cannot_issue_a_deadlock_letter() -> None:
+    reply = read_commands("#deadlock", Role.AGENT)
+    assert reply.commands == ()
+    assert len(reply.errors) == 1
+
+
+def test_new_case_with_an_email_address_and_name_is_read() -> None:
+    reply = read_commands("#new bob@example.org Bob", Role.TEAM_LEADER)
+    assert reply.errors == ()
+    assert reply.commands == (Command("new", "bob@example.org Bob"),)
+
+
+def test_new_case_without_an_email_address_is_rejected() -> None:
+    reply = read_commands("#new bob", Role.TEAM_LEADER)
+    assert reply.commands == ()
+    assert len(reply.errors) == 1
+    assert "'bob'" in reply.errors[0]
+
+
+def test_command_lines_are_removed_from_the_text_and_other_lines_kept() -> None:
+    text = "Hello Bob,\n\nThe engineer replaced your router.\n#resolve Router replaced\n\nRegards,\nAnn"
+    reply = read_commands(text, Role.AGENT)
+    assert reply.commands == (Command("resolve", "Router replaced"),)
+    assert reply.text == "Hello Bob,\n\nThe engineer replaced your router.\n\nRegards,\nAnn"
+
+
+def test_command_lines_at_the_top_leave_no_leading_blank_lines() -> None:
+    reply = read_commands("#updates weekly\nHello Bob,\nWe will write every week.", Role.AGENT)
+    assert reply.text == "Hello Bob,\nWe will write every week."
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["#1 priority for us is your line", "We hired a C# developer", "Call us on #123#", "# heading"],
+)
+def test_a_line_that_merely_contains_a_hash_is_not_a_command(line: str) -> None:
+    text = f"Hello,\n{line}\nThanks"
+    reply = read_commands(text, Role.AGENT)
+    assert reply.commands == ()
+    assert reply.errors == ()
+    assert reply.text == text
+
+
+def test_the_same_command_twice_in_one_reply_is_an_error() -> None:
+    reply = read_commands("#resolve Fixed\n#resolve Fixed again", Role.AGENT)
+    assert any("once" in error for error in reply.errors)

@@ -1,0 +1,56 @@
+"""R6: does a customer's message ask for a deadlock letter, in their own words?"""
+
+from __future__ import annotations
+
+import pytest
+
+from mailbot.procedure.deadlock import deadlock_request
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Please send me a deadlock letter",
+        "I want a letter of deadlock",
+        "I want to go to the ombudsman now",
+        "issue me a deadlock letter",
+        "Could you give me a dead-lock letter please.",
+        "PLEASE SEND ME A DEADLOCK LETTER",
+        "This has gone on long enough.\nPlease send me a\ndeadlock\n  letter today.",
+        "I would like to refer my complaint to the ombudsman.",
+    ],
+)
+def test_a_customer_asking_for_a_deadlock_letter_in_their_own_words_is_a_request(
+    text: str,
+) -> None:
+    words = deadlock_request(text)
+    assert words is not None
+    assert " ".join(words.lower().split()) in " ".join(text.lower().split())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The line has been dead for a week",
+        "I rang the ombudsman's website for advice",
+        "My router keeps locking up and the letter you sent was wrong.",
+        "Thanks, the engineer fixed it, the deadline was met.",
+        "",
+    ],
+)
+def test_a_message_that_does_not_ask_for_the_letter_is_not_a_request(text: str) -> None:
+    assert deadlock_request(text) is None
+
+
+def test_a_configured_extra_phrase_counts_as_a_request() -> None:
+    text = "I demand your Final   Decision\nLetter by Friday."
+    assert deadlock_request(text) is None
+    assert deadlock_request(text, ["final decision letter"]) == "final decision letter"
+
+
+def test_a_blank_extra_phrase_matches_nothing() -> None:
+    assert deadlock_request("The line has been dead for a week", ["", "   "]) is None
+
+
+def test_the_default_phrases_still_work_alongside_extra_phrases() -> None:
+    assert deadlock_request("Please send me a deadlock letter", ["final decision letter"])
