@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from datetime import date, time
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any, Literal, get_args, get_type_hints
 
@@ -51,6 +52,11 @@ class SmtpSettings:
     password: str = ""
     from_name: str = "Complaints team"
     timeout_seconds: int = 30
+    give_up_after: str = "2d"  # a message the server keeps refusing this long is marked failed
+
+    @property
+    def give_up_delta(self) -> timedelta:
+        return parse_duration(self.give_up_after)
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,21 @@ class AdrSchemeSettings:
     referral_limit_months: int = 12
 
 
+@dataclass(frozen=True)
+class AlertSettings:
+    """[alerts]: who hears about what needs an admin."""
+
+    to: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """[limits]: what keeps mailbot from flooding anyone or being flooded."""
+
+    auto_replies_per_address_per_day: int = 5
+    max_message_bytes: int = 25 * 1024 * 1024
+
+
 Role = Literal["agent", "team_leader", "manager"]
 
 
@@ -145,6 +166,8 @@ class Settings:
     adr_scheme: AdrSchemeSettings = field(default_factory=AdrSchemeSettings)
     staff_auth: StaffAuthSettings = field(default_factory=StaffAuthSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
     staff: tuple[StaffMember, ...] = ()
 
     @property
@@ -168,7 +191,21 @@ _SECTIONS: dict[str, type[Any]] = {
     "adr_scheme": AdrSchemeSettings,
     "staff_auth": StaffAuthSettings,
     "notifications": NotificationSettings,
+    "alerts": AlertSettings,
+    "limits": LimitSettings,
 }
+
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """ "2d", "36h", "90m", "30s" -> a timedelta; ValueError otherwise."""
+    found = _DURATION.match(text)
+    if found is None:
+        raise ValueError(f"not a duration like 2d, 36h or 90m: {text!r}")
+    return timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
 
 
 def config_path(explicit: str | None, environ: Mapping[str, str]) -> Path:
@@ -303,5 +340,14 @@ def _check(settings: Settings) -> None:
             "staff_auth.trusted_authserv_ids",
             'empty: name the server whose Authentication-Results to trust, or set require = "none"',
         )
+    try:
+        parse_duration(settings.smtp.give_up_after)
+    except ValueError as exc:
+        raise ConfigError("smtp.give_up_after", str(exc)) from None
+    for address in settings.alerts.to:
+        if "@" not in address:
+            raise ConfigError("alerts.to", f"not an email address: {address!r}")
+    if settings.limits.max_message_bytes < 1024:
+        raise ConfigError("limits.max_message_bytes", "must be at least 1024")
     if not settings.database.url.partition("://")[1]:
         raise ConfigError("database.url", f"not a database URL: {settings.database.url!r}")

@@ -90,6 +90,28 @@ def test_refusing_a_deadlock_request_with_a_reason_is_read() -> None:
     assert [c.refusal for c in reply.commands] == ["engineer booked for Tuesday"]
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "#deadlock refuse\tengineer booked for Tuesday",
+        "#deadlock refuse: engineer booked for Tuesday",
+        "#Deadlock Refuse engineer booked for Tuesday",
+    ],
+)
+def test_a_refusal_is_read_as_a_refusal_whichever_separator_staff_type(line: str) -> None:
+    # read wrongly, a refusal would send the deadlock letter instead: once per case, for good
+    reply = read_commands(line, Role.TEAM_LEADER)
+    assert reply.errors == ()
+    assert [c.refusal for c in reply.commands] == ["engineer booked for Tuesday"]
+
+
+@pytest.mark.parametrize("line", ["#deadlock refuse:", "#deadlock refuse\t", "#deadlock REFUSE  "])
+def test_a_refusal_without_a_reason_is_rejected_whichever_separator_staff_type(line: str) -> None:
+    reply = read_commands(line, Role.TEAM_LEADER)
+    assert reply.commands == ()
+    assert len(reply.errors) == 1
+
+
 def test_deadlock_with_no_argument_sends_the_letter() -> None:
     reply = read_commands("#deadlock", Role.TEAM_LEADER)
     assert reply.errors == ()
@@ -117,7 +139,10 @@ def test_new_case_without_an_email_address_is_rejected() -> None:
 
 
 def test_command_lines_are_removed_from_the_text_and_other_lines_kept() -> None:
-    text = "Hello Bob,\n\nThe engineer replaced your router.\n#resolve Router replaced\n\nRegards,\nAnn"
+    text = (
+        "Hello Bob,\n\nThe engineer replaced your router.\n#resolve Router replaced\n\n"
+        "Regards,\nAnn"
+    )
     reply = read_commands(text, Role.AGENT)
     assert reply.commands == (Command("resolve", "Router replaced"),)
     assert reply.text == "Hello Bob,\n\nThe engineer replaced your router.\n\nRegards,\nAnn"

@@ -54,3 +54,30 @@ def test_a_blank_extra_phrase_matches_nothing() -> None:
 
 def test_the_default_phrases_still_work_alongside_extra_phrases() -> None:
     assert deadlock_request("Please send me a deadlock letter", ["final decision letter"])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I don't want a deadlock letter, just fix my line.",
+        "I don’t want a deadlock letter",  # typographic apostrophe, as phones send it
+        "I do not want to go to the ombudsman now, I want my broadband back.",
+        "Please do not refer this to the ombudsman yet.",
+        "Don't send me a deadlock letter yet, the engineer is coming.",
+    ],
+)
+def test_a_customer_saying_they_do_not_want_the_letter_is_not_a_request(text: str) -> None:
+    assert deadlock_request(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm not happy, send me a deadlock letter",
+        "I don't want to wait any longer so send me a deadlock letter",
+        "Why won't you send me a deadlock letter?",
+        "I don't care any more, I want a letter of deadlock",
+    ],
+)
+def test_a_negative_word_elsewhere_in_the_message_does_not_hide_a_request(text: str) -> None:
+    assert deadlock_request(text) is not None

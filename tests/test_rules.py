@@ -207,9 +207,7 @@ def test_r3_an_update_missed_while_the_daemon_was_down_waits_for_monday_opening(
     assert due_at(case, london(2026, 11, 9, 9)) == (Due.UPDATE,)
 
 
-def test_r3_the_update_cutoff_is_4pm_london_wall_clock_either_side_of_the_clocks_going_forward() -> (
-    None
-):
+def test_r3_the_update_cutoff_is_4pm_london_time_either_side_of_the_clocks_going_forward() -> None:
     received = london(2026, 3, 23, 10)  # Monday, GMT; clocks go forward Sun 29 March
     wednesday = london(2026, 3, 25, 11)
     before = replace(

@@ -77,8 +77,7 @@ class Command:
     @property
     def refusal(self) -> str | None:
         """For #deadlock refuse REASON: the reason."""
-        head, _, reason = self.argument.partition(" ")
-        return reason.strip() if head.lower() == "refuse" else None
+        return _refusal(self.argument)
 
 
 @dataclass(frozen=True)
@@ -123,6 +122,15 @@ def read_commands(new_text: str, role: Role) -> StaffReply:
     return StaffReply(tuple(commands), "\n".join(kept).strip("\n"), tuple(errors))
 
 
+_REFUSE = re.compile(r"refuse\b[\s:,-]*(.*)", re.IGNORECASE | re.DOTALL)
+
+
+def _refusal(argument: str) -> str | None:
+    """For #deadlock: the reason after `refuse` ("" when none), None when not refusing."""
+    found = _REFUSE.match(argument)
+    return found.group(1).strip() if found else None
+
+
 def known() -> str:
     return ", ".join(f"#{name}" for name in COMMANDS)
 
@@ -132,8 +140,7 @@ def _check_argument(name: str, argument: str) -> str | None:
         word = argument.split()[0].lower()
         if word not in ("weekly", "none") and not (word.isdigit() and 1 <= int(word) <= 20):
             return f"#updates takes 1 to 20 (working days), weekly or none, not {word!r}."
-    refusing = name == "deadlock" and argument.lower().split()[:1] == ["refuse"]
-    if refusing and not argument.partition(" ")[2].strip():
+    if name == "deadlock" and _refusal(argument) == "":
         return "#deadlock refuse needs a reason: #deadlock refuse REASON"
     if name == "new" and argument and not _EMAIL.match(argument.split()[0].strip("<>")):
         return f"#new needs the customer's email address first, not {argument.split()[0]!r}."

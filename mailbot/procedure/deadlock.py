@@ -11,9 +11,18 @@ DEFAULT_PHRASES = (
     r"letter\s+of\s+dead\s*-?\s*lock",
     r"(issue|send|give|provide)\s+(me\s+)?(a|the|your)\s+dead\s*-?\s*lock",
     r"(go|going|refer\w*|escalat\w*|take\s+(this|it|my\s+complaint))\s+(this\s+|it\s+|my\s+complaint\s+)?to\s+the\s+ombudsman(\s+services)?\s+now",
-    r"i\s+want\s+to\s+go\s+to\s+the\s+ombudsman",
+    r"i\s+want\s+to\s+go\s+to\s+the\s+ombudsman\b(?!')",
     r"final\s+(response|position)\s+letter",
     r"refer\s+(this|it|my\s+complaint)\s+to\s+(the\s+)?(adr|ombudsman)",
+)
+
+
+# "I don't want a deadlock letter", "please do not refer this to the ombudsman":
+# a negation just before the words (same clause, at most three words between) is no request
+_NEGATED = re.compile(
+    r"\b(?:don'?t|do\s+not|no\s+need\s+for)\s+"
+    r"(?:(?:want|need|wish)\s+(?:to\s+)?)?(?:\w+\s+){0,3}$",
+    re.IGNORECASE,
 )
 
 
@@ -21,9 +30,9 @@ def deadlock_request(text: str, extra_phrases: Iterable[str] = ()) -> str | None
     """The words in TEXT (the new part of a customer's message) that ask for the letter."""
     flat = " ".join(text.split())
     for pattern in DEFAULT_PHRASES:
-        found = re.search(pattern, flat, re.IGNORECASE)
-        if found:
-            return found.group(0)
+        for found in re.finditer(pattern, flat, re.IGNORECASE):
+            if not _NEGATED.search(flat[: found.start()].replace("\u2019", "'")):
+                return found.group(0)
     lowered = flat.lower()
     for phrase in extra_phrases:
         if phrase.strip() and " ".join(phrase.lower().split()) in lowered:
