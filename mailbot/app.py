@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from threading import Event
 
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
 
 from mailbot.config import ConfigError, Settings
 from mailbot.intake import Clock, Intake
@@ -18,7 +18,7 @@ from mailbot.outbox import SendReport, send_outbox
 from mailbot.outcome import Outcome
 from mailbot.procedure.calendar import BusinessCalendar
 from mailbot.store import db
-from mailbot.store.models import Disposition
+from mailbot.store.models import Disposition, Outbound, OutboundStatus
 from mailbot.tick import TickReport, tick
 from mailbot.transport.imap import Mailbox
 from mailbot.transport.smtp import SmtpTransport
@@ -37,6 +37,28 @@ class PollReport:
 
 
 @dataclass
+class Stats:
+    """Counts since the last summary line."""
+
+    fetched: int = 0
+    opened: int = 0
+    threaded: int = 0
+    quarantined: int = 0
+    sent: int = 0
+    failed: int = 0
+
+    def count(self, outcome: Outcome) -> None:
+        if outcome.duplicate:
+            return
+        if outcome.new_case:
+            self.opened += 1
+        elif outcome.case_ref:
+            self.threaded += 1
+        if outcome.disposition is Disposition.QUARANTINED:
+            self.quarantined += 1
+
+
+@dataclass
 class App:
     """Everything a command needs, built once."""
 
@@ -46,18 +68,36 @@ class App:
     letters: Letters
     clock: Clock
     intake: Intake
+    stats: Stats = field(default_factory=Stats)
+
+    def summary(self) -> str:
+        """The admin's summary line; the counts start again from zero."""
+        with Session(self.engine) as session:
+            depth = session.exec(
+                select(func.count(col(Outbound.id))).where(Outbound.status == OutboundStatus.QUEUED)
+            ).one()
+        s, self.stats = self.stats, Stats()
+        return (
+            f"summary: fetched={s.fetched} cases_opened={s.opened} replies_threaded={s.threaded}"
+            f" quarantined={s.quarantined} sent={s.sent} failed={s.failed} queue_depth={depth}"
+        )
 
     def mailbox(self) -> Mailbox:
         return Mailbox(self.settings.mailbox)
 
     def send(self) -> SendReport:
-        """Send what is due in the outbox."""
-        return send_outbox(
+        """Give up on what waited too long, then send what is due in the outbox."""
+        with Session(self.engine) as session:
+            self.intake.letters_out.outbox.give_up(session, self.clock())
+        report = send_outbox(
             self.engine,
             lambda: SmtpTransport(self.settings.smtp),
             self.settings.smtp.from_address,
             self.clock(),
         )
+        self.stats.sent += report.sent
+        self.stats.failed += report.failed
+        return report
 
     def tick(self) -> TickReport:
         """Run the procedure's timers at the clock's now."""
@@ -105,6 +145,8 @@ class App:
                     )
                     log_outcome(outcome, f"uid={message.uid}")
                     report.outcomes.append(outcome)
+                    self.stats.fetched += 1
+                    self.stats.count(outcome)
                     quarantined = outcome.disposition is Disposition.QUARANTINED
                     done[s.quarantine_folder if quarantined else s.processed_folder].append(
                         message.uid

@@ -15,11 +15,13 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from mailbot import logs
 from mailbot.app import App, build_app, log_outcome, wall_clock
 from mailbot.config import ConfigError, config_path, load_settings
-from mailbot.daemon import run_cycle, run_forever
+from mailbot.daemon import Outages, run_cycle, run_forever
 from mailbot.store import db
-from mailbot.store.models import Case
+from mailbot.store.lock import DatabaseLock, LockHeld
+from mailbot.store.models import Case, Disposition, Inbound
 from mailbot.transport.imap import MailboxUnavailable
 from mailbot.transport.smtp import SmtpPermanentError, SmtpTemporaryError, SmtpTransport
 from mailbot.views import case_json, case_line
@@ -44,6 +46,12 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--config", help="config file (default $MAILBOT_CONFIG or ./config.toml)")
     top.add_argument("--now", type=_moment, help="fix the clock, e.g. 2026-12-24T16:00:00+00:00")
     top.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    top.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="log lines as plain text (default) or JSON objects",
+    )
     commands = top.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="the daemon: poll, process, send, until SIGTERM")
     run.add_argument("--once", action="store_true", help="one fetch + process + send, then exit")
@@ -56,18 +64,22 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true")
     commands.add_parser("check", help="try the IMAP and SMTP settings and say what works")
     commands.add_parser("tick", help="run the procedure's timers at --now (or now), then send")
+    quarantine = commands.add_parser("quarantine", help="messages set aside, and why")
+    actions = quarantine.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="every quarantined message with its reason")
+    show_one = actions.add_parser("show", help="one quarantined message: headers and reason")
+    show_one.add_argument("id", type=int)
+    show_one.add_argument("--raw", action="store_true", help="print the raw bytes as received")
+    retry = actions.add_parser("retry", help="process quarantined messages again (after a fix)")
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("id", type=int, nargs="?")
+    which.add_argument("--all", action="store_true")
     return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # mail-parser warns about every MIME type it does not render; our own line says what matters
-    logging.getLogger("mailparser").setLevel(logging.ERROR)
+    logs.configure(logging.DEBUG if args.verbose else logging.INFO, args.log_format == "json")
     try:
         settings = load_settings(config_path(args.config, os.environ))
         fixed: datetime | None = args.now
@@ -82,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "show": _show,
         "check": _check,
         "tick": _tick,
+        "quarantine": _quarantine,
     }
     try:
         return command[args.command](app, args)
@@ -90,22 +103,81 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(app: App, args: argparse.Namespace) -> int:
-    if not args.once:
-        run_forever(app)
-        return EX_OK
-    return EX_OK if run_cycle(app, threading.Event()) else EX_TEMPFAIL
+    lock = DatabaseLock(app.engine)
+    try:
+        lock.acquire()
+    except LockHeld as exc:
+        print(f"mailbot: another mailbot is running on this database: {exc}", file=sys.stderr)
+        return EX_TEMPFAIL
+    try:
+        if not args.once:
+            run_forever(app, lock)
+            return EX_OK
+        return EX_OK if run_cycle(app, threading.Event(), Outages()) else EX_TEMPFAIL
+    finally:
+        lock.release()
 
 
 def _ingest(app: App, args: argparse.Namespace) -> int:
     for name in args.files:
         raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
         log_outcome(app.intake.receive(raw, app.clock(), f"file {name}"), f"file={name}")
-    return EX_TEMPFAIL if app.send().unreachable else EX_OK
+    return _send(app)
+
+
+def _send(app: App) -> int:
+    report = app.send()
+    if report.unreachable:
+        log.warning("smtp unreachable, the outbox waits: %s", report.error)
+        return EX_TEMPFAIL
+    return EX_OK
 
 
 def _tick(app: App, args: argparse.Namespace) -> int:
     log.info(app.tick().describe())
-    return EX_TEMPFAIL if app.send().unreachable else EX_OK
+    return _send(app)
+
+
+def _quarantine(app: App, args: argparse.Namespace) -> int:
+    with Session(app.engine) as session:
+        query = select(Inbound).where(Inbound.disposition == Disposition.QUARANTINED)
+        if args.action == "list":
+            for row in session.exec(query.order_by(col(Inbound.id))):
+                print(
+                    f"{row.id:>6}  {row.received_at:%Y-%m-%d %H:%M}  {row.size:>9} B  "
+                    f"{row.from_address or '-':<30} {row.subject[:40]!r}  {row.reason}"
+                )
+            return EX_OK
+        if args.action == "show":
+            one = session.get(Inbound, args.id)
+            if one is None or one.disposition != Disposition.QUARANTINED:
+                print(f"mailbot: no quarantined message {args.id}", file=sys.stderr)
+                return EX_USAGE
+            if args.raw:
+                sys.stdout.buffer.write(one.raw)
+                return EX_OK
+            head = one.raw[: one.raw.find(b"\n\n") + 1 or 4096].decode("utf-8", "replace")
+            print(f"id {one.id}, received {one.received_at.isoformat()} from {one.source}")
+            print(f"reason: {one.reason}\nsize: {one.size} bytes, sha256 {one.sha256}\n")
+            print(head.rstrip())
+            return EX_OK
+        ids = [r.id for r in session.exec(query)] if args.all else [args.id]
+    status = EX_OK
+    for inbound_id in ids:
+        assert inbound_id is not None
+        with Session(app.engine) as session:
+            again = session.get(Inbound, inbound_id)
+            if again is None or again.disposition != Disposition.QUARANTINED:
+                print(f"mailbot: no quarantined message {inbound_id}", file=sys.stderr)
+                status = EX_USAGE
+                continue
+            again.disposition, again.reason = Disposition.RECEIVED, ""
+            session.add(again)
+            session.commit()
+        outcome = app.intake.process(inbound_id)
+        log_outcome(outcome, f"retry id={inbound_id}")
+        print(f"{inbound_id}: {outcome.describe()}")
+    return _send(app) or status
 
 
 def _cases(app: App, args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 from mailbot.config import Settings, StaffMember
 from mailbot.letters import Letters
 from mailbot.mail.compose import Letter
+from mailbot.mail.parse import ParsedMessage
 from mailbot.outbox import OutboxWriter
 from mailbot.procedure.commands import COMMANDS
 from mailbot.procedure.details import Detail
@@ -113,9 +114,8 @@ class Correspondence:
         html: str | None,
         auto_submitted: str | None,
         from_name: str | None = None,
-    ) -> Outbound:
+    ) -> Outbound | None:
         in_reply_to, references = thread_of(session, case)
-        case.last_customer_contact_at = self.outbox.clock()
         letter = Letter(
             to_address=case.customer_email,
             to_name=case.customer_name,
@@ -127,7 +127,35 @@ class Correspondence:
             auto_submitted=auto_submitted,
             from_name=from_name,
         )
-        return self.outbox.queue(session, case, kind, letter)
+        queued = self.outbox.queue(session, case, kind, letter)
+        if queued is not None:
+            case.last_customer_contact_at = queued.queued_at
+        return queued
+
+    def too_large(self, session: Session, parsed: ParsedMessage, size: int, limit: int) -> None:
+        """Tell a sender their message was too large to process (it is kept, not lost)."""
+        assert parsed.sender is not None
+        mb = 1024 * 1024
+        text, _ = self.letters.render(
+            "too_large",
+            self._context(
+                None,
+                name=parsed.sender.name,
+                subject=parsed.subject,
+                size_mb=f"{size / mb:.1f}",
+                limit_mb=f"{limit / mb:.0f}",
+            ),
+        )
+        letter = Letter(
+            to_address=parsed.sender.email,
+            to_name=parsed.sender.name,
+            subject=f"Re: {parsed.subject}" if parsed.subject else "Your email to us",
+            text=text,
+            in_reply_to=parsed.message_id,
+            references=[parsed.message_id],
+            auto_submitted="auto-replied",
+        )
+        self.outbox.queue(session, None, MessageKind.TOO_LARGE, letter)
 
     # -- to staff -------------------------------------------------------------------------
 

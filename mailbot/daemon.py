@@ -3,39 +3,82 @@
 from __future__ import annotations
 
 import logging
+import random
 import signal
 import threading
+import time
+from dataclasses import dataclass, field
 from types import FrameType
 
 import schedule
+from imapclient.exceptions import IMAPClientError
 
 from mailbot.app import App
+from mailbot.store.lock import DatabaseLock
 from mailbot.transport.imap import MailboxUnavailable
 
 log = logging.getLogger("mailbot")
 
+SUMMARY_SECONDS = 300
 
-def run_cycle(app: App, stop: threading.Event) -> bool:
+
+@dataclass
+class Outages:
+    """Which server is down: one log line when it goes, one when it comes back; back-off between."""
+
+    first_delay: float = 1.0
+    longest_delay: float = 300.0
+    failures: dict[str, int] = field(default_factory=dict)
+    retry_at: float = 0.0  # time.monotonic() before which the mailbox is not polled again
+
+    def down(self, server: str, error: object) -> None:
+        count = self.failures.get(server, 0) + 1
+        self.failures[server] = count
+        delay = min(self.first_delay * 2 ** (count - 1), self.longest_delay)
+        delay *= random.uniform(0.5, 1.0)  # jitter: restarted daemons do not retry in step
+        self.retry_at = time.monotonic() + delay
+        if count == 1:
+            log.warning("%s unreachable, retrying with back-off: %s", server, error)
+        else:
+            log.debug("%s still unreachable (attempt %d, next in %.0fs)", server, count, delay)
+
+    def up(self, server: str) -> None:
+        count = self.failures.pop(server, 0)
+        if count:
+            log.info("%s reachable again after %d failed attempt(s)", server, count)
+        if not self.failures:
+            self.retry_at = 0.0
+
+
+def run_cycle(app: App, stop: threading.Event, outages: Outages | None = None) -> bool:
     """One poll, one tick of the procedure and one send; False if a mail server was unreachable."""
+    outages = outages or Outages()
     app.resume_pending()
     reachable = True
     try:
         app.poll(stop)
-    except MailboxUnavailable as exc:
-        log.warning("imap unreachable, will retry: %s", exc)
+        outages.up("imap")
+    except (MailboxUnavailable, OSError, IMAPClientError) as exc:
+        # a server that goes away mid-run surfaces as a socket or protocol error
+        outages.down("imap", exc)
         reachable = False
-    return tick_and_send(app) and reachable
+    return tick_and_send(app, outages) and reachable
 
 
-def tick_and_send(app: App) -> bool:
+def tick_and_send(app: App, outages: Outages) -> bool:
     """The procedure's timers, then the outbox; False if the SMTP server was unreachable."""
     report = app.tick()
     if report.done:
         log.info(report.describe())
-    return not app.send().unreachable
+    sent = app.send()
+    if sent.unreachable:
+        outages.down("smtp", sent.error)
+        return False
+    outages.up("smtp")
+    return True
 
 
-def run_forever(app: App, stop: threading.Event | None = None) -> None:
+def run_forever(app: App, lock: DatabaseLock, stop: threading.Event | None = None) -> None:
     """Run cycles every poll_seconds until SIGTERM or SIGINT, finishing the message in hand."""
     stop = stop or threading.Event()
 
@@ -45,32 +88,40 @@ def run_forever(app: App, stop: threading.Event | None = None) -> None:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, request_stop)
+    outages = Outages()
     scheduler = schedule.Scheduler()
-    scheduler.every(app.settings.mailbox.poll_seconds).seconds.do(_guarded, app, stop)
-    scheduler.every(app.settings.procedure.tick_seconds).seconds.do(_guarded_tick, app)
+    scheduler.every(app.settings.mailbox.poll_seconds).seconds.do(_guarded, app, stop, outages)
+    scheduler.every(app.settings.procedure.tick_seconds).seconds.do(_guarded_tick, app, outages)
+    scheduler.every(30).seconds.do(lock.refresh)
+    scheduler.every(SUMMARY_SECONDS).seconds.do(lambda: log.info(app.summary()))
     log.info(
         "mailbot started: polling %s every %ds",
         app.settings.mailbox.folder,
         app.settings.mailbox.poll_seconds,
     )
-    _guarded(app, stop)
+    _guarded(app, stop, outages)
     while not stop.is_set():
         scheduler.run_pending()
+        if outages.failures and time.monotonic() >= outages.retry_at:
+            _guarded(app, stop, outages)  # back-off over: retry before the next poll is due
         idle = scheduler.idle_seconds
         stop.wait(max(0.0, min(idle if idle is not None else 1.0, 1.0)))
+    log.info(app.summary())
     log.info("mailbot stopped")
 
 
-def _guarded_tick(app: App) -> None:
+def _guarded_tick(app: App, outages: Outages) -> None:
     try:
-        tick_and_send(app)
+        tick_and_send(app, outages)
     except Exception:
         log.exception("tick failed; retrying at the next one")
 
 
-def _guarded(app: App, stop: threading.Event) -> None:
+def _guarded(app: App, stop: threading.Event, outages: Outages) -> None:
     # the daemon never dies of one bad cycle: log it and try again at the next one
+    if time.monotonic() < outages.retry_at:
+        return  # backing off
     try:
-        run_cycle(app, stop)
+        run_cycle(app, stop, outages)
     except Exception:
         log.exception("cycle failed; retrying at the next poll")

@@ -10,13 +10,14 @@ from datetime import datetime, timedelta
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import Engine, delete
+from sqlmodel import Session, col
 
 from mailbot.casework import Casework
 from mailbot.config import Settings
 from mailbot.correspondence import Correspondence
 from mailbot.letters import Letters
+from mailbot.mail.bounce import read_bounce
 from mailbot.mail.classify import Classification, Sender, classify
 from mailbot.mail.parse import ParsedMessage, generated_message_id, parse_message
 from mailbot.mail.trim import trim_reply
@@ -86,7 +87,7 @@ class Intake:
         self.clock = clock
         self.ref_regex = ref_pattern(settings.procedure.case_ref_format)
         self.own = settings.own_addresses
-        self.letters_out = Correspondence(settings, letters, OutboxWriter(settings.smtp, clock))
+        self.letters_out = Correspondence(settings, letters, OutboxWriter(settings, letters, clock))
         self.casework = Casework(settings, calendar, self.letters_out, clock)
         self.staff = StaffDesk(settings, self.letters_out, self.casework, clock, self.open_case)
 
@@ -148,6 +149,8 @@ class Intake:
             return Outcome(inbound.message_id, Disposition.QUARANTINED, reason=reason)
 
     def _dispose(self, session: Session, inbound: Inbound) -> Outcome:
+        if inbound.size > self.settings.limits.max_message_bytes:
+            return self._too_large(session, inbound)
         parsed = parse_message(inbound.raw, inbound.sha256)
         verdict = classify(parsed, self.own)
         _record_parsed(session, inbound, parsed)
@@ -173,6 +176,21 @@ class Intake:
             attachments=[a.filename for a in parsed.attachments],
         )
 
+    def _too_large(self, session: Session, inbound: Inbound) -> Outcome:
+        """Keep it raw and set it aside; a person is told politely (a robot is not)."""
+        limit = self.settings.limits.max_message_bytes
+        end = inbound.raw.find(b"\r\n\r\n")
+        end = inbound.raw.find(b"\n\n") if end < 0 else end
+        headers = inbound.raw[: end if end >= 0 else 64 * 1024] + b"\r\n\r\n"
+        parsed = parse_message(headers, inbound.sha256)  # the header block is all we need
+        _record_parsed(session, inbound, parsed)
+        reason = f"too large: {inbound.size} bytes, limit {limit} (limits.max_message_bytes)"
+        outcome = set_aside(inbound, Disposition.QUARANTINED, reason)
+        if parsed.sender is not None and not classify(parsed, self.own).is_machine:
+            self.letters_out.too_large(session, parsed, inbound.size, limit)
+            outcome.queued.append(MessageKind.TOO_LARGE)
+        return outcome
+
     def _thread(self, session: Session, parsed: ParsedMessage) -> Case | None:
         """The case named by a [REF] in the subject, else by In-Reply-To / References."""
         for ref in self.ref_regex.findall(parsed.subject):
@@ -186,9 +204,48 @@ class Intake:
     ) -> Outcome:
         inbound.kind = _MACHINE_KINDS[verdict.sender]
         inbound.reason = verdict.reason
+        if verdict.sender is Sender.BOUNCE:
+            return self._bounce(session, inbound, case)
         if case is None:
             return set_aside(inbound, Disposition.IGNORED, verdict.reason)
         return attach(session, inbound, case, "mailbot", self.clock(), verdict.reason)
+
+    def _bounce(self, session: Session, inbound: Inbound, case: Case | None) -> Outcome:
+        """A bounce of our mail: on its case; a permanent failure stops automated mail there."""
+        report = read_bounce(inbound.raw)
+        ours = db.outbound_by_message_ids(session, report.original_message_ids)
+        case = case or next(
+            (session.get(Case, o.case_id) for o in ours if o.case_id is not None), None
+        )
+        failed = ", ".join(
+            f"{r.address} {r.status or '?'} {'permanent' if r.permanent else 'temporary'}"
+            for r in report.recipients
+        )
+        why = f"bounce: {failed or 'no recipient named'}"
+        if case is None:
+            return set_aside(inbound, Disposition.IGNORED, why)
+        outcome = attach(session, inbound, case, "mailbot", self.clock(), why)
+        sent_to = {o.to_address for o in ours} | {case.customer_email}
+        stopped = [r for r in report.recipients if r.permanent and r.address in sent_to]
+        for recipient in stopped:
+            db.suppress(
+                session,
+                recipient.address,
+                f"{recipient.status or 'permanent'} bounce",
+                self.clock(),
+                case.id,
+            )
+        if stopped:
+            self.letters_out.staff_notification(
+                session,
+                case,
+                "Mail to the customer bounced",
+                f"Our mail to {', '.join(r.address for r in stopped)} bounced permanently "
+                f"({failed}). mailbot sends no more automated mail there until one of you "
+                "writes to that address; please find another way to reach the customer.",
+            )
+            outcome.queued.append(MessageKind.STAFF_NOTIFICATION)
+        return outcome
 
     def _customer_reply(
         self, session: Session, inbound: Inbound, parsed: ParsedMessage, case: Case
@@ -287,6 +344,8 @@ def _record_parsed(session: Session, inbound: Inbound, parsed: ParsedMessage) ->
     inbound.text = parsed.text
     inbound.parser = parsed.parser
     assert inbound.id is not None
+    # a retried message is parsed again: its attachments are stored once
+    session.execute(delete(Attachment).where(col(Attachment.inbound_id) == inbound.id))
     for attachment in parsed.attachments:
         session.add(
             Attachment(

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
 
-from mailbot.config import SmtpSettings
+from mailbot.config import Settings
+from mailbot.letters import Letters
 from mailbot.mail.compose import Letter, compose, new_message_id
 from mailbot.store import db
-from mailbot.store.models import Case, Event, MessageKind, Outbound, OutboundStatus
+from mailbot.store.models import Case, Event, MessageKind, Outbound, OutboundStatus, Suppression
 from mailbot.transport.smtp import SmtpConnectionLost, SmtpPermanentError, SmtpTemporaryError
 
 log = logging.getLogger(__name__)
@@ -24,23 +25,45 @@ FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=1)
 
 
+# automated answers to inbound mail: the ones a loop or a flood would multiply
+CAPPED = frozenset(
+    {
+        MessageKind.ACKNOWLEDGEMENT,
+        MessageKind.STAFF_CONFIRMATION,
+        MessageKind.STAFF_ERROR,
+        MessageKind.TOO_LARGE,
+    }
+)
+DAY = timedelta(days=1)
+
+
 class OutboxWriter:
     """Queues letters in the caller's transaction, their bytes and Message-ID fixed then."""
 
-    def __init__(self, settings: SmtpSettings, clock: Callable[[], datetime]) -> None:
+    def __init__(self, settings: Settings, letters: Letters, clock: Callable[[], datetime]) -> None:
         self.settings = settings
+        self.smtp = settings.smtp
+        self.letters = letters
         self.clock = clock
-        self.domain = settings.from_address.rpartition("@")[2]
+        self.domain = self.smtp.from_address.rpartition("@")[2]
 
     def queue(
         self, session: Session, case: Case | None, kind: MessageKind, letter: Letter
-    ) -> Outbound:
+    ) -> Outbound | None:
+        """Queue LETTER, unless its address bounced or has had its fill of automated mail."""
         now = self.clock()
+        address = letter.to_address.lower()
+        held = self._held_back(session, kind, letter, address, now)
+        if held:
+            log.warning("not sending %s to %s: %s", kind, address, held)
+            if case is not None:
+                self._event(session, case, f"not sent {kind}", f"to {address}: {held}")
+            return None
         message_id = new_message_id(self.domain)
         raw = compose(
             letter,
-            from_address=self.settings.from_address,
-            from_name=self.settings.from_name,
+            from_address=self.smtp.from_address,
+            from_name=self.smtp.from_name,
             message_id=message_id,
             date=now,
             kind=kind,
@@ -49,7 +72,7 @@ class OutboxWriter:
             case_id=case.id if case else None,
             kind=kind,
             message_id=message_id,
-            to_address=letter.to_address,
+            to_address=address,
             subject=letter.subject,
             raw=raw,
             queued_at=now,
@@ -57,14 +80,95 @@ class OutboxWriter:
         )
         session.add(row)
         if case is not None:
-            assert case.id is not None
-            detail = f"to {letter.to_address}"
-            session.add(
-                Event(
-                    case_id=case.id, at=now, actor="mailbot", action=f"queued {kind}", detail=detail
-                )
-            )
+            self._event(session, case, f"queued {kind}", f"to {address}")
         return row
+
+    def _held_back(
+        self, session: Session, kind: MessageKind, letter: Letter, address: str, now: datetime
+    ) -> str:
+        """Why LETTER must not go ("" if it may)."""
+        suppressed = session.get(Suppression, address)
+        if letter.auto_submitted is None:  # a person writing to the address lifts a bounce
+            if suppressed is not None:
+                session.delete(suppressed)
+            return ""
+        if suppressed is not None:
+            return f"the address bounced ({suppressed.reason})"
+        if kind not in CAPPED:
+            return ""
+        cap = self.settings.limits.auto_replies_per_address_per_day
+        sent = session.exec(
+            select(func.count(col(Outbound.id))).where(
+                Outbound.to_address == address,
+                col(Outbound.kind).in_(CAPPED),
+                col(Outbound.queued_at) > now - DAY,
+            )
+        ).one()
+        if sent < cap:
+            return ""
+        self.alert(
+            session,
+            f"automated mail to {address} capped",
+            f"{address} has had {sent} automated replies from mailbot in the last 24 hours "
+            f"(limits.auto_replies_per_address_per_day = {cap}). Further ones are recorded "
+            "but not sent until the day has passed. A mail loop or a flood is the usual cause.",
+            once_per_day=True,
+        )
+        return f"{sent} automated replies in 24 hours, the cap is {cap}"
+
+    def alert(self, session: Session, title: str, text: str, once_per_day: bool = False) -> None:
+        """Mail the admins ([alerts] to), or log only if none are configured."""
+        subject = f"mailbot: {title}"
+        now = self.clock()
+        if once_per_day:
+            already = session.exec(
+                select(Outbound.id).where(
+                    Outbound.kind == MessageKind.ADMIN_ALERT,
+                    Outbound.subject == subject,
+                    col(Outbound.queued_at) > now - DAY,
+                )
+            ).first()
+            if already is not None:
+                return
+        log.warning("alert: %s: %s", title, text)
+        body, _ = self.letters.render("admin_alert", {"title": title, "text": text})
+        for admin in self.settings.alerts.to:
+            letter = Letter(to_address=admin, to_name="", subject=subject, text=body)
+            self.queue(session, None, MessageKind.ADMIN_ALERT, letter)
+
+    def give_up(self, session: Session, now: datetime) -> int:
+        """Mark failed what the server has refused for longer than smtp.give_up_after."""
+        limit = self.smtp.give_up_delta
+        stale = session.exec(
+            select(Outbound).where(
+                Outbound.status == OutboundStatus.QUEUED,
+                col(Outbound.queued_at) < now - limit,
+            )
+        ).all()
+        for row in stale:
+            row.status = OutboundStatus.FAILED
+            row.last_error = f"gave up after {self.smtp.give_up_after}: {row.last_error}"
+            session.add(row)
+            log.error(
+                "gave up %s %s to=%s: %s", row.kind, row.message_id, row.to_address, row.last_error
+            )
+            if row.kind != MessageKind.ADMIN_ALERT:
+                self.alert(
+                    session,
+                    f"gave up sending {row.kind} to {row.to_address}",
+                    f"Message {row.message_id} ({row.subject}) was queued at "
+                    f"{row.queued_at.isoformat()} and the mail server kept refusing it for "
+                    f"{self.smtp.give_up_after} (after {row.attempts} attempts). Last answer: "
+                    f"{row.last_error}",
+                )
+        session.commit()
+        return len(stale)
+
+    def _event(self, session: Session, case: Case, action: str, detail: str) -> None:
+        assert case.id is not None
+        session.add(
+            Event(case_id=case.id, at=self.clock(), actor="mailbot", action=action, detail=detail)
+        )
 
 
 class Transport(Protocol):
@@ -77,6 +181,7 @@ class SendReport:
     deferred: int = 0
     failed: int = 0
     unreachable: bool = False  # the server could not be reached at all
+    error: str = ""
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -101,12 +206,9 @@ def send_outbox(
             with connect() as transport:
                 for row in due:
                     _send_one(session, transport, sender, row, now, report)
-        except SmtpTemporaryError as exc:
-            report.unreachable = True
-            log.warning("smtp unreachable, %d message(s) wait in the outbox: %s", len(due), exc)
-        except SmtpPermanentError as exc:
-            report.unreachable = True
-            log.error("smtp refused us, %d message(s) wait in the outbox: %s", len(due), exc)
+        except (SmtpTemporaryError, SmtpPermanentError) as exc:
+            # logged by the caller, once per outage; the rows wait in the outbox
+            report.unreachable, report.error = True, f"{exc} ({len(due)} message(s) waiting)"
     return report
 
 

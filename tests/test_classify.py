@@ -150,3 +150,14 @@ def test_bounce_wins_over_auto_reply_headers() -> None:
     raw = CUSTOMER_MAIL.replace(b"jane@example.com", b"postmaster@example.com")
     raw = raw.replace(b"Subject:", b"Auto-Submitted: auto-replied\r\nSubject:")
     assert classify_raw(raw).sender is Sender.BOUNCE
+
+
+def test_a_copy_of_our_own_message_is_own_mail() -> None:
+    raw = (
+        b"From: Someone <someone@example.net>\r\nTo: complaints@provider.example\r\n"
+        b"Message-ID: <mailbot.0123456789abcdef0123456789abcdef@provider.example>\r\n"
+        b"Subject: [CMP-2026-000001] We have received your complaint\r\n\r\nhello\r\n"
+    )
+    verdict = classify(parse_message(raw, "0" * 64), frozenset({"complaints@provider.example"}))
+    assert verdict.sender is Sender.OWN_MAIL
+    assert "Message-ID" in verdict.reason

@@ -80,6 +80,11 @@ def _own_mail(message: ParsedMessage, own_addresses: frozenset[str]) -> Classifi
         return Classification(Sender.OWN_MAIL, f"{LOOP_HEADER} header")
     if message.sender is not None and message.sender.email in own_addresses:
         return Classification(Sender.OWN_MAIL, f"From our own address {message.sender.email}")
+    # a copy of something we sent (a relay or robot bouncing it back unchanged)
+    own_domains = {address.rpartition("@")[2] for address in own_addresses}
+    local, _, domain = message.message_id.strip("<>").rpartition("@")
+    if local.startswith("mailbot.") and domain.lower() in own_domains:
+        return Classification(Sender.OWN_MAIL, f"our own Message-ID {message.message_id}")
     return None
 
 

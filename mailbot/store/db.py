@@ -18,6 +18,7 @@ from mailbot.store.models import (
     Outbound,
     OutboundStatus,
     RefCounter,
+    Suppression,
 )
 
 
@@ -110,3 +111,18 @@ def due_outbound(session: Session, now: datetime, limit: int = 100) -> list[Outb
         .limit(limit)
     )
     return list(session.exec(query))
+
+
+def outbound_by_message_ids(session: Session, message_ids: Iterable[str]) -> list[Outbound]:
+    ids = list(message_ids)
+    if not ids:
+        return []
+    return list(session.exec(select(Outbound).where(col(Outbound.message_id).in_(ids))))
+
+
+def suppress(
+    session: Session, address: str, reason: str, since: datetime, case_id: int | None
+) -> None:
+    """No more automated mail to ADDRESS (it bounced) until staff write to it."""
+    if session.get(Suppression, address) is None:
+        session.add(Suppression(address=address, reason=reason, since=since, case_id=case_id))

@@ -72,6 +72,8 @@ class MessageKind(StrEnum):
     DEADLOCK_LETTER = "deadlock_letter"  # out: R6
     DEADLOCK_REFUSAL = "deadlock_refusal"  # out: R6, why a requested letter will not go
     RESOLUTION = "resolution"  # out: R7
+    TOO_LARGE = "too_large"  # out: to a sender whose message is over limits.max_message_bytes
+    ADMIN_ALERT = "admin_alert"  # out: to [alerts] to
 
 
 class Disposition(StrEnum):
@@ -174,7 +176,7 @@ class Outbound(SQLModel, table=True):
     case_id: int | None = Field(default=None, foreign_key="case.id", index=True)
     kind: MessageKind
     message_id: str = Field(unique=True, index=True)
-    to_address: str
+    to_address: str = Field(index=True)
     subject: str
     raw: bytes = Field(sa_type=LargeBinary)
     status: OutboundStatus = OutboundStatus.QUEUED
@@ -210,3 +212,20 @@ class RefCounter(SQLModel, table=True):
 
     year: int = Field(primary_key=True)
     last: int
+
+
+class DaemonLock(SQLModel, table=True):
+    """Who processes the mailbox: one daemon at a time (host:pid, and when it last said so)."""
+
+    name: str = Field(primary_key=True)
+    holder: str = ""
+    heartbeat: float = 0.0  # wall-clock seconds: infrastructure, not the procedure's time
+
+
+class Suppression(SQLModel, table=True):
+    """An address that bounced permanently: no automated mail until staff write to it again."""
+
+    address: str = Field(primary_key=True)
+    reason: str
+    since: datetime = _when()
+    case_id: int | None = Field(default=None, foreign_key="case.id")
