@@ -29,11 +29,9 @@ from tests.corpus import corpus_files
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
-CORPUS = [
-    path.read_bytes()
-    for folder in ("mail-parser/tests/mails", "flufl.bounce/flufl/bounce/tests/data")
-    for path in corpus_files(folder)
-]
+PEOPLE = [path.read_bytes() for path in corpus_files("mail-parser/tests/mails")]
+BOUNCES = [path.read_bytes() for path in corpus_files("flufl.bounce/flufl/bounce/tests/data")]
+CORPUS = PEOPLE + BOUNCES
 
 OUTBOUND_HEADERS = frozenset(
     name.lower()
@@ -324,9 +322,9 @@ MUTATIONS: list[Mutation] = [
 
 @st.composite
 def mutated_messages(draw: st.DrawFn) -> bytes:
-    data = draw(st.sampled_from(CORPUS))
-    for mutation in draw(st.lists(st.sampled_from(MUTATIONS), min_size=1, max_size=4)):
-        data = mutation(draw, data)
+    data = draw(st.sampled_from(PEOPLE) | st.sampled_from(BOUNCES))  # half each
+    for _ in range(draw(st.integers(1, 4))):
+        data = draw(st.sampled_from(MUTATIONS))(draw, data)
     return data
 
 
@@ -601,8 +599,102 @@ mime_parts = st.recursive(
 )
 
 
+CUSTOMERS = [b"alice@customer.example", b"bob@customer.example", b"Carol@Customer.Example"]
+STAFF_ADDRESSES = [b"tl@provider.example", b"agent@provider.example", b"boss@provider.example"]
+
+display_names: st.SearchStrategy[bytes] = st.one_of(
+    header_values,
+    header_values.map(lambda name: b'"' + name + b'"'),
+    st.sampled_from([b'"Smith, Bob"', b'"a\\"b"', b"=?utf-8?Q?Evil=0D=0ABcc:_x@y?=", b""]),
+)
+
+hostile_mailboxes = st.builds(
+    lambda name, addr: name + b" <" + addr + b">",
+    display_names,
+    st.sampled_from(CUSTOMERS),
+)
+
+HARMLESS_NAMES = [b"To", b"Cc", b"Date", b"In-Reply-To", b"References", b"X-Anything"]
+
+harmless_headers = st.tuples(
+    st.sampled_from(HARMLESS_NAMES),
+    st.one_of(
+        header_values,
+        st.lists(st.sampled_from(MESSAGE_IDS), max_size=4).map(lambda ids: " ".join(ids).encode()),
+    ),
+)
+
+STAFF_COMMANDS = [
+    b"#note",
+    b"#resolve",
+    b"#updates",
+    b"#escalate",
+    b"#vexatious",
+    b"#out-of-scope",
+    b"#deadlock",
+    b"#deadlock refuse",
+    b"#reopen",
+    b"#new",
+    b"#bogus",
+]
+
+staff_bodies = st.lists(
+    st.one_of(
+        _text.map(_enc),
+        st.builds(
+            lambda command, argument: command + b" " + argument,
+            st.sampled_from(STAFF_COMMANDS),
+            st.one_of(
+                _text.map(_enc),
+                st.sampled_from([b"weekly", b"none", b"3", b"-1", b"99999999999999999999"]),
+                st.builds(
+                    lambda addr, name: addr + b" " + name,
+                    st.sampled_from([*CUSTOMERS, b"no-at-sign", b"x@", b"@y", b"\xe9@x.example"]),
+                    display_names,
+                ),
+            ),
+        ),
+    ),
+    max_size=5,
+).map(lambda lines: b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + CRLF.join(lines))
+
+
 @st.composite
-def generated_messages(draw: st.DrawFn) -> bytes:
+def customer_headers(draw: st.DrawFn) -> list[tuple[bytes, bytes]]:
+    """A person writing in: a usable address, everything else hostile."""
+    headers = [(b"From", draw(hostile_mailboxes)), (b"Subject", draw(subject_values))]
+    if draw(st.booleans()):
+        headers.append((b"Message-ID", draw(st.sampled_from(MESSAGE_IDS)).encode()))
+    if draw(st.integers(0, 3)) == 0:
+        headers.append((b"Reply-To", draw(hostile_mailboxes | from_values)))
+    return headers + draw(st.lists(harmless_headers, max_size=4))
+
+
+@st.composite
+def staff_headers(draw: st.DrawFn) -> list[tuple[bytes, bytes]]:
+    """A member of staff (authenticated or not) answering on a case."""
+    sender = draw(st.sampled_from(STAFF_ADDRESSES))
+    results = draw(
+        st.sampled_from(
+            [
+                b"mx.provider.example; dmarc=pass header.from=provider.example",
+                b"mx.provider.example; dmarc=fail header.from=provider.example",
+                b"evil.example; dmarc=pass header.from=provider.example",
+                b"mx.provider.example; dmarc=pass header.from=provider.example\r\nBcc: x@y",
+            ]
+        )
+    )
+    return [
+        (b"From", draw(display_names) + b" <" + sender + b">"),
+        (b"Subject", draw(subject_values)),
+        (b"Authentication-Results", results),
+        *draw(st.lists(harmless_headers, max_size=3)),
+    ]
+
+
+@st.composite
+def any_headers(draw: st.DrawFn) -> list[tuple[bytes, bytes]]:
+    """Anything at all, machine headers and garbage names included."""
     headers: list[tuple[bytes, bytes]] = []
     if draw(st.integers(0, 9)):
         headers.append((b"From", draw(from_values)))
@@ -610,11 +702,22 @@ def generated_messages(draw: st.DrawFn) -> bytes:
         headers.append((b"Subject", draw(subject_values)))
     if draw(st.booleans()):
         headers.append((b"Message-ID", draw(st.sampled_from(MESSAGE_IDS)).encode()))
-    headers += draw(st.lists(extra_headers, max_size=6))
+    return headers + draw(st.lists(extra_headers, max_size=6))
+
+
+@st.composite
+def generated_messages(draw: st.DrawFn) -> bytes:
+    scenario = draw(st.sampled_from(["customer", "customer", "staff", "anything"]))
+    if scenario == "customer":
+        headers = draw(customer_headers())
+    elif scenario == "staff":
+        headers = draw(staff_headers())
+    else:
+        headers = draw(any_headers())
     headers = draw(st.permutations(headers))
     newline = draw(st.sampled_from([CRLF, CRLF, b"\n", b"\r"]))
     head = b"".join(name + b": " + value + newline for name, value in headers)
-    body = draw(mime_parts)
+    body = draw(staff_bodies if scenario == "staff" and draw(st.booleans()) else mime_parts)
     if draw(st.booleans()):
         body = body.replace(CRLF, newline)
     return head + (b"MIME-Version: 1.0" + newline if draw(st.booleans()) else b"") + body

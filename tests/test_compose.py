@@ -1,0 +1,73 @@
+"""What we send: no header injection from customer text, robots told not to answer, HTML escaped."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email.policy import default
+
+from mailbot.letters import Letters
+from mailbot.mail.compose import Letter, compose
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+def sent(letter: Letter) -> bytes:
+    return compose(
+        letter,
+        from_address="complaints@provider.example",
+        from_name="Complaints",
+        message_id="<mailbot.1@provider.example>",
+        date=NOW,
+        kind="acknowledgement",
+    )
+
+
+def test_crlf_in_a_customer_name_or_subject_cannot_add_headers() -> None:
+    raw = sent(
+        Letter(
+            to_address="eve@example.net",
+            to_name="Eve\r\nBcc: victim@example.org",
+            subject="[CMP-1] Hi\r\nBcc: victim@example.org\nX-Evil: 1",
+            text="hello",
+        )
+    )
+    message = message_from_bytes(raw)
+    assert message.get_all("Bcc") is None and message.get_all("X-Evil") is None
+    assert "victim@example.org" not in (message["To"] or "").split(",")[1:]
+
+
+def test_a_very_long_subject_is_cut_and_folded() -> None:
+    raw = sent(Letter(to_address="a@example.net", to_name="A", subject="x" * 5000, text="t"))
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    assert len(str(message_from_bytes(raw, policy=default)["Subject"])) <= 250
+
+
+def test_automated_mail_tells_robots_not_to_answer() -> None:
+    message = message_from_bytes(
+        sent(Letter(to_address="a@example.net", to_name="A", subject="s", text="t"))
+    )
+    assert message["Auto-Submitted"] == "auto-generated"
+    assert message["X-Auto-Response-Suppress"] == "All"
+    assert message["X-Mailbot-Loop"] == "complaints@provider.example"
+
+
+def test_html_letters_escape_what_customers_wrote() -> None:
+    from mailbot.config import AdrSchemeSettings
+
+    _, html = Letters("Europe/London").render(
+        "acknowledgement",
+        {
+            "case": type("C", (), {"ref": "CMP-1", "reopened_from": ""})(),
+            "customer_name": "<script>alert(1)</script>",
+            "due": "Monday",
+            "hours": "9-5",
+            "missing": [],
+            "detail_help": {},
+            "adr_date": "later",
+            "adr": AdrSchemeSettings(),
+            "company_name": "P",
+        },
+    )
+    assert html is not None
+    assert "<script>" not in html and "&lt;script&gt;" in html
