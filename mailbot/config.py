@@ -38,6 +38,7 @@ class MailboxSettings:
     quarantine_folder: str = "mailbot/quarantine"
     poll_seconds: int = 60
     batch_size: int = 100
+    idle: bool = True  # wait in IMAP IDLE when the server offers it; polling stays the fallback
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ import schedule
 from imapclient.exceptions import IMAPClientError
 
 from mailbot.app import App
+from mailbot.config import MailboxSettings
 from mailbot.store.lock import DatabaseLock
-from mailbot.transport.imap import MailboxUnavailable
+from mailbot.transport.imap import MailboxUnavailable, MailboxWatcher
 
 log = logging.getLogger("mailbot")
 
@@ -100,14 +101,78 @@ def run_forever(app: App, lock: DatabaseLock, stop: threading.Event | None = Non
         app.settings.mailbox.poll_seconds,
     )
     _guarded(app, stop, outages)
+    watch = Watch(app.settings.mailbox) if app.settings.mailbox.idle else None
     while not stop.is_set():
         scheduler.run_pending()
         if outages.failures and time.monotonic() >= outages.retry_at:
             _guarded(app, stop, outages)  # back-off over: retry before the next poll is due
-        idle = scheduler.idle_seconds
-        stop.wait(max(0.0, min(idle if idle is not None else 1.0, 1.0)))
+        pause = scheduler.idle_seconds
+        pause = max(0.0, min(pause if pause is not None else 1.0, 1.0))
+        if watch is not None and watch.new_mail(pause):
+            _guarded(app, stop, outages)  # IDLE said so: no waiting for the next poll
+        elif watch is None or not watch.active:
+            stop.wait(pause)
+    if watch is not None:
+        watch.close()
     log.info(app.summary())
     log.info("mailbot stopped")
+
+
+class Watch:
+    """IDLE when the server offers it, reconnecting with back-off; polling covers the gaps."""
+
+    def __init__(self, settings: MailboxSettings) -> None:
+        self.settings = settings
+        self.watcher: MailboxWatcher | None = None
+        self.retry_at = 0.0
+        self.failures = 0
+        self.unsupported = False
+
+    @property
+    def active(self) -> bool:
+        return self.watcher is not None
+
+    def new_mail(self, timeout: float) -> bool:
+        if self.watcher is None and not self.unsupported and time.monotonic() >= self.retry_at:
+            self._start()
+        if self.watcher is None:
+            return False
+        try:
+            return self.watcher.wait(timeout)
+        except (OSError, IMAPClientError) as exc:
+            log.warning("imap idle connection lost, polling until it is back: %s", exc)
+            self._failed()
+            return True  # look now: mail may have come while the connection was going
+
+    def _start(self) -> None:
+        watcher = MailboxWatcher(self.settings)
+        try:
+            if not watcher.start():
+                log.info(
+                    "the IMAP server does not offer IDLE: polling every %ds",
+                    self.settings.poll_seconds,
+                )
+                self.unsupported = True
+                return
+        except (MailboxUnavailable, OSError, IMAPClientError) as exc:
+            log.debug("imap idle connection failed: %s", exc)
+            self._failed()
+            return
+        if self.failures:
+            log.info("imap idle connection back")
+        self.watcher, self.failures = watcher, 0
+        log.debug("waiting in IMAP IDLE on %s", self.settings.folder)
+
+    def _failed(self) -> None:
+        if self.watcher is not None:
+            self.watcher.close()
+        self.watcher = None
+        self.failures += 1
+        self.retry_at = time.monotonic() + min(2.0**self.failures, 300.0) * random.uniform(0.5, 1)
+
+    def close(self) -> None:
+        if self.watcher is not None:
+            self.watcher.close()
 
 
 def _guarded_tick(app: App, outages: Outages) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -121,6 +122,53 @@ class Mailbox:
             client.uid_expunge(uids)
         else:
             client.expunge()
+
+
+class MailboxWatcher:
+    """A second connection that waits in IMAP IDLE and says when new mail has arrived."""
+
+    # RFC 2177: servers may drop an IDLE after 30 minutes; re-issue well inside that
+    REISSUE_SECONDS = 9 * 60
+
+    def __init__(self, settings: MailboxSettings, timeout: float = 60.0) -> None:
+        self.settings = settings
+        self.timeout = timeout
+        self._client: IMAPClient | None = None
+        self._since = 0.0
+
+    def start(self) -> bool:
+        """Connect and start IDLE; False if the server does not offer IDLE."""
+        mailbox = Mailbox(self.settings, self.timeout)
+        mailbox.__enter__()
+        client = mailbox.client
+        if not client.has_capability("IDLE"):
+            mailbox.__exit__(None, None, None)
+            return False
+        client.select_folder(self.settings.folder, readonly=True)
+        self._client = client
+        client.idle()
+        self._since = time.monotonic()
+        return True
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to TIMEOUT seconds; True if the server announced new mail."""
+        assert self._client is not None, "start() first"
+        responses = self._client.idle_check(timeout=timeout)
+        if time.monotonic() - self._since > self.REISSUE_SECONDS:
+            self._client.idle_done()
+            self._client.idle()
+            self._since = time.monotonic()
+        return any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.idle_done()
+            client.logout()
+        except (OSError, IMAPClientError):
+            client.shutdown()
 
 
 def _delimiter(client: IMAPClient) -> str:
