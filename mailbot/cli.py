@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from mailbot import logs
@@ -21,7 +22,15 @@ from mailbot.config import ConfigError, config_path, load_settings
 from mailbot.daemon import Outages, run_cycle, run_forever
 from mailbot.store import db
 from mailbot.store.lock import DatabaseLock, LockHeld
-from mailbot.store.models import Case, Disposition, Inbound
+from mailbot.store.models import (
+    Case,
+    DaemonLock,
+    Disposition,
+    Inbound,
+    Outbound,
+    OutboundStatus,
+    Suppression,
+)
 from mailbot.transport.imap import MailboxUnavailable
 from mailbot.transport.smtp import SmtpPermanentError, SmtpTemporaryError, SmtpTransport
 from mailbot.views import case_json, case_line
@@ -237,7 +246,43 @@ def _check(app: App, args: argparse.Namespace) -> int:
     except (SmtpTemporaryError, SmtpPermanentError) as exc:
         ok = False
         print(f"SMTP FAILED: {exc}")
-    with Session(app.engine) as session:
-        count = len(session.exec(select(Case.id)).all())
-    print(f"database ok: {s.database.url} holds {count} case(s)")
+    for line in health(app):
+        print(line)
     return EX_OK if ok else EX_TEMPFAIL
+
+
+def health(app: App) -> list[str]:
+    """What an admin should know about the database's side, one line each."""
+
+    def count(query: Any) -> int:
+        return int(session.exec(query).one())
+
+    with Session(app.engine) as session:
+        open_cases = count(select(func.count(col(Case.id))).where(Case.status == "open"))
+        queued = count(
+            select(func.count(col(Outbound.id))).where(Outbound.status == OutboundStatus.QUEUED)
+        )
+        failed = count(
+            select(func.count(col(Outbound.id))).where(Outbound.status == OutboundStatus.FAILED)
+        )
+        quarantined = count(
+            select(func.count(col(Inbound.id))).where(
+                Inbound.disposition == Disposition.QUARANTINED
+            )
+        )
+        bounced = count(select(func.count(col(Suppression.address))))
+        lock = session.get(DaemonLock, "daemon")
+    url = app.settings.database.url.split("@")[-1]  # never print a password
+    running = f"a daemon holds the lock: {lock.holder}" if lock and lock.holder else "no daemon"
+    lines = [
+        f"database ok: {url}: {open_cases} open case(s); {running}",
+        f"outbox: {queued} queued, {failed} failed (mailbot show REF --json has the answers)",
+        f"quarantine: {quarantined} message(s) (mailbot quarantine list)",
+    ]
+    if bounced:
+        lines.append(f"{bounced} address(es) bounced: no automated mail goes to them")
+    if app.settings.staff_auth.require == "none":
+        lines.append(
+            'WARNING staff_auth.require = "none": any mail from a staff address is trusted'
+        )
+    return lines
