@@ -134,15 +134,18 @@ class App:
                 if stop.is_set():
                     break
                 done: dict[str, list[int]] = {s.processed_folder: [], s.quarantine_folder: []}
-                for message in mailbox.fetch(uids[start : start + s.batch_size]):
+                fetched = mailbox.fetch(uids[start : start + s.batch_size])
+                stored = self.intake.store(
+                    [
+                        (m.raw, m.internaldate, f"imap {s.folder} {mailbox.uidvalidity}/{m.uid}")
+                        for m in fetched
+                    ]
+                )
+                for message, item in zip(fetched, stored, strict=True):
                     if stop.is_set():
-                        break
+                        break  # stored, not processed: the next run resumes it
                     report.fetched += 1
-                    outcome = self.intake.receive(
-                        message.raw,
-                        message.internaldate,
-                        f"imap {s.folder} {mailbox.uidvalidity}/{message.uid}",
-                    )
+                    outcome = item if isinstance(item, Outcome) else self.intake.process(item)
                     log_outcome(outcome, f"uid={message.uid}")
                     report.outcomes.append(outcome)
                     self.stats.fetched += 1

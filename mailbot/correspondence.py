@@ -37,13 +37,14 @@ class Correspondence:
 
     # -- to the customer ----------------------------------------------------------------
 
-    def acknowledgement(self, session: Session, case: Case, missing: Sequence[Detail]) -> None:
+    def acknowledgement(self, session: Session, case: Case, missing: Sequence[Detail]) -> bool:
+        """Queue the acknowledgement; False if it was held back (a bounce, a cap, an address)."""
         text, html = self.letters.render(
             "acknowledgement",
             self._context(case, missing=list(missing), detail_help=DETAIL_HELP),
         )
         subject = f"[{case.ref}] We have received your complaint: {case.subject or 'no subject'}"
-        self._to_customer(
+        return None is not self._to_customer(
             session,
             case,
             MessageKind.ACKNOWLEDGEMENT,

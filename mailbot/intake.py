@@ -93,34 +93,44 @@ class Intake:
 
     def receive(self, raw: bytes, received_at: datetime, source: str) -> Outcome:
         """Store RAW (committed), then process it; a message already processed is skipped."""
-        sha = hashlib.sha256(raw).hexdigest()
-        message_id = message_id_of(raw, sha)
+        [stored] = self.store([(raw, received_at, source)])
+        return stored if isinstance(stored, Outcome) else self.process(stored)
+
+    def store(self, messages: Sequence[tuple[bytes, datetime, str]]) -> list[int | Outcome]:
+        """Keep the raw bytes of MESSAGES in one commit, before anything parses them.
+
+        Each becomes the id of its stored row, to process next, or the Outcome of the
+        time it was already processed (same Message-ID and same SHA-256).
+        """
+        result: list[int | Outcome] = []
+        fresh: list[tuple[int, Inbound]] = []
         with Session(self.engine) as session:
-            stored = db.find_inbound(session, message_id, sha)
-            if stored is not None and stored.disposition is not Disposition.RECEIVED:
-                case = session.get(Case, stored.case_id) if stored.case_id else None
-                return Outcome(
-                    message_id,
-                    stored.disposition,
-                    reason=stored.reason,
-                    case_ref=case.ref if case else None,
-                    kind=stored.kind or "",
-                    duplicate=True,
-                )
-            if stored is None:
-                stored = Inbound(
-                    message_id=message_id,
-                    sha256=sha,
-                    raw=raw,
-                    size=len(raw),
-                    received_at=received_at,
-                    source=source,
-                )
-                session.add(stored)
-                session.commit()
-            assert stored.id is not None
-            inbound_id = stored.id
-        return self.process(inbound_id)
+            for raw, received_at, source in messages:
+                sha = hashlib.sha256(raw).hexdigest()
+                message_id = message_id_of(raw, sha)
+                stored = db.find_inbound(session, message_id, sha)
+                if stored is None:
+                    stored = Inbound(
+                        message_id=message_id,
+                        sha256=sha,
+                        raw=raw,
+                        size=len(raw),
+                        received_at=received_at,
+                        source=source,
+                    )
+                    session.add(stored)
+                    fresh.append((len(result), stored))
+                    result.append(0)
+                elif stored.disposition is Disposition.RECEIVED:
+                    assert stored.id is not None
+                    result.append(stored.id)  # stored before a crash, never processed
+                else:
+                    result.append(_already(session, stored))
+            session.commit()
+            for index, stored in fresh:
+                assert stored.id is not None
+                result[index] = stored.id
+        return result
 
     def process(self, inbound_id: int) -> Outcome:
         """Parse, classify and thread a stored message; quarantine it if that fails."""
@@ -128,6 +138,8 @@ class Intake:
             with Session(self.engine) as session:
                 inbound = session.get(Inbound, inbound_id)
                 assert inbound is not None
+                if inbound.disposition is not Disposition.RECEIVED:
+                    return _already(session, inbound)  # twice in one batch, or a race
                 outcome = self._dispose(session, inbound)
                 if inbound.case_id is not None:
                     case = session.get(Case, inbound.case_id)
@@ -157,7 +169,7 @@ class Intake:
         case = self._thread(session, parsed)
         if verdict.is_machine:
             return self._machine(session, inbound, verdict, case)
-        if parsed.sender is None or not parsed.sender.email:
+        if parsed.sender is None or "@" not in parsed.sender.email:
             return set_aside(inbound, Disposition.QUARANTINED, "no sender address")
         member = self.settings.staff_member(parsed.sender.email)
         if member is not None:
@@ -325,14 +337,27 @@ class Intake:
         outcome = attach(session, inbound, case, actor, self.clock())
         outcome.new_case = True
         missing = missing_details(found)
-        self.letters_out.acknowledgement(session, case, missing)
+        if self.letters_out.acknowledgement(session, case, missing):
+            outcome.queued.append(MessageKind.ACKNOWLEDGEMENT)
         headline = f"New complaint (follows {reopened_from})" if reopened_from else "New complaint"
         self.letters_out.staff_notification(session, case, headline, outline, missing, attachments)
-        outcome.queued += [MessageKind.ACKNOWLEDGEMENT, MessageKind.STAFF_NOTIFICATION]
+        outcome.queued.append(MessageKind.STAFF_NOTIFICATION)
         words = deadlock_request(outline, self.settings.procedure.deadlock_phrases)
         if words and inbound.kind == MessageKind.COMPLAINT:
             self.casework.deadlock_requested(session, case, words, outline)
         return outcome
+
+
+def _already(session: Session, stored: Inbound) -> Outcome:
+    case = session.get(Case, stored.case_id) if stored.case_id else None
+    return Outcome(
+        stored.message_id,
+        stored.disposition,
+        reason=stored.reason,
+        case_ref=case.ref if case else None,
+        kind=stored.kind or "",
+        duplicate=True,
+    )
 
 
 def _record_parsed(session: Session, inbound: Inbound, parsed: ParsedMessage) -> None:

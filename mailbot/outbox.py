@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from mailbot.config import Settings
 from mailbot.letters import Letters
-from mailbot.mail.compose import Letter, compose, new_message_id
+from mailbot.mail.compose import Letter, compose, new_message_id, unsendable
 from mailbot.store import db
 from mailbot.store.models import Case, Event, MessageKind, Outbound, OutboundStatus, Suppression
 from mailbot.transport.smtp import SmtpConnectionLost, SmtpPermanentError, SmtpTemporaryError
@@ -87,6 +87,9 @@ class OutboxWriter:
         self, session: Session, kind: MessageKind, letter: Letter, address: str, now: datetime
     ) -> str:
         """Why LETTER must not go ("" if it may)."""
+        problem = unsendable(address)
+        if problem:  # e.g. a non-ASCII local part: the case stands, staff reach them otherwise
+            return f"cannot address mail to {address!r} ({problem})"
         suppressed = session.get(Suppression, address)
         if letter.auto_submitted is None:  # a person writing to the address lifts a bounce
             if suppressed is not None:

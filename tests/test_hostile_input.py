@@ -31,7 +31,6 @@ NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
 PEOPLE = [path.read_bytes() for path in corpus_files("mail-parser/tests/mails")]
 BOUNCES = [path.read_bytes() for path in corpus_files("flufl.bounce/flufl/bounce/tests/data")]
-CORPUS = PEOPLE + BOUNCES
 
 OUTBOUND_HEADERS = frozenset(
     name.lower()
@@ -145,6 +144,8 @@ def check_receive(app: App, raw: bytes) -> None:
         else:
             assert row.case_id is None
             assert row.reason.strip(), f"{row.disposition} without a reason"
+            # a crash caught by the last-resort handler is a bug, not a verdict on the input
+            assert not row.reason.startswith("processing failed"), row.reason
 
         for attachment in session.exec(select(Attachment).where(Attachment.inbound_id == row.id)):
             name = attachment.filename
@@ -726,7 +727,7 @@ def generated_messages(draw: st.DrawFn) -> bytes:
 # -- the tests ------------------------------------------------------------------------------
 
 
-@settings(HYPOTHESIS, max_examples=1500)
+@settings(HYPOTHESIS, max_examples=1200)
 @given(raw=mutated_messages())
 def test_mutated_corpus_mail_is_stored_and_settled(mutated_app: App, raw: bytes) -> None:
     check_receive(mutated_app, raw)

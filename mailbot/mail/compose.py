@@ -19,13 +19,25 @@ _UNSAFE = re.compile(r"[\x00-\x1f\x7f]+")
 
 def header_safe(value: str, limit: int = 200) -> str:
     """VALUE with control characters (CR, LF ...) folded to spaces and cut to LIMIT."""
-    cleaned = " ".join(_UNSAFE.sub(" ", value).split())
+    # "=?" in text would read as the start of an RFC 2047 encoded word: break it up
+    cleaned = " ".join(_UNSAFE.sub(" ", value).replace("=?", "= ?").split())
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
 
 
 def new_message_id(domain: str) -> str:
     """A fresh Message-ID in our own domain."""
     return f"<mailbot.{uuid.uuid4().hex}@{domain}>"
+
+
+def unsendable(address: str) -> str:
+    """Why ADDRESS cannot be the To: of a letter of ours ("" when it can)."""
+    try:
+        probe = EmailMessage(policy=SMTP)
+        probe["To"] = Address(addr_spec=address)
+        probe.as_bytes()
+    except Exception as exc:  # the email package raises defects, ValueError, HeaderParseError
+        return f"{type(exc).__name__}: {exc}"
+    return ""
 
 
 @dataclass(frozen=True)
