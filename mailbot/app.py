@@ -141,11 +141,12 @@ class App:
                         for m in fetched
                     ]
                 )
+                processed = iter(
+                    self.intake.process_batch([i for i in stored if not isinstance(i, Outcome)])
+                )
                 for message, item in zip(fetched, stored, strict=True):
-                    if stop.is_set():
-                        break  # stored, not processed: the next run resumes it
                     report.fetched += 1
-                    outcome = item if isinstance(item, Outcome) else self.intake.process(item)
+                    outcome = item if isinstance(item, Outcome) else next(processed)
                     log_outcome(outcome, f"uid={message.uid}")
                     report.outcomes.append(outcome)
                     self.stats.fetched += 1

@@ -83,9 +83,13 @@ class Casework:
             return None
         return rules.next_update_at(self.timers(case), self.calendar, self.policy)
 
+    def _plan(self, case: Case) -> rules.Plan:
+        return rules.plan(self.timers(case), self.clock(), self.calendar, self.policy)
+
     def run_due(self, session: Session, case: Case) -> list[Due]:
         """Do whatever the rules say is due on CASE now; return what was done."""
-        due = rules.plan(self.timers(case), self.clock(), self.calendar, self.policy).due
+        due = self._plan(case).due
+        done: list[Due] = []
         for what in due:
             if what is Due.FIRST_RESPONSE_OVERDUE:
                 case.first_response_overdue_sent_at = self.clock()
@@ -122,10 +126,13 @@ class Casework:
                     f"requested, no exception recorded within {window} working day(s)",
                 )
             elif what is Due.UPDATE:
+                if Due.UPDATE not in self._plan(case).due:
+                    continue  # another letter of this run already told the customer
                 self.update(session, case)
+            done.append(what)
         self.reschedule(case)
         session.add(case)
-        return list(due)
+        return done
 
     # -- acts ----------------------------------------------------------------------------------
 

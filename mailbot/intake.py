@@ -11,7 +11,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 
 from sqlalchemy import Engine, delete
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from mailbot.casework import Casework
 from mailbot.config import Settings
@@ -104,11 +104,19 @@ class Intake:
         """
         result: list[int | Outcome] = []
         fresh: list[tuple[int, Inbound]] = []
+        keys = []
+        for raw, _, _ in messages:
+            sha = hashlib.sha256(raw).hexdigest()
+            keys.append((message_id_of(raw, sha), sha))
         with Session(self.engine) as session:
-            for raw, received_at, source in messages:
-                sha = hashlib.sha256(raw).hexdigest()
-                message_id = message_id_of(raw, sha)
-                stored = db.find_inbound(session, message_id, sha)
+            known = {
+                (row.message_id, row.sha256): row
+                for row in session.exec(
+                    select(Inbound).where(col(Inbound.message_id).in_({k[0] for k in keys}))
+                )
+            }
+            for (raw, received_at, source), (message_id, sha) in zip(messages, keys, strict=True):
+                stored = known.get((message_id, sha))
                 if stored is None:
                     stored = Inbound(
                         message_id=message_id,
@@ -119,10 +127,12 @@ class Intake:
                         source=source,
                     )
                     session.add(stored)
+                    known[(message_id, sha)] = stored
                     fresh.append((len(result), stored))
                     result.append(0)
+                elif stored.id is None:  # twice in this batch: the first copy is processed
+                    result.append(Outcome(message_id, Disposition.RECEIVED, duplicate=True))
                 elif stored.disposition is Disposition.RECEIVED:
-                    assert stored.id is not None
                     result.append(stored.id)  # stored before a crash, never processed
                 else:
                     result.append(_already(session, stored))
@@ -132,24 +142,44 @@ class Intake:
                 result[index] = stored.id
         return result
 
+    def process_batch(self, inbound_ids: Sequence[int]) -> list[Outcome]:
+        """Process stored messages in one transaction: one commit for the lot.
+
+        If any of them fails, nothing of the batch is kept and each is processed again
+        on its own, so a bad message is quarantined alone and the rest go through.
+        """
+        try:
+            with Session(self.engine) as session:
+                outcomes = [self._process_in(session, inbound_id) for inbound_id in inbound_ids]
+                session.commit()
+                return outcomes
+        except Exception:
+            log.debug("a batch of %d failed: one at a time", len(inbound_ids), exc_info=True)
+        return [self.process(inbound_id) for inbound_id in inbound_ids]
+
     def process(self, inbound_id: int) -> Outcome:
         """Parse, classify and thread a stored message; quarantine it if that fails."""
         try:
             with Session(self.engine) as session:
-                inbound = session.get(Inbound, inbound_id)
-                assert inbound is not None
-                if inbound.disposition is not Disposition.RECEIVED:
-                    return _already(session, inbound)  # twice in one batch, or a race
-                outcome = self._dispose(session, inbound)
-                if inbound.case_id is not None:
-                    case = session.get(Case, inbound.case_id)
-                    assert case is not None
-                    self.casework.reschedule(case)
+                outcome = self._process_in(session, inbound_id)
                 session.commit()
                 return outcome
         except Exception as exc:
             log.exception("inbound %s could not be processed", inbound_id)
             return self.quarantine(inbound_id, f"processing failed: {type(exc).__name__}: {exc}")
+
+    def _process_in(self, session: Session, inbound_id: int) -> Outcome:
+        inbound = session.get(Inbound, inbound_id)
+        assert inbound is not None
+        if inbound.disposition is not Disposition.RECEIVED:
+            return _already(session, inbound)  # twice in one batch, or a race
+        outcome = self._dispose(session, inbound)
+        if inbound.case_id is not None:
+            case = session.get(Case, inbound.case_id)
+            assert case is not None
+            self.casework.reschedule(case)
+        session.flush()
+        return outcome
 
     def quarantine(self, inbound_id: int, reason: str) -> Outcome:
         with Session(self.engine) as session:

@@ -207,8 +207,12 @@ def send_outbox(
             return report
         try:
             with connect() as transport:
-                for row in due:
-                    _send_one(session, transport, sender, row, now, report)
+                tried: set[int | None] = set()
+                while due:  # in pages: a drained backlog queues thousands
+                    for row in due:
+                        _send_one(session, transport, sender, row, now, report)
+                        tried.add(row.id)
+                    due = [r for r in db.due_outbound(session, now) if r.id not in tried]
         except (SmtpTemporaryError, SmtpPermanentError) as exc:
             # logged by the caller, once per outage; the rows wait in the outbox
             report.unreachable, report.error = True, f"{exc} ({len(due)} message(s) waiting)"
