@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from mailbot import logs
 from mailbot.app import App, build_app, log_outcome, wall_clock
 from mailbot.config import ConfigError, config_path, load_settings
 from mailbot.daemon import Outages, run_cycle, run_forever
-from mailbot.store import db
+from mailbot.store import db, migrations
 from mailbot.store.lock import DatabaseLock, LockHeld
 from mailbot.store.models import (
     Case,
@@ -73,6 +74,7 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true")
     commands.add_parser("check", help="try the IMAP and SMTP settings and say what works")
     commands.add_parser("tick", help="run the procedure's timers at --now (or now), then send")
+    commands.add_parser("migrate", help="upgrade the database's schema to this mailbot's")
     quarantine = commands.add_parser("quarantine", help="messages set aside, and why")
     actions = quarantine.add_subparsers(dest="action", required=True)
     actions.add_parser("list", help="every quarantined message with its reason")
@@ -91,11 +93,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(logging.DEBUG if args.verbose else logging.INFO, args.log_format == "json")
     try:
         settings = load_settings(config_path(args.config, os.environ))
+        if args.command == "migrate":
+            return _migrate(settings.database.url)
         fixed: datetime | None = args.now
         app = build_app(settings, (lambda: fixed) if fixed else wall_clock)
     except ConfigError as exc:
         print(f"mailbot: configuration error: {exc}", file=sys.stderr)
         return EX_USAGE
+    except db.SchemaError as exc:
+        print(f"mailbot: {exc}", file=sys.stderr)
+        return EX_USAGE
+    except OperationalError as exc:
+        print(f"mailbot: database unreachable: {exc.orig or exc}".splitlines()[0], file=sys.stderr)
+        return EX_TEMPFAIL
     command = {
         "run": _run,
         "ingest": _ingest,
@@ -109,6 +119,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return command[args.command](app, args)
     finally:
         app.engine.dispose()
+
+
+def _migrate(url: str) -> int:
+    """Upgrade the database at URL to this mailbot's head revision and say from what to what."""
+    engine = db.connect(url)
+    try:
+        before, after = migrations.upgrade(engine)
+    finally:
+        engine.dispose()
+    where = engine.url.render_as_string(hide_password=True)
+    if before == after:
+        print(f"{where}: already at revision {after}")
+    else:
+        print(f"{where}: migrated from revision {before or 'none (empty)'} to {after}")
+    return EX_OK
 
 
 def _run(app: App, args: argparse.Namespace) -> int:

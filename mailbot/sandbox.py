@@ -1,8 +1,10 @@
-"""Throwaway local mail servers for the demo and the tests: Dovecot IMAP and an aiosmtpd sink."""
+"""Throwaway local servers for the demo and tests: Dovecot IMAP, an aiosmtpd sink, PostgreSQL."""
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import shutil
 import signal
 import socket
@@ -209,3 +211,132 @@ class SmtpSink:
         if self.running:
             self.controller.stop()
             self.running = False
+
+
+def postgres_bindir() -> Path:
+    """The newest PostgreSQL server binaries: Debian's /usr/lib/postgresql/N/bin, else $PATH."""
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: [int(n) for n in re.findall(r"\d+", p.parent.parent.name)],
+    )
+    if found:
+        return found[-1].parent
+    initdb = shutil.which("initdb")
+    if initdb is None:
+        raise RuntimeError(
+            "PostgreSQL is not installed: scripts/setup installs Debian's postgresql"
+        )
+    return Path(initdb).parent
+
+
+class Postgres:
+    """A private PostgreSQL cluster in a temp dir on 127.0.0.1 and a free port.
+
+    As root the server runs as the `postgres` user (it refuses to run as root). The server's
+    time zone is deliberately not UTC, so that code storing local times shows up in tests.
+    """
+
+    USER = "mailbot"
+    PASSWORD = "secret"
+
+    def __init__(self, timezone: str = "America/New_York", auth: str = "scram-sha-256") -> None:
+        self.bindir = postgres_bindir()
+        self.as_user: str | None = None
+        if os.geteuid() == 0:  # the server refuses to run as root
+            import pwd
+
+            try:
+                pwd.getpwnam("postgres")
+            except KeyError:
+                raise RuntimeError(
+                    "no `postgres` user to run PostgreSQL as: install Debian's postgresql"
+                ) from None
+            self.as_user = "postgres"
+        self.dir = Path(tempfile.mkdtemp(prefix="mailbot-postgres-"))
+        self.data = self.dir / "data"
+        self.port = free_port()
+        self.timezone = timezone
+        self.auth = auth  # for 127.0.0.1: "trust" skips the password (and its cost)
+        self._numbers = itertools.count(1)
+        if self.as_user is not None:
+            shutil.chown(self.dir, self.as_user, self.as_user)
+        self.dir.chmod(0o700)
+
+    def _run(self, *command: str) -> None:
+        kwargs: dict[str, Any] = {}
+        if self.as_user is not None:
+            kwargs = {"user": self.as_user, "group": self.as_user, "extra_groups": []}
+        done = subprocess.run(
+            command, cwd=self.dir, capture_output=True, text=True, check=False, **kwargs
+        )
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"{command[0]} failed ({done.returncode}):\n{done.stdout}{done.stderr}"
+            )
+
+    def start(self) -> None:
+        pwfile = self.dir / "pwfile"
+        pwfile.write_text(self.PASSWORD + "\n")
+        if self.as_user is not None:
+            shutil.chown(pwfile, self.as_user, self.as_user)
+        self._run(
+            str(self.bindir / "initdb"),
+            "-D", str(self.data),
+            "-U", self.USER,
+            f"--pwfile={pwfile}",
+            "--auth-local=trust",
+            f"--auth-host={self.auth}",
+            "--encoding=UTF8",
+            "--no-locale",
+            "--no-sync",
+        )  # fmt: skip
+        options = " ".join(
+            [
+                "-c listen_addresses=127.0.0.1",
+                f"-p {self.port}",
+                f"-k {self.dir}",
+                f"-c timezone={self.timezone}",
+                "-c max_connections=300",
+                "-c fsync=off",  # throwaway data: speed over durability
+                "-c synchronous_commit=off",
+                "-c full_page_writes=off",
+            ]
+        )
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D", str(self.data),
+            "-l", str(self.dir / "postgres.log"),
+            "-o", options,
+            "-w", "-t", "60",
+            "start",
+        )  # fmt: skip
+        wait_for_port(self.port)
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://{self.USER}:{self.PASSWORD}@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str | None = None) -> str:
+        """A new empty database (mailbot_N unless NAME): its SQLAlchemy URL."""
+        import psycopg
+
+        name = name or f"mailbot_{next(self._numbers)}"
+        with psycopg.connect(
+            host="127.0.0.1",
+            port=self.port,
+            user=self.USER,
+            password=self.PASSWORD,
+            dbname="postgres",
+            autocommit=True,
+        ) as connection:
+            connection.execute(f'CREATE DATABASE "{name}" STRATEGY FILE_COPY')
+        return self.url(name)
+
+    def stop(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "stop")
+
+    def cleanup(self) -> None:
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,8 +1,9 @@
-"""Fixtures: real Dovecot, a real SMTP server and a real SQLite file for each test."""
+"""Fixtures: real Dovecot, a real SMTP server and a real database (SQLite, PostgreSQL) per test."""
 
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,7 +13,7 @@ import pytest
 from imapclient import IMAPClient
 
 from mailbot.cli import main
-from mailbot.sandbox import Dovecot, Envelope, SmtpSink
+from mailbot.sandbox import Dovecot, Envelope, Postgres, SmtpSink
 
 PASSWORD = "secret"
 TEAM_LEADER, AGENT, MANAGER = (
@@ -34,6 +35,56 @@ def dovecot() -> Iterator[Dovecot]:
     server.cleanup()
 
 
+# Tests run on SQLite only (too slow to run twice: the ten-week replay costs ~50 s more on
+# PostgreSQL, a process and a new connection per tick), as does any test marked
+# @pytest.mark.sqlite_only. MAILBOT_TEST_ALL_DATABASES=1 runs them on both.
+SQLITE_ONLY = {
+    "tests/test_procedure_e2e.py::test_ten_weeks_replayed_every_half_hour_keep_the_code",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: run on SQLite only (too slow to run twice)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out (not skip) the PostgreSQL variant of the SQLite-only tests."""
+    if os.environ.get("MAILBOT_TEST_ALL_DATABASES") == "1":
+        return
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        postgresql = callspec is not None and callspec.params.get("db_url") == "postgresql"
+        only_sqlite = item.nodeid.split("[")[0] in SQLITE_ONLY or item.get_closest_marker(
+            "sqlite_only"
+        )
+        (dropped if postgresql and only_sqlite else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A private PostgreSQL cluster, started the first time a test asks for one."""
+    server = Postgres()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database for one test: a SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'mailbot.db'}"
+    server: Postgres = request.getfixturevalue("postgres")
+    return server.create_database()
+
+
 @pytest.fixture
 def smtp_sink() -> Iterator[SmtpSink]:
     sink = SmtpSink()
@@ -44,10 +95,10 @@ def smtp_sink() -> Iterator[SmtpSink]:
 
 @dataclass
 class Mailbot:
-    """A configured mailbot for one test: its own IMAP user, SMTP sink and SQLite file."""
+    """A configured mailbot for one test: its own IMAP user, SMTP sink and database."""
 
     config: Path
-    db_path: Path
+    db_url: str
     dovecot: Dovecot
     smtp: SmtpSink
     user: str
@@ -84,7 +135,9 @@ class Mailbot:
             return int(client.folder_status(folder, [b"MESSAGES"])[b"MESSAGES"])
 
 
-def write_config(path: Path, *, imap_port: int, user: str, smtp_port: int, db: Path) -> None:
+def write_config(path: Path, *, imap_port: int, user: str, smtp_port: int, db: Path | str) -> None:
+    """A config file; DB is a SQLite file or a database URL."""
+    url = f"sqlite:///{db}" if isinstance(db, Path) else db
     path.write_text(
         f"""\
 [mailbox]
@@ -103,7 +156,7 @@ from_address = "complaints@provider.example"
 from_name = "Provider Complaints"
 
 [database]
-url = "sqlite:///{db}"
+url = "{url}"
 
 [[staff]]
 email = "tl@provider.example"
@@ -128,9 +181,9 @@ require = "dmarc"
 
 
 @pytest.fixture
-def mailbot(tmp_path: Path, dovecot: Dovecot, smtp_sink: SmtpSink) -> Mailbot:
+def mailbot(tmp_path: Path, dovecot: Dovecot, smtp_sink: SmtpSink, db_url: str) -> Mailbot:
+    """Runs each test that uses it twice: on SQLite and on PostgreSQL."""
     user = f"complaints{next(_users)}"
     config = tmp_path / "config.toml"
-    db = tmp_path / "mailbot.db"
-    write_config(config, imap_port=dovecot.port, user=user, smtp_port=smtp_sink.port, db=db)
-    return Mailbot(config, db, dovecot, smtp_sink, user)
+    write_config(config, imap_port=dovecot.port, user=user, smtp_port=smtp_sink.port, db=db_url)
+    return Mailbot(config, db_url, dovecot, smtp_sink, user)

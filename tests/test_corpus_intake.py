@@ -16,7 +16,7 @@ NOW = "2026-11-24T10:00:00+00:00"
 
 
 def stored(mailbot: Mailbot) -> list[Inbound]:
-    engine = create_engine(f"sqlite:///{mailbot.db_path}")
+    engine = create_engine(mailbot.db_url)
     with Session(engine) as session:
         return list(session.exec(select(Inbound)))
 
@@ -48,7 +48,7 @@ def test_every_mail_parser_corpus_message_ends_on_a_case_or_set_aside_with_a_rea
 def test_attachments_of_corpus_mail_are_kept_under_safe_names(mailbot: Mailbot) -> None:
     files = corpus_files("mail-parser/tests/mails")
     assert mailbot("--now", NOW, "ingest", *map(str, files)) == 0
-    engine = create_engine(f"sqlite:///{mailbot.db_path}")
+    engine = create_engine(mailbot.db_url)
     with Session(engine) as session:
         attachments = list(session.exec(select(Attachment)))
     assert len(attachments) >= 5

@@ -240,7 +240,7 @@ def test_a_message_without_a_sender_is_quarantined_and_the_mailbox_goes_on(
     assert mailbot.folder_count("mailbot/processed") == 1
     assert mailbot.folder_count("INBOX") == 0
     assert len(cases(mailbot, capsys)) == 1
-    engine = create_engine(f"sqlite:///{mailbot.db_path}")
+    engine = create_engine(mailbot.db_url)
     with Session(engine) as session:
         [quarantined] = session.exec(select(Inbound).where(Inbound.subject == "who am I")).all()
     assert (quarantined.disposition, quarantined.reason) == ("quarantined", "no sender address")
@@ -294,7 +294,7 @@ def test_changed_uidvalidity_rescans_without_answering_twice(
     assert mailbot("run", "--once") == 0
     # the mailbox was rebuilt: the same message is back, under a UIDVALIDITY we never saw
     mailbot.append(raw, FRIDAY_4PM)
-    engine = create_engine(f"sqlite:///{mailbot.db_path}")
+    engine = create_engine(mailbot.db_url)
     with Session(engine) as session:
         session.execute(text("UPDATE checkpoint SET uidvalidity = 1, last_uid = 999"))
         session.commit()

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event
-from sqlmodel import Session, SQLModel, col, create_engine, select
+from sqlmodel import Session, col, create_engine, select
 
+from mailbot.store import migrations
+from mailbot.store.migrations import SchemaError as SchemaError
 from mailbot.store.models import (
     Case,
     Checkpoint,
@@ -23,23 +27,74 @@ from mailbot.store.models import (
 
 
 def open_database(url: str) -> Engine:
-    """An engine for URL with the schema in place; SQLite in WAL mode, waiting on locks."""
+    """An engine for URL with the schema in place: an empty database gets it at once.
+
+    A database at an older revision raises SchemaError (run `mailbot migrate`). SQLite runs
+    in WAL mode, waiting on locks. NUL characters are dropped from every text parameter on
+    every database: PostgreSQL refuses them in text, and both databases should keep the same.
+    """
+    engine = connect(url)
+    try:
+        migrations.check(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def connect(url: str) -> Engine:
+    """An engine for URL, as mailbot uses it, without looking at the schema."""
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    SQLModel.metadata.create_all(engine)
+    event.listen(engine, "before_cursor_execute", _strip_nul, retval=True)
     return engine
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    _wal(cursor)
     cursor.execute("PRAGMA synchronous=FULL")  # a commit survives power loss: nothing lost
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _wal(cursor: Any) -> None:
+    """WAL mode, once per file: switching fails at once (no busy wait) while others use it."""
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        return
+    for attempt in range(100):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 99:
+                raise
+            time.sleep(0.05)
+
+
+def _clean(value: Any) -> Any:
+    return value.replace("\x00", "") if isinstance(value, str) and "\x00" in value else value
+
+
+def _clean_row(row: Any) -> Any:
+    if isinstance(row, dict):
+        return {key: _clean(value) for key, value in row.items()}
+    if isinstance(row, tuple | list):
+        return type(row)(_clean(value) for value in row)
+    return row
+
+
+def _strip_nul(
+    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> tuple[str, Any]:
+    """Drop NUL from text parameters (bytes, e.g. the raw messages, pass untouched)."""
+    if executemany and isinstance(parameters, list | tuple):
+        return statement, type(parameters)(_clean_row(row) for row in parameters)
+    return statement, _clean_row(parameters)
 
 
 def find_inbound(session: Session, message_id: str, sha256: str) -> Inbound | None:
@@ -82,7 +137,7 @@ def case_by_message_ids(session: Session, message_ids: Iterable[str]) -> Case | 
 
 def next_case_ref(session: Session, fmt: str, year: int) -> str:
     """Issue the next case reference of YEAR, inside the caller's transaction."""
-    counter = session.get(RefCounter, year)
+    counter = session.get(RefCounter, year, with_for_update=True)  # two writers: one waits
     if counter is None:
         counter = RefCounter(year=year, last=0)
     counter.last += 1

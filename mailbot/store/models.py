@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import DateTime, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import DateTime, Enum, Index, LargeBinary, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """Aware datetimes in, aware UTC datetimes out, whatever the database keeps."""
+    """Aware datetimes in, aware UTC datetimes out, whatever the database keeps.
+
+    PostgreSQL keeps `timestamptz` and is given aware UTC datetimes (a naive one would be read
+    in the session's time zone); SQLite keeps text, given naive UTC.
+    """
 
     impl = DateTime(timezone=True)
     cache_ok = True
@@ -23,7 +27,8 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the database")
-        return value.astimezone(UTC).replace(tzinfo=None)
+        utc = value.astimezone(UTC)
+        return utc if dialect.name == "postgresql" else utc.replace(tzinfo=None)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -36,6 +41,14 @@ def _when(nullable: bool = False, index: bool = False) -> Any:
     return Field(
         default=None if nullable else ..., sa_type=UTCDateTime, nullable=nullable, index=index
     )
+
+
+def _choice(kind: type[StrEnum], default: Any = ...) -> Any:
+    """An enum column kept as its members' names in a VARCHAR on every database.
+
+    Not a PostgreSQL ENUM type: a new member then needs no migration on any database.
+    """
+    return Field(default=default, sa_type=cast(Any, Enum(kind, native_enum=False, length=64)))
 
 
 class CaseStatus(StrEnum):
@@ -100,8 +113,8 @@ class Case(SQLModel, table=True):
     customer_name: str
     subject: str
     received_at: datetime = _when()
-    status: CaseStatus = CaseStatus.OPEN
-    level: Level = Level.TEAM_LEADER
+    status: CaseStatus = _choice(CaseStatus, CaseStatus.OPEN)
+    level: Level = _choice(Level, Level.TEAM_LEADER)
     details_found: str = ""  # R1 details found, comma-separated
     first_response_due: datetime = _when()
     adr_date: datetime = _when()  # from when the customer may go to the ADR scheme
@@ -143,10 +156,10 @@ class Inbound(SQLModel, table=True):
     size: int
     received_at: datetime = _when()
     source: str  # "imap UIDVALIDITY/UID" or "file NAME"
-    disposition: Disposition = Disposition.RECEIVED
+    disposition: Disposition = _choice(Disposition, Disposition.RECEIVED)
     reason: str = ""
     case_id: int | None = Field(default=None, foreign_key="case.id", index=True)
-    kind: MessageKind | None = None
+    kind: MessageKind | None = _choice(MessageKind, None)
     subject: str = ""
     from_address: str = ""
     from_name: str = ""
@@ -174,12 +187,12 @@ class Outbound(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int | None = Field(default=None, foreign_key="case.id", index=True)
-    kind: MessageKind
+    kind: MessageKind = _choice(MessageKind)
     message_id: str = Field(unique=True, index=True)
     to_address: str = Field(index=True)
     subject: str
     raw: bytes = Field(sa_type=LargeBinary)
-    status: OutboundStatus = OutboundStatus.QUEUED
+    status: OutboundStatus = _choice(OutboundStatus, OutboundStatus.QUEUED)
     queued_at: datetime = _when()
     next_attempt_at: datetime = _when()
     attempts: int = 0

@@ -1,0 +1,168 @@
+"""Versioned schema migrations (alembic), configured in code: no alembic.ini at runtime.
+
+`upgrade` is what `mailbot migrate` runs; `check` is what every start-up runs: an empty
+database gets the schema at once, one behind this code's head revision stops start-up.
+New revisions: `python -m mailbot.store.migrations "what changed"` (autogenerate).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine, create_engine, inspect, text
+from sqlmodel import SQLModel
+
+import mailbot.store.models  # noqa: F401  (the tables, on SQLModel.metadata)
+
+HERE = Path(__file__).parent
+BASELINE = "0001"  # the schema mailbot had before migrations: what `create_all` used to make
+UNVERSIONED = "none (tables made before migrations)"
+_LOCK_KEY = 0x6D61696C626F74  # "mailbot": PostgreSQL advisory lock serialising migrations
+
+log = logging.getLogger("mailbot")
+# alembic says "Context impl SQLiteImpl." etc. at INFO on every start-up check: we say ourselves
+logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+class SchemaError(Exception):
+    """The database's schema is not the one this mailbot needs (the message says what to do)."""
+
+
+def config(connection: Connection | None = None, url: str | None = None) -> Config:
+    """An alembic Config for this package's scripts, on CONNECTION (or URL)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(HERE))
+    if url is not None:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+@cache
+def scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(config())
+
+
+def head() -> str:
+    """The revision this code needs."""
+    revision = scripts().get_current_head()
+    assert revision is not None
+    return revision
+
+
+def current(connection: Connection) -> str | None:
+    """The database's revision; None when it has none (empty, or made before migrations)."""
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _mailbot_tables(connection: Connection) -> set[str]:
+    return set(inspect(connection).get_table_names()) & set(SQLModel.metadata.tables)
+
+
+def _behind(revision: str) -> SchemaError:
+    try:
+        known = scripts().get_revision(revision) is not None
+    except CommandError:
+        known = False
+    if not known:
+        return SchemaError(
+            f"database is at revision {revision}, which this mailbot does not know "
+            f"(made by a newer mailbot?); this mailbot needs {head()}"
+        )
+    return SchemaError(
+        f"database is at revision {revision}, this mailbot needs {head()}: run `mailbot migrate`"
+    )
+
+
+def check(engine: Engine) -> None:
+    """At start-up: nothing to do at head; an empty database gets the schema; else SchemaError."""
+    with engine.connect() as connection:
+        revision = current(connection)
+    if revision == head():
+        return
+    if revision is not None:
+        raise _behind(revision)
+    upgrade(engine, only_if_empty=True)
+
+
+@contextmanager
+def _migrating(engine: Engine) -> Iterator[Connection]:
+    """A connection in a transaction that no other mailbot can be migrating in at once."""
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            # pysqlite would not BEGIN before DDL: take the write lock first, DDL and all is atomic
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif engine.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+        try:
+            yield connection
+        except BaseException:
+            connection.rollback()
+            raise
+        connection.commit()
+
+
+def upgrade(engine: Engine, only_if_empty: bool = False) -> tuple[str | None, str]:
+    """Upgrade to head: (the revision before, or None if the database was empty; head).
+
+    A database made by mailbot before migrations (tables, no revision) is adopted as BASELINE
+    when its tables match it. ONLY_IF_EMPTY (start-up) refuses to touch any existing schema.
+    """
+    with _migrating(engine) as connection:
+        before = current(connection)
+        tables = _mailbot_tables(connection)
+        if only_if_empty and before == head():
+            return before, head()  # another mailbot migrated it while we waited
+        if only_if_empty and before is not None:
+            raise _behind(before)
+        if only_if_empty and tables:
+            raise SchemaError(
+                f"database is at revision {UNVERSIONED}, this mailbot needs {head()}: "
+                "run `mailbot migrate`"
+            )
+        if before is None and tables:
+            _adopt(connection)
+            before = UNVERSIONED
+        if before is None:
+            log.info("database is empty: creating the schema at revision %s", head())
+        command.upgrade(config(connection), "head")
+        after = current(connection)
+    assert after is not None
+    return before, after
+
+
+def _columns(connection: Connection) -> dict[str, set[str]]:
+    inspector = inspect(connection)
+    return {
+        table: {c["name"] for c in inspector.get_columns(table)}
+        for table in inspector.get_table_names()
+        if table != "alembic_version"
+    }
+
+
+def _adopt(connection: Connection) -> None:
+    """Stamp a pre-migrations database as BASELINE if its tables are BASELINE's."""
+    scratch = create_engine("sqlite://")
+    with scratch.connect() as empty:
+        command.upgrade(config(empty), BASELINE)
+        empty.commit()
+        expected = _columns(empty)
+    scratch.dispose()
+    found = _columns(connection)
+    wrong = sorted(t for t in expected if found.get(t) != expected[t])
+    if wrong:
+        raise SchemaError(
+            "database has mailbot tables but no revision, and they are not those of revision "
+            f"{BASELINE} (tables differing: {', '.join(wrong)}): migrate it by hand"
+        )
+    command.stamp(config(connection), BASELINE)

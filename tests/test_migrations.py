@@ -1,0 +1,267 @@
+"""The schema comes from alembic revisions, on SQLite and PostgreSQL alike (`db_url` runs both)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, Engine, create_engine, inspect, text
+from sqlmodel import Session, SQLModel, select
+
+from mailbot.cli import main
+from mailbot.store import db, migrations
+from mailbot.store.models import Case, Inbound
+from tests.conftest import write_config
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on an empty database, schema not yet made."""
+    engine = db.connect(db_url)
+    yield engine
+    engine.dispose()
+
+
+def names(connection: Connection) -> dict[str, tuple[set[str], set[str]]]:
+    """Each table's column names and index names, as the database has them."""
+    inspector = inspect(connection)
+    found = {}
+    for table in inspector.get_table_names():
+        if table == "alembic_version":
+            continue
+        columns = {c["name"] for c in inspector.get_columns(table)}
+        indexes = {
+            i["name"]
+            for i in inspector.get_indexes(table)
+            if i["name"] and "duplicates_constraint" not in i  # PostgreSQL: a UNIQUE's index
+        }
+        found[table] = (columns, indexes)
+    return found
+
+
+def expected_names() -> dict[str, tuple[set[str], set[str]]]:
+    return {
+        name: ({c.name for c in table.columns}, {str(i.name) for i in table.indexes})
+        for name, table in SQLModel.metadata.tables.items()
+    }
+
+
+def test_upgrade_head_on_an_empty_database_makes_the_models_schema(engine: Engine) -> None:
+    before, after = migrations.upgrade(engine)
+    assert (before, after) == (None, migrations.head())
+    with engine.connect() as connection:
+        assert names(connection) == expected_names()
+        # types, nullability, foreign keys too: autogenerate would write an empty revision
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, SQLModel.metadata) == []
+
+
+def test_downgrade_to_base_removes_everything_and_upgrade_restores_it(engine: Engine) -> None:
+    from alembic import command
+
+    migrations.upgrade(engine)
+    with engine.connect() as connection:
+        command.downgrade(migrations.config(connection), "base")
+        connection.commit()
+        assert names(connection) == {}
+    assert migrations.upgrade(engine)[1] == migrations.head()
+
+
+def test_an_empty_database_gets_the_schema_at_start_up_and_only_once(db_url: str) -> None:
+    engines: list[Engine] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            engines.append(db.open_database(db_url))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with engines[0].connect() as connection:
+        assert migrations.current(connection) == migrations.head()
+        assert names(connection) == expected_names()
+    for engine in engines:
+        engine.dispose()
+
+
+@pytest.fixture
+def newer_code(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+    """This mailbot with one more revision than the database has seen: 0002 adds a column."""
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    (versions / "0002_test.py").write_text(
+        """
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("case", sa.Column("test_only", sa.String(), nullable=True))
+
+
+def downgrade() -> None:
+    op.drop_column("case", "test_only")
+"""
+    )
+    real = migrations.config
+
+    def config(connection: Connection | None = None, url: str | None = None) -> Config:
+        cfg = real(connection, url)
+        cfg.set_main_option("version_locations", f"{migrations.HERE / 'versions'} {versions}")
+        cfg.set_main_option("path_separator", "space")
+        return cfg
+
+    monkeypatch.setattr(migrations, "config", config)
+    migrations.scripts.cache_clear()
+    yield "0002"
+    monkeypatch.undo()
+    migrations.scripts.cache_clear()
+
+
+def cli(tmp_path: Path, db_url: str, *args: str) -> int:
+    config = tmp_path / "config.toml"
+    write_config(config, imap_port=1, user="nobody", smtp_port=1, db=db_url)
+    return main(["--config", str(config), *args])
+
+
+def test_a_database_behind_the_code_stops_start_up_until_migrated(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest
+) -> None:
+    db.open_database(db_url).dispose()  # at 0001
+    head = request.getfixturevalue("newer_code")
+    with pytest.raises(db.SchemaError) as raised:
+        db.open_database(db_url)
+    message = f"database is at revision 0001, this mailbot needs {head}: run `mailbot migrate`"
+    assert str(raised.value) == message
+
+    capsys.readouterr()
+    assert cli(tmp_path, db_url, "cases") == 2
+    assert capsys.readouterr().err == f"mailbot: {message}\n"
+
+    assert cli(tmp_path, db_url, "migrate") == 0
+    assert capsys.readouterr().out.endswith(f": migrated from revision 0001 to {head}\n")
+    assert cli(tmp_path, db_url, "migrate") == 0
+    assert capsys.readouterr().out.endswith(f": already at revision {head}\n")
+    assert cli(tmp_path, db_url, "cases") == 0
+    engine = create_engine(db_url)
+    with engine.connect() as connection:
+        assert "test_only" in {c["name"] for c in inspect(connection).get_columns("case")}
+    engine.dispose()
+
+
+def test_migrate_on_an_empty_database_says_so(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(tmp_path, db_url, "migrate") == 0
+    out = capsys.readouterr().out
+    assert out.endswith(f": migrated from revision none (empty) to {migrations.head()}\n")
+    assert "secret" not in out  # the password is not printed
+
+
+def test_a_database_from_a_newer_mailbot_is_refused(db_url: str) -> None:
+    db.open_database(db_url).dispose()
+    engine = create_engine(db_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+    with pytest.raises(db.SchemaError, match="revision 9999, which this mailbot does not know"):
+        db.open_database(db_url)
+
+
+def test_a_database_made_before_migrations_is_adopted_by_migrate(engine: Engine) -> None:
+    SQLModel.metadata.create_all(engine)  # what open_database did before revisions existed
+    with pytest.raises(db.SchemaError, match="run `mailbot migrate`"):
+        migrations.check(engine)
+    assert migrations.upgrade(engine) == (migrations.UNVERSIONED, migrations.head())
+    migrations.check(engine)
+
+
+def test_a_database_with_strange_tables_and_no_revision_is_not_touched(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(text('CREATE TABLE "case" (id INTEGER PRIMARY KEY)'))
+    with pytest.raises(db.SchemaError, match="migrate it by hand"):
+        migrations.upgrade(engine)
+    with engine.connect() as connection:
+        assert migrations.current(connection) is None
+
+
+def stored(db_url: str, **columns: Any) -> Case:
+    engine = db.open_database(db_url)
+    now = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)  # the night the clocks go forward
+    fields: dict[str, Any] = {
+        "ref": "CMP-2026-000001",
+        "customer_email": "c@example.net",
+        "customer_name": "C",
+        "subject": "s",
+        "received_at": now,
+        "first_response_due": now,
+        "adr_date": now,
+        **columns,
+    }
+    with Session(engine) as session:
+        session.add(Case(**fields))
+        session.commit()
+    with Session(engine) as session:
+        case = session.exec(select(Case)).one()
+    engine.dispose()
+    return case
+
+
+def test_times_are_stored_as_the_same_instant_whatever_the_server_time_zone(db_url: str) -> None:
+    london = timezone(timedelta(hours=1))
+    sent = datetime(2026, 7, 1, 10, 0, tzinfo=london)
+    case = stored(db_url, escalated_at=sent)
+    assert case.escalated_at == sent and case.escalated_at.tzinfo == UTC
+    assert case.received_at == datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
+    engine = db.open_database(db_url)
+    with Session(engine) as session:  # comparisons in SQL see the same instant
+        due = select(Case).where(Case.escalated_at == datetime(2026, 7, 1, 9, 0, tzinfo=UTC))
+        assert session.exec(due).one().ref == case.ref
+        if engine.dialect.name == "postgresql":
+            utc = text("SELECT escalated_at AT TIME ZONE 'UTC' FROM \"case\"")
+            assert session.execute(utc).scalar_one() == datetime(2026, 7, 1, 9, 0)
+    engine.dispose()
+
+
+def test_nul_is_dropped_from_text_and_kept_in_bytes(db_url: str) -> None:
+    case = stored(db_url, customer_name="Ann\x00 Other", subject="\x00")
+    assert (case.customer_name, case.subject) == ("Ann Other", "")
+    raw = b"Subject: x\r\n\r\n\x00\xff\x00"
+    engine = db.open_database(db_url)
+    with Session(engine) as session:
+        session.add(
+            Inbound(
+                message_id="<a\x00@b>",
+                sha256="0" * 64,
+                raw=raw,
+                size=len(raw),
+                received_at=datetime.now(UTC),
+                source="file x",
+                text="body\x00",
+            )
+        )
+        session.commit()
+    with Session(engine) as session:
+        # the same stripping applies to lookups, so the stored copy is found
+        found = db.find_inbound(session, "<a\x00@b>", "0" * 64)
+        assert found is not None
+        assert (found.raw, found.message_id, found.text) == (raw, "<a@b>", "body")
+    engine.dispose()
