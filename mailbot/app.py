@@ -130,6 +130,7 @@ class App:
                     mailbox.uidvalidity,
                 )
             uids = mailbox.uids_after(last_uid)
+            held_elsewhere = False  # once another daemon holds one, the checkpoint stays below
             for start in range(0, len(uids), s.batch_size):
                 if stop.is_set():
                     break
@@ -151,11 +152,15 @@ class App:
                     report.outcomes.append(outcome)
                     self.stats.fetched += 1
                     self.stats.count(outcome)
+                    if outcome.claimed_elsewhere:
+                        held_elsewhere = True  # its daemon moves it; our checkpoint waits
+                        continue
                     quarantined = outcome.disposition is Disposition.QUARANTINED
                     done[s.quarantine_folder if quarantined else s.processed_folder].append(
                         message.uid
                     )
-                    last_uid = max(last_uid, message.uid)
+                    if not held_elsewhere:
+                        last_uid = max(last_uid, message.uid)
                 # the database has committed every message above: only now touch the mailbox
                 for folder, moved in done.items():
                     mailbox.move(moved, folder)

@@ -23,6 +23,7 @@ from mailbot.config import ConfigError, config_path, load_settings
 from mailbot.daemon import Outages, run_cycle, run_forever
 from mailbot.store import db, migrations
 from mailbot.store.lock import DatabaseLock, LockHeld
+from mailbot.store.lock import me as lock_me
 from mailbot.store.models import (
     Case,
     DaemonLock,
@@ -137,7 +138,10 @@ def _migrate(url: str) -> int:
 
 
 def _run(app: App, args: argparse.Namespace) -> int:
-    lock = DatabaseLock(app.engine)
+    # SQLite: one daemon at a time. PostgreSQL: several, for availability; they share the
+    # work through row locks (FOR UPDATE SKIP LOCKED) on messages, outbox rows and cases.
+    several = app.engine.dialect.name == "postgresql"
+    lock = DatabaseLock(app.engine, name=f"daemon {lock_me()}" if several else "daemon")
     try:
         lock.acquire()
     except LockHeld as exc:

@@ -11,6 +11,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 
 from sqlalchemy import Engine, delete
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from mailbot.casework import Casework
@@ -21,7 +22,7 @@ from mailbot.mail.bounce import read_bounce
 from mailbot.mail.classify import Classification, Sender, classify
 from mailbot.mail.parse import ParsedMessage, generated_message_id, parse_message
 from mailbot.mail.trim import trim_reply
-from mailbot.outbox import OutboxWriter
+from mailbot.outbox import CLAIM, OutboxWriter
 from mailbot.outcome import Outcome, attach, set_aside
 from mailbot.procedure.calendar import BusinessCalendar
 from mailbot.procedure.deadlock import deadlock_request
@@ -97,6 +98,12 @@ class Intake:
         return stored if isinstance(stored, Outcome) else self.process(stored)
 
     def store(self, messages: Sequence[tuple[bytes, datetime, str]]) -> list[int | Outcome]:
+        try:
+            return self._store(messages)
+        except IntegrityError:  # another daemon stored some of them first: read theirs
+            return self._store(messages)
+
+    def _store(self, messages: Sequence[tuple[bytes, datetime, str]]) -> list[int | Outcome]:
         """Keep the raw bytes of MESSAGES in one commit, before anything parses them.
 
         Each becomes the id of its stored row, to process next, or the Outcome of the
@@ -159,18 +166,29 @@ class Intake:
 
     def process(self, inbound_id: int) -> Outcome:
         """Parse, classify and thread a stored message; quarantine it if that fails."""
-        try:
-            with Session(self.engine) as session:
-                outcome = self._process_in(session, inbound_id)
-                session.commit()
-                return outcome
-        except Exception as exc:
-            log.exception("inbound %s could not be processed", inbound_id)
-            return self.quarantine(inbound_id, f"processing failed: {type(exc).__name__}: {exc}")
+        for attempt in (1, 2):
+            try:
+                with Session(self.engine) as session:
+                    outcome = self._process_in(session, inbound_id)
+                    session.commit()
+                    return outcome
+            except IntegrityError:
+                # another daemon took the same case number or row first: once more
+                if attempt == 2:
+                    log.exception("inbound %s could not be processed", inbound_id)
+                    return self.quarantine(inbound_id, "processing failed: a database conflict")
+            except Exception as exc:
+                log.exception("inbound %s could not be processed", inbound_id)
+                first_line = str(exc).splitlines()[0][:300] if str(exc) else ""
+                return self.quarantine(
+                    inbound_id, f"processing failed: {type(exc).__name__}: {first_line}"
+                )
+        raise AssertionError("unreachable")
 
     def _process_in(self, session: Session, inbound_id: int) -> Outcome:
-        inbound = session.get(Inbound, inbound_id)
-        assert inbound is not None
+        inbound = session.get(Inbound, inbound_id, with_for_update=CLAIM)
+        if inbound is None:  # another daemon is processing it (PostgreSQL row lock)
+            return Outcome(f"inbound {inbound_id}", Disposition.RECEIVED, claimed_elsewhere=True)
         if inbound.disposition is not Disposition.RECEIVED:
             return _already(session, inbound)  # twice in one batch, or a race
         outcome = self._dispose(session, inbound)

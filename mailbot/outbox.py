@@ -35,6 +35,8 @@ CAPPED = frozenset(
     }
 )
 DAY = timedelta(days=1)
+# a row lock that other daemons (PostgreSQL) pass over rather than wait for; SQLite has one writer
+CLAIM = {"skip_locked": True}
 
 
 class OutboxWriter:
@@ -210,8 +212,15 @@ def send_outbox(
                 tried: set[int | None] = set()
                 while due:  # in pages: a drained backlog queues thousands
                     for row in due:
-                        _send_one(session, transport, sender, row, now, report)
                         tried.add(row.id)
+                        # claimed for the length of the send: another daemon skips it
+                        claimed = session.get(
+                            Outbound, row.id, with_for_update=CLAIM, populate_existing=True
+                        )
+                        if claimed is None or claimed.status != OutboundStatus.QUEUED:
+                            session.rollback()
+                            continue  # another daemon has it, or has sent it
+                        _send_one(session, transport, sender, claimed, now, report)
                     due = [r for r in db.due_outbound(session, now) if r.id not in tried]
         except (SmtpTemporaryError, SmtpPermanentError) as exc:
             # logged by the caller, once per outage; the rows wait in the outbox

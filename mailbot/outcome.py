@@ -22,11 +22,14 @@ class Outcome:
     kind: str = ""
     queued: list[str] = field(default_factory=list)
     duplicate: bool = False
+    claimed_elsewhere: bool = False  # another daemon holds it: leave it in the mailbox
 
     def describe(self) -> str:
         parts = [f"message_id={self.message_id}"]
         if self.duplicate:
             parts.append("duplicate: already processed")
+        if self.claimed_elsewhere:
+            parts.append("being processed by another mailbot")
         parts.append(f"-> {self.disposition.value}")
         if self.kind:
             parts.append(f"kind={self.kind}")

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from mailbot.casework import Casework
+from mailbot.outbox import CLAIM
 from mailbot.procedure.rules import Due
 from mailbot.store.models import Case
 
@@ -63,9 +64,9 @@ def _run(
     done = []
     with Session(engine) as session:
         for case_id in case_ids:
-            case = session.get(Case, case_id)
+            case = session.get(Case, case_id, with_for_update=CLAIM)
             if case is None or case.next_due_at is None or case.next_due_at > now:
-                continue  # changed meanwhile
+                continue  # another daemon has it, or it changed meanwhile
             done.append((case.ref, casework.run_due(session, case)))
         session.commit()
     return done

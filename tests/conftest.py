@@ -45,21 +45,27 @@ SQLITE_ONLY = {
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sqlite_only: run on SQLite only (too slow to run twice)")
+    config.addinivalue_line("markers", "postgresql_only: what only PostgreSQL allows")
+
+
+ALL_DATABASES = os.environ.get("MAILBOT_TEST_ALL_DATABASES") == "1"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Leave out (not skip) the PostgreSQL variant of the SQLite-only tests."""
-    if os.environ.get("MAILBOT_TEST_ALL_DATABASES") == "1":
-        return
+    """Leave out (not skip) the variants a test is not for: SQLite-only, PostgreSQL-only."""
     kept: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
     for item in items:
         callspec = getattr(item, "callspec", None)
-        postgresql = callspec is not None and callspec.params.get("db_url") == "postgresql"
+        database = callspec.params.get("db_url") if callspec is not None else None
         only_sqlite = item.nodeid.split("[")[0] in SQLITE_ONLY or item.get_closest_marker(
             "sqlite_only"
         )
-        (dropped if postgresql and only_sqlite else kept).append(item)
+        only_postgresql = item.get_closest_marker("postgresql_only")
+        leave_out = (database == "postgresql" and only_sqlite and not ALL_DATABASES) or (
+            database == "sqlite" and only_postgresql
+        )
+        (dropped if leave_out else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept

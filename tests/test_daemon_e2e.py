@@ -11,6 +11,7 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import pytest
 from sqlmodel import Session, create_engine, select
 
 from mailbot.sandbox import Dovecot
@@ -137,6 +138,7 @@ def test_sigterm_finishes_the_message_in_hand_and_exits_0(mailbot: Mailbot, tmp_
     assert "SIGTERM received" in text and "summary: fetched=" in text
 
 
+@pytest.mark.sqlite_only  # on PostgreSQL several daemons share the work: see below
 def test_a_second_daemon_on_the_same_database_refuses_to_start(
     mailbot: Mailbot, tmp_path: Path
 ) -> None:
@@ -202,3 +204,33 @@ def test_imap_down_mid_run_is_logged_once_and_nothing_is_lost(
         "before@example.net": 1,
         "after@example.net": 1,
     }
+
+
+@pytest.mark.postgresql_only
+def test_two_daemons_on_postgresql_share_the_work_and_handle_nothing_twice(
+    mailbot: Mailbot, tmp_path: Path
+) -> None:
+    with mailbot.imap() as client:
+        for n in range(150):
+            client.append("INBOX", complaint(sender=f"Both {n} <both{n}@example.net>")[0])
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    daemons = [daemon(mailbot, log) for log in logs]
+    try:
+        wait_until(lambda: settled(mailbot), 120, "the mailbox and outbox to drain")
+    finally:
+        for process in daemons:
+            process.send_signal(signal.SIGTERM)
+        assert [process.wait(timeout=30) for process in daemons] == [0, 0]
+    inbound, outbound = rows(mailbot)
+    assert len(inbound) == 150
+    assert [i.reason for i in inbound if i.disposition != Disposition.CASE] == []
+    acknowledgements = Counter(
+        str(e.message["Subject"]).split("]")[0]
+        for e in mailbot.smtp.received
+        if e.message["X-Mailbot-Kind"] == "acknowledgement"
+    )
+    assert len(acknowledgements) == 150 and set(acknowledgements.values()) == {1}
+    assert len({o.message_id for o in outbound}) == len(outbound)
+    worked = [log.read_text().count("(new)") for log in logs]
+    print(f"\ntwo daemons: messages processed {worked}")
+    assert sum(worked) == 150

@@ -100,8 +100,8 @@ class Mailbox:
         result = []
         for uid in wanted:
             item = data.get(uid)
-            if item is None or b"BODY[]" not in item:
-                continue  # expunged meanwhile by someone else
+            if item is None or item.get(b"BODY[]") is None:
+                continue  # expunged meanwhile (another daemon moved it): nothing to do
             when = item[b"INTERNALDATE"]
             when = when.replace(tzinfo=UTC) if when.tzinfo is None else when
             result.append(Fetched(uid, bytes(item[b"BODY[]"]), when))
