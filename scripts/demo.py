@@ -48,6 +48,14 @@ from_name = "Provider Complaints"
 
 [database]
 url = "sqlite:///{work}/mailbot.db"
+
+[[staff]]
+email = "team.leader@provider.example"
+name = "Terry Leader"
+role = "team_leader"
+
+[staff_auth]
+trusted_authserv_ids = ["mx.provider.example"]
 """
     )
     try:
