@@ -409,6 +409,7 @@ def _already(session: Session, stored: Inbound) -> Outcome:
 
 
 def _record_parsed(session: Session, inbound: Inbound, parsed: ParsedMessage) -> None:
+    reparsed = bool(inbound.parser)
     inbound.subject = parsed.subject
     inbound.from_address = parsed.sender.email if parsed.sender else ""
     inbound.from_name = parsed.sender.name if parsed.sender else ""
@@ -417,8 +418,8 @@ def _record_parsed(session: Session, inbound: Inbound, parsed: ParsedMessage) ->
     inbound.text = parsed.text
     inbound.parser = parsed.parser
     assert inbound.id is not None
-    # a retried message is parsed again: its attachments are stored once
-    session.execute(delete(Attachment).where(col(Attachment.inbound_id) == inbound.id))
+    if reparsed:  # a retried message is parsed again: its attachments are stored once
+        session.execute(delete(Attachment).where(col(Attachment.inbound_id) == inbound.id))
     for attachment in parsed.attachments:
         session.add(
             Attachment(

@@ -92,10 +92,12 @@ class OutboxWriter:
         problem = unsendable(address)
         if problem:  # e.g. a non-ASCII local part: the case stands, staff reach them otherwise
             return f"cannot address mail to {address!r} ({problem})"
-        suppressed = session.get(Suppression, address)
+        bounced = db.suppressed_addresses(session)
+        suppressed = session.get(Suppression, address) if address in bounced else None
         if letter.auto_submitted is None:  # a person writing to the address lifts a bounce
             if suppressed is not None:
                 session.delete(suppressed)
+                bounced.discard(address)
             return ""
         if suppressed is not None:
             return f"the address bounced ({suppressed.reason})"

@@ -179,5 +179,15 @@ def suppress(
     session: Session, address: str, reason: str, since: datetime, case_id: int | None
 ) -> None:
     """No more automated mail to ADDRESS (it bounced) until staff write to it."""
-    if session.get(Suppression, address) is None:
+    if address not in suppressed_addresses(session):
         session.add(Suppression(address=address, reason=reason, since=since, case_id=case_id))
+        suppressed_addresses(session).add(address)
+
+
+def suppressed_addresses(session: Session) -> set[str]:
+    """The bounced addresses, read once per session (a short list, asked of every letter)."""
+    cached: set[str] | None = session.info.get("suppressed")
+    if cached is None:
+        cached = set(session.exec(select(Suppression.address)).all())
+        session.info["suppressed"] = cached
+    return cached
