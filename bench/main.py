@@ -35,7 +35,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from imapclient import IMAPClient
 
-from mailbot.sandbox import Dovecot, free_port
+from mailbot.sandbox import Dovecot, free_port, sandbox_config
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -200,46 +200,17 @@ def complaint(n: int, run: int) -> tuple[bytes, str]:
 
 
 def write_config(path: Path, *, imap_port: int, user: str, smtp_port: int, db: Path) -> None:
+    # poll_seconds 60: only IMAP IDLE can make the latency figure fast
     path.write_text(
-        f"""\
-[mailbox]
-host = "127.0.0.1"
-port = {imap_port}
-security = "none"
-username = "{user}"
-password = "{PASSWORD}"
-poll_seconds = 60
-batch_size = {BATCH_SIZE}
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-security = "none"
-from_address = "complaints@provider.example"
-from_name = "Provider Complaints"
-
-[database]
-url = "sqlite:///{db}"
-
-[[staff]]
-email = "tl@provider.example"
-name = "Terry Leader"
-role = "team_leader"
-
-[[staff]]
-email = "agent@provider.example"
-name = "Ann Agent"
-role = "agent"
-
-[[staff]]
-email = "boss@provider.example"
-name = "Morgan Manager"
-role = "manager"
-
-[staff_auth]
-trusted_authserv_ids = ["mx.provider.example"]
-require = "dmarc"
-"""
+        sandbox_config(
+            imap_port=imap_port,
+            user=user,
+            password=PASSWORD,
+            smtp_port=smtp_port,
+            database_url=f"sqlite:///{db}",
+            poll_seconds=60,
+            batch_size=BATCH_SIZE,
+        )
     )
 
 

@@ -340,3 +340,55 @@ class Postgres:
             self.stop()
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def sandbox_config(
+    *,
+    imap_port: int,
+    user: str,
+    password: str,
+    smtp_port: int,
+    database_url: str,
+    poll_seconds: int = 1,
+    batch_size: int = 100,
+) -> str:
+    """A config.toml for the sandbox servers, with one member of staff of each role."""
+    return f"""\
+[mailbox]
+host = "127.0.0.1"
+port = {imap_port}
+security = "none"
+username = "{user}"
+password = "{password}"
+poll_seconds = {poll_seconds}
+batch_size = {batch_size}
+
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"
+from_address = "complaints@provider.example"
+from_name = "Provider Complaints"
+
+[database]
+url = "{database_url}"
+
+[[staff]]
+email = "tl@provider.example"
+name = "Terry Leader"
+role = "team_leader"
+
+[[staff]]
+email = "agent@provider.example"
+name = "Ann Agent"
+role = "agent"
+
+[[staff]]
+email = "boss@provider.example"
+name = "Morgan Manager"
+role = "manager"
+
+[staff_auth]
+trusted_authserv_ids = ["mx.provider.example"]
+require = "dmarc"
+"""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from imapclient import IMAPClient
 
-from mailbot.sandbox import Dovecot, SmtpSink
+from mailbot.sandbox import Dovecot, SmtpSink, sandbox_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "data" / "samples"
@@ -31,32 +31,13 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="mailbot-demo-"))
     config = work / "config.toml"
     config.write_text(
-        f"""[mailbox]
-host = "127.0.0.1"
-port = {dovecot.port}
-security = "none"
-username = "complaints"
-password = "demo-secret"
-poll_seconds = 1
-
-[smtp]
-host = "127.0.0.1"
-port = {sink.port}
-security = "none"
-from_address = "complaints@provider.example"
-from_name = "Provider Complaints"
-
-[database]
-url = "sqlite:///{work}/mailbot.db"
-
-[[staff]]
-email = "team.leader@provider.example"
-name = "Terry Leader"
-role = "team_leader"
-
-[staff_auth]
-trusted_authserv_ids = ["mx.provider.example"]
-"""
+        sandbox_config(
+            imap_port=dovecot.port,
+            user="complaints",
+            password="demo-secret",
+            smtp_port=sink.port,
+            database_url=f"sqlite:///{work}/mailbot.db",
+        )
     )
     try:
         samples = sorted(SAMPLES.glob("*.eml"))

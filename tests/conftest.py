@@ -13,7 +13,7 @@ import pytest
 from imapclient import IMAPClient
 
 from mailbot.cli import main
-from mailbot.sandbox import Dovecot, Envelope, Postgres, SmtpSink
+from mailbot.sandbox import Dovecot, Envelope, Postgres, SmtpSink, sandbox_config
 
 PASSWORD = "secret"
 TEAM_LEADER, AGENT, MANAGER = (
@@ -145,44 +145,13 @@ def write_config(path: Path, *, imap_port: int, user: str, smtp_port: int, db: P
     """A config file; DB is a SQLite file or a database URL."""
     url = f"sqlite:///{db}" if isinstance(db, Path) else db
     path.write_text(
-        f"""\
-[mailbox]
-host = "127.0.0.1"
-port = {imap_port}
-security = "none"
-username = "{user}"
-password = "{PASSWORD}"
-poll_seconds = 1
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-security = "none"
-from_address = "complaints@provider.example"
-from_name = "Provider Complaints"
-
-[database]
-url = "{url}"
-
-[[staff]]
-email = "tl@provider.example"
-name = "Terry Leader"
-role = "team_leader"
-
-[[staff]]
-email = "agent@provider.example"
-name = "Ann Agent"
-role = "agent"
-
-[[staff]]
-email = "boss@provider.example"
-name = "Morgan Manager"
-role = "manager"
-
-[staff_auth]
-trusted_authserv_ids = ["mx.provider.example"]
-require = "dmarc"
-"""
+        sandbox_config(
+            imap_port=imap_port,
+            user=user,
+            password=PASSWORD,
+            smtp_port=smtp_port,
+            database_url=url,
+        )
     )
 
 
