@@ -142,7 +142,7 @@ class Casework:
         next_words = (
             "on the next working day" if interval == 1 else (f"within {interval} working days")
         )
-        self.out.to_customer(
+        queued = self.out.to_customer(
             session,
             case,
             MessageKind.UPDATE,
@@ -150,6 +150,11 @@ class Casework:
             history=self.history(session, case),
             next_words=next_words,
         )
+        if queued is None:
+            # held back (the address bounced, say; the case records why): the day counts as
+            # done, or every tick would try again until someone finds another way through
+            case.last_customer_contact_at = self.clock()
+            return
         self.record(session, case, RULE, "update sent", f"interval {interval} working day(s)")
 
     def adr_notice(self, session: Session, case: Case) -> None:

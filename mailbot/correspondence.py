@@ -70,10 +70,10 @@ class Correspondence:
 
     def to_customer(
         self, session: Session, case: Case, kind: MessageKind, subject: str, **context: Any
-    ) -> None:
-        """Letter KIND (templates/KIND.txt.j2) to the customer, "[REF] SUBJECT"."""
+    ) -> Outbound | None:
+        """Letter KIND (templates/KIND.txt.j2) to the customer, "[REF] SUBJECT"; None if held."""
         text, html = self.letters.render(str(kind), self._context(case, **context))
-        self._to_customer(
+        return self._to_customer(
             session,
             case,
             kind,
