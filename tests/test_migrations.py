@@ -261,7 +261,9 @@ def test_nul_is_dropped_from_text_and_kept_in_bytes(db_url: str) -> None:
         session.commit()
     with Session(engine) as session:
         # the same stripping applies to lookups, so the stored copy is found
-        found = db.find_inbound(session, "<a\x00@b>", "0" * 64)
+        found = session.exec(
+            select(Inbound).where(Inbound.message_id == "<a\x00@b>", Inbound.sha256 == "0" * 64)
+        ).first()
         assert found is not None
         assert (found.raw, found.message_id, found.text) == (raw, "<a@b>", "body")
     engine.dispose()

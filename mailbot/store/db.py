@@ -97,13 +97,6 @@ def _strip_nul(
     return statement, _clean_row(parameters)
 
 
-def find_inbound(session: Session, message_id: str, sha256: str) -> Inbound | None:
-    """The stored copy of this exact message, if any."""
-    return session.exec(
-        select(Inbound).where(Inbound.message_id == message_id, Inbound.sha256 == sha256)
-    ).first()
-
-
 def pending_inbound(session: Session) -> list[Inbound]:
     """Messages stored but not yet processed (a crash came between the two steps)."""
     query = select(Inbound).where(Inbound.disposition == Disposition.RECEIVED)
