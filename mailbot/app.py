@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from threading import Event
@@ -17,10 +18,11 @@ from mailbot.letters import Letters
 from mailbot.outbox import SendReport, send_outbox
 from mailbot.outcome import Outcome
 from mailbot.procedure.calendar import BusinessCalendar
+from mailbot.reading import Readers, Reading
 from mailbot.store import db
 from mailbot.store.models import Disposition, Outbound, OutboundStatus
 from mailbot.tick import TickReport, tick
-from mailbot.transport.imap import Mailbox
+from mailbot.transport.imap import Fetched, Mailbox
 from mailbot.transport.smtp import SmtpTransport
 
 log = logging.getLogger("mailbot")
@@ -34,6 +36,27 @@ def wall_clock() -> datetime:
 class PollReport:
     fetched: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
+
+
+@dataclass
+class Taken:
+    """A fetched batch: its raw bytes stored, its reading started in the helper."""
+
+    fetched: list[Fetched]
+    stored: list[int | Outcome]  # the stored row to process, or what became of it before
+    reading: Future[list[Reading | None]] | None = None
+
+    @property
+    def to_process(self) -> list[int]:
+        return [item for item in self.stored if not isinstance(item, Outcome)]
+
+
+@dataclass
+class Cursor:
+    """How far the checkpoint may go: not past a message another daemon holds."""
+
+    last_uid: int
+    held_elsewhere: bool = False
 
 
 @dataclass
@@ -68,7 +91,12 @@ class App:
     letters: Letters
     clock: Clock
     intake: Intake
+    readers: Readers
     stats: Stats = field(default_factory=Stats)
+
+    def close(self) -> None:
+        self.readers.close()
+        self.engine.dispose()
 
     def summary(self) -> str:
         """The admin's summary line; the counts start again from zero."""
@@ -113,7 +141,11 @@ class App:
             )
 
     def poll(self, stop: Event) -> PollReport:
-        """Fetch new mail past the checkpoint, process each message, then move it."""
+        """Fetch new mail past the checkpoint, process each batch, then move it.
+
+        With a backlog, the next batch is fetched, stored and handed to the reading helper
+        before this one is processed, so the two cores work at once.
+        """
         report = PollReport()
         s = self.settings.mailbox
         with self.mailbox() as mailbox:
@@ -130,44 +162,64 @@ class App:
                     mailbox.uidvalidity,
                 )
             uids = mailbox.uids_after(last_uid)
-            held_elsewhere = False  # once another daemon holds one, the checkpoint stays below
-            for start in range(0, len(uids), s.batch_size):
-                if stop.is_set():
-                    break
-                done: dict[str, list[int]] = {s.processed_folder: [], s.quarantine_folder: []}
-                fetched = mailbox.fetch(uids[start : start + s.batch_size])
-                stored = self.intake.store(
-                    [
-                        (m.raw, m.internaldate, f"imap {s.folder} {mailbox.uidvalidity}/{m.uid}")
-                        for m in fetched
-                    ]
-                )
-                processed = iter(
-                    self.intake.process_batch([i for i in stored if not isinstance(i, Outcome)])
-                )
-                for message, item in zip(fetched, stored, strict=True):
-                    report.fetched += 1
-                    outcome = item if isinstance(item, Outcome) else next(processed)
-                    log_outcome(outcome, f"uid={message.uid}")
-                    report.outcomes.append(outcome)
-                    self.stats.fetched += 1
-                    self.stats.count(outcome)
-                    if outcome.claimed_elsewhere:
-                        held_elsewhere = True  # its daemon moves it; our checkpoint waits
-                        continue
-                    quarantined = outcome.disposition is Disposition.QUARANTINED
-                    done[s.quarantine_folder if quarantined else s.processed_folder].append(
-                        message.uid
-                    )
-                    if not held_elsewhere:
-                        last_uid = max(last_uid, message.uid)
-                # the database has committed every message above: only now touch the mailbox
-                for folder, moved in done.items():
-                    mailbox.move(moved, folder)
-                with Session(self.engine) as session:
-                    db.set_checkpoint(session, s.folder, mailbox.uidvalidity, last_uid)
-                    session.commit()
+            batches = [uids[i : i + s.batch_size] for i in range(0, len(uids), s.batch_size)]
+            ahead = s.read_ahead and len(batches) > 1
+            cursor = Cursor(last_uid)
+            # the first batch is read here, while the helper starts and reads the second
+            taken = self._take(mailbox, batches[0], False) if batches else None
+            try:
+                for following in [*batches[1:], None]:
+                    if taken is None or stop.is_set():
+                        break  # a batch stored but not processed is resumed at the next start
+                    this, taken = taken, None
+                    if following is not None and ahead:
+                        taken = self._take(mailbox, following, True)
+                    self._finish(mailbox, this, cursor, report)
+                    if following is not None and not ahead and not stop.is_set():
+                        taken = self._take(mailbox, following, False)
+            finally:
+                if ahead:
+                    self.readers.close()  # backlogs are rare: the helper's memory goes back
         return report
+
+    def _take(self, mailbox: Mailbox, uids: list[int], ahead: bool) -> Taken:
+        """Fetch UIDS, store their raw bytes (committed), and start reading them if AHEAD."""
+        where = f"imap {self.settings.mailbox.folder} {mailbox.uidvalidity}"
+        fetched = mailbox.fetch(uids)
+        stored = self.intake.store([(m.raw, m.internaldate, f"{where}/{m.uid}") for m in fetched])
+        taken = Taken(fetched, stored)
+        if ahead:
+            raws = [m.raw for m, item in zip(fetched, stored, strict=True) if isinstance(item, int)]
+            taken.reading = self.readers.submit(raws)
+        return taken
+
+    def _finish(self, mailbox: Mailbox, taken: Taken, cursor: Cursor, report: PollReport) -> None:
+        """Process a taken batch (one commit), then move its messages and the checkpoint."""
+        s = self.settings.mailbox
+        todo = taken.to_process
+        readings = self.readers.result(taken.reading, len(todo))
+        processed = iter(self.intake.process_batch(todo, readings))
+        done: dict[str, list[int]] = {s.processed_folder: [], s.quarantine_folder: []}
+        for message, item in zip(taken.fetched, taken.stored, strict=True):
+            report.fetched += 1
+            outcome = item if isinstance(item, Outcome) else next(processed)
+            log_outcome(outcome, f"uid={message.uid}")
+            report.outcomes.append(outcome)
+            self.stats.fetched += 1
+            self.stats.count(outcome)
+            if outcome.claimed_elsewhere:
+                cursor.held_elsewhere = True  # its daemon moves it; our checkpoint waits
+                continue
+            quarantined = outcome.disposition is Disposition.QUARANTINED
+            done[s.quarantine_folder if quarantined else s.processed_folder].append(message.uid)
+            if not cursor.held_elsewhere:
+                cursor.last_uid = max(cursor.last_uid, message.uid)
+        # the database has committed every message above: only now touch the mailbox
+        for folder, moved in done.items():
+            mailbox.move(moved, folder)
+        with Session(self.engine) as session:
+            db.set_checkpoint(session, s.folder, mailbox.uidvalidity, cursor.last_uid)
+            session.commit()
 
 
 def log_outcome(outcome: Outcome, where: str) -> None:
@@ -193,4 +245,5 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = wall_clock) ->
     letters = Letters(p.timezone)
     engine = db.open_database(settings.database.url)
     intake = Intake(engine, settings, calendar, letters, clock)
-    return App(settings, engine, calendar, letters, clock, intake)
+    readers = Readers(intake.reader, settings.limits.max_message_bytes)
+    return App(settings, engine, calendar, letters, clock, intake, readers)

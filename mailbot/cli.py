@@ -119,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return command[args.command](app, args)
     finally:
-        app.engine.dispose()
+        app.close()
 
 
 def _migrate(url: str) -> int:

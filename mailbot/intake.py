@@ -9,24 +9,26 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from typing import cast
 
 from sqlalchemy import Engine, delete
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import QueryableAttribute, defer
 from sqlmodel import Session, col, select
 
 from mailbot.casework import Casework
 from mailbot.config import Settings
 from mailbot.correspondence import Correspondence
 from mailbot.letters import Letters
-from mailbot.mail.bounce import read_bounce
+from mailbot.mail.bounce import BounceReport
 from mailbot.mail.classify import Classification, Sender, classify
 from mailbot.mail.parse import ParsedMessage, generated_message_id, parse_message
-from mailbot.mail.trim import trim_reply
-from mailbot.outbox import CLAIM, OutboxWriter
+from mailbot.outbox import OutboxWriter
 from mailbot.outcome import Outcome, attach, set_aside
 from mailbot.procedure.calendar import BusinessCalendar
 from mailbot.procedure.deadlock import deadlock_request
 from mailbot.procedure.details import find_details, missing_details
+from mailbot.reading import Reader, Reading, read
 from mailbot.staff import StaffDesk
 from mailbot.store import db
 from mailbot.store.models import (
@@ -62,8 +64,10 @@ def ref_pattern(case_ref_format: str) -> re.Pattern[str]:
 
 def message_id_of(raw: bytes, sha256: str) -> str:
     """The Message-ID, read from the headers alone so the raw bytes can be stored first."""
+    ends = [at for at in (raw.find(b"\n\n"), raw.find(b"\n\r\n"), raw.find(b"\r\r")) if at >= 0]
+    head = raw[: min(ends) + 3] if ends else raw  # the parser stops at the blank line anyway
     try:
-        value = BytesHeaderParser(policy=compat32).parsebytes(raw).get("Message-ID")
+        value = BytesHeaderParser(policy=compat32).parsebytes(head).get("Message-ID")
     except Exception:  # a header block bad enough to break the parser still gets an id
         value = None
     found = re.search(r"<[^<>\s]+>", str(value or ""))
@@ -88,6 +92,7 @@ class Intake:
         self.clock = clock
         self.ref_regex = ref_pattern(settings.procedure.case_ref_format)
         self.own = settings.own_addresses
+        self.reader = Reader(self.own, tuple(settings.procedure.deadlock_phrases))
         self.letters_out = Correspondence(settings, letters, OutboxWriter(settings, letters, clock))
         self.casework = Casework(settings, calendar, self.letters_out, clock)
         self.staff = StaffDesk(settings, self.letters_out, self.casework, clock, self.open_case)
@@ -149,27 +154,39 @@ class Intake:
                 result[index] = stored.id
         return result
 
-    def process_batch(self, inbound_ids: Sequence[int]) -> list[Outcome]:
+    def process_batch(
+        self, inbound_ids: Sequence[int], readings: Sequence[Reading | None] = ()
+    ) -> list[Outcome]:
         """Process stored messages in one transaction: one commit for the lot.
 
-        If any of them fails, nothing of the batch is kept and each is processed again
-        on its own, so a bad message is quarantined alone and the rest go through.
+        READINGS, where given, are the messages already read (by the helper process). If any
+        message fails, nothing of the batch is kept and each is processed again on its own,
+        so a bad message is quarantined alone and the rest go through.
         """
+        ahead = list(readings) or [None] * len(inbound_ids)
         try:
             with Session(self.engine) as session:
-                outcomes = [self._process_in(session, inbound_id) for inbound_id in inbound_ids]
+                claimed = _claim(session, inbound_ids)
+                outcomes = [
+                    self._process_in(session, inbound_id, claimed.get(inbound_id), reading)
+                    for inbound_id, reading in zip(inbound_ids, ahead, strict=True)
+                ]
                 session.commit()
                 return outcomes
         except Exception:
             log.debug("a batch of %d failed: one at a time", len(inbound_ids), exc_info=True)
-        return [self.process(inbound_id) for inbound_id in inbound_ids]
+        return [
+            self.process(inbound_id, reading)
+            for inbound_id, reading in zip(inbound_ids, ahead, strict=True)
+        ]
 
-    def process(self, inbound_id: int) -> Outcome:
+    def process(self, inbound_id: int, reading: Reading | None = None) -> Outcome:
         """Parse, classify and thread a stored message; quarantine it if that fails."""
         for attempt in (1, 2):
             try:
                 with Session(self.engine) as session:
-                    outcome = self._process_in(session, inbound_id)
+                    inbound = _claim(session, [inbound_id]).get(inbound_id)
+                    outcome = self._process_in(session, inbound_id, inbound, reading)
                     session.commit()
                     return outcome
             except IntegrityError:
@@ -185,13 +202,14 @@ class Intake:
                 )
         raise AssertionError("unreachable")
 
-    def _process_in(self, session: Session, inbound_id: int) -> Outcome:
-        inbound = session.get(Inbound, inbound_id, with_for_update=CLAIM)
+    def _process_in(
+        self, session: Session, inbound_id: int, inbound: Inbound | None, reading: Reading | None
+    ) -> Outcome:
         if inbound is None:  # another daemon is processing it (PostgreSQL row lock)
             return Outcome(f"inbound {inbound_id}", Disposition.RECEIVED, claimed_elsewhere=True)
         if inbound.disposition is not Disposition.RECEIVED:
             return _already(session, inbound)  # twice in one batch, or a race
-        outcome = self._dispose(session, inbound)
+        outcome = self._dispose(session, inbound, reading)
         if inbound.case_id is not None:
             case = session.get(Case, inbound.case_id)
             assert case is not None
@@ -208,22 +226,22 @@ class Intake:
             session.commit()
             return Outcome(inbound.message_id, Disposition.QUARANTINED, reason=reason)
 
-    def _dispose(self, session: Session, inbound: Inbound) -> Outcome:
+    def _dispose(self, session: Session, inbound: Inbound, reading: Reading | None) -> Outcome:
         if inbound.size > self.settings.limits.max_message_bytes:
             return self._too_large(session, inbound)
-        parsed = parse_message(inbound.raw, inbound.sha256)
-        verdict = classify(parsed, self.own)
+        reading = reading or read(inbound.raw, self.reader, inbound.sha256)
+        parsed, verdict = reading.parsed, reading.verdict
         _record_parsed(session, inbound, parsed)
         case = self._thread(session, parsed)
         if verdict.is_machine:
-            return self._machine(session, inbound, verdict, case)
+            return self._machine(session, inbound, verdict, case, reading.bounce)
         if parsed.sender is None or "@" not in parsed.sender.email:
             return set_aside(inbound, Disposition.QUARANTINED, "no sender address")
         member = self.settings.staff_member(parsed.sender.email)
         if member is not None:
             return self.staff.handle(session, inbound, parsed, case, member)
         if case is not None:
-            return self._customer_reply(session, inbound, parsed, case)
+            return self._customer_reply(session, inbound, reading, case)
         customer = parsed.reply_to[0] if parsed.reply_to else parsed.sender
         return self.open_case(
             session,
@@ -234,6 +252,7 @@ class Intake:
             parsed.text,
             actor=parsed.sender.email,
             attachments=[a.filename for a in parsed.attachments],
+            reading=reading,
         )
 
     def _too_large(self, session: Session, inbound: Inbound) -> Outcome:
@@ -260,19 +279,26 @@ class Intake:
         return db.case_by_message_ids(session, [*parsed.references, *parsed.in_reply_to])
 
     def _machine(
-        self, session: Session, inbound: Inbound, verdict: Classification, case: Case | None
+        self,
+        session: Session,
+        inbound: Inbound,
+        verdict: Classification,
+        case: Case | None,
+        bounce: BounceReport | None,
     ) -> Outcome:
         inbound.kind = _MACHINE_KINDS[verdict.sender]
         inbound.reason = verdict.reason
         if verdict.sender is Sender.BOUNCE:
-            return self._bounce(session, inbound, case)
+            assert bounce is not None  # read() reads every bounce
+            return self._bounce(session, inbound, case, bounce)
         if case is None:
             return set_aside(inbound, Disposition.IGNORED, verdict.reason)
         return attach(session, inbound, case, "mailbot", self.clock(), verdict.reason)
 
-    def _bounce(self, session: Session, inbound: Inbound, case: Case | None) -> Outcome:
+    def _bounce(
+        self, session: Session, inbound: Inbound, case: Case | None, report: BounceReport
+    ) -> Outcome:
         """A bounce of our mail: on its case; a permanent failure stops automated mail there."""
-        report = read_bounce(inbound.raw)
         ours = db.outbound_by_message_ids(session, report.original_message_ids)
         case = case or next(
             (session.get(Case, o.case_id) for o in ours if o.case_id is not None), None
@@ -308,10 +334,11 @@ class Intake:
         return outcome
 
     def _customer_reply(
-        self, session: Session, inbound: Inbound, parsed: ParsedMessage, case: Case
+        self, session: Session, inbound: Inbound, reading: Reading, case: Case
     ) -> Outcome:
+        parsed = reading.parsed
         assert parsed.sender is not None
-        new_text = trim_reply(parsed.text)
+        new_text = reading.new_text
         headline = "Customer replied"
         if case.status == CaseStatus.RESOLVED and case.resolved_at is not None:
             window = timedelta(days=self.settings.procedure.reopen_days)
@@ -327,6 +354,7 @@ class Intake:
                     actor=parsed.sender.email,
                     attachments=[a.filename for a in parsed.attachments],
                     reopened_from=case.ref,
+                    reading=reading,
                 )
             self.casework.reopen(
                 session,
@@ -337,7 +365,7 @@ class Intake:
             headline = "Customer replied; case reopened"
         inbound.kind = MessageKind.CUSTOMER_REPLY
         outcome = attach(session, inbound, case, actor=parsed.sender.email, at=self.clock())
-        words = deadlock_request(new_text, self.settings.procedure.deadlock_phrases)
+        words = reading.deadlock_words(new_text)
         if words:
             self.casework.deadlock_requested(session, case, words, new_text)
         else:
@@ -362,10 +390,11 @@ class Intake:
         actor: str,
         attachments: Sequence[str] = (),
         reopened_from: str = "",
+        reading: Reading | None = None,
     ) -> Outcome:
         """Open a case for a complaint in INBOUND, acknowledge it, and tell the team leaders."""
         received = inbound.received_at
-        found = find_details(name, outline)
+        found = reading.details(name, outline) if reading else find_details(name, outline)
         local_year = received.astimezone(self.letters.zone).year
         case = Case(
             ref=db.next_case_ref(session, self.settings.procedure.case_ref_format, local_year),
@@ -390,10 +419,27 @@ class Intake:
         headline = f"New complaint (follows {reopened_from})" if reopened_from else "New complaint"
         self.letters_out.staff_notification(session, case, headline, outline, missing, attachments)
         outcome.queued.append(MessageKind.STAFF_NOTIFICATION)
-        words = deadlock_request(outline, self.settings.procedure.deadlock_phrases)
+        if reading:
+            words = reading.deadlock_words(outline)
+        else:
+            words = deadlock_request(outline, self.settings.procedure.deadlock_phrases)
         if words and inbound.kind == MessageKind.COMPLAINT:
             self.casework.deadlock_requested(session, case, words, outline)
         return outcome
+
+
+def _claim(session: Session, inbound_ids: Sequence[int]) -> dict[int, Inbound]:
+    """The stored messages to process, locked; one another daemon holds is left out.
+
+    Their raw bytes stay in the database unless asked for: the helper has read them.
+    """
+    query = (
+        select(Inbound)
+        .where(col(Inbound.id).in_(inbound_ids))
+        .options(defer(cast("QueryableAttribute[bytes]", Inbound.raw)))
+        .with_for_update(skip_locked=True)  # outbox.CLAIM: SQLite has one writer anyway
+    )
+    return {row.id: row for row in session.exec(query) if row.id is not None}
 
 
 def _already(session: Session, stored: Inbound) -> Outcome:

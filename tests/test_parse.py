@@ -22,7 +22,8 @@ MAIL_PARSER_EXPECTED: dict[str, tuple[str | None, bool, int, Sender]] = {
     "mail_malformed_1": ("femucca@tin.it", True, 1, Sender.PERSON),
     "mail_malformed_2": ("postmaster@netpar.com.br", True, 1, Sender.BOUNCE),
     "mail_malformed_3": ("smgsiso@yahoo.com.mx", True, 0, Sender.PERSON),
-    "mail_outlook_1": (None, True, 0, Sender.PERSON),  # an Outlook .msg file, not RFC 822
+    # an Outlook .msg file, not RFC 822: binary "text" is kept as an attachment, not read
+    "mail_outlook_1": (None, False, 1, Sender.PERSON),
     "mail_test_1": ("suvorov.s@nalg.ru", True, 1, Sender.PERSON),
     "mail_test_10": ("nicoletta_bernasconi@it.ibm.com", True, 4, Sender.PERSON),
     "mail_test_11": ("suvorov.s@nalg.ru", True, 1, Sender.PERSON),
@@ -336,3 +337,23 @@ def test_real_mail_cut_anywhere_and_spliced_with_junk_never_raises(
     raw = (corpus_dir() / MAIL_PARSER_MAILS / name).read_bytes()
     cut %= len(raw) + 1
     parse(raw[:cut] + junk + raw[cut:][len(junk) :])
+
+
+def test_binary_labelled_text_is_kept_as_an_attachment_not_read_as_the_body() -> None:
+    payload = b"\xd0\xcf\x11\xe0" + b"\x00\x01word\x00\x00" * 50
+    raw = (
+        b"From: Ann <ann@example.com>\r\nContent-Type: text/plain; charset=latin-1\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n\r\n" + payload
+    )
+    message = parse(raw)
+    assert message.text == ""
+    [attachment] = message.attachments
+    assert attachment.payload.rstrip(b"\r\n") == payload
+    assert attachment.content_type == "application/octet-stream"
+    assert any("binary data" in defect for defect in message.defects)
+
+
+def test_a_stray_nul_in_real_text_keeps_the_text() -> None:
+    text = "My router keeps dropping the line.\x00 " + "It happens every evening. " * 8
+    raw = b"From: Ann <ann@example.com>\r\n\r\n" + text.encode()
+    assert parse(raw).text == text

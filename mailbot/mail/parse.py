@@ -170,15 +170,26 @@ def _collect(
             _collect(recovered, plain, html, attachments, defects)
         return
     maintype = part.get_content_maintype().lower()
-    if content_type == "text/plain":
-        plain.append(_decode_bytes(_payload(part), part.get_content_charset(), defects))
-    elif content_type == "text/html":
-        html.append(_decode_bytes(_payload(part), part.get_content_charset(), defects))
+    if content_type in ("text/plain", "text/html"):
+        payload = _payload(part)
+        text = _decode_bytes(payload, part.get_content_charset(), defects)
+        if _is_binary(text):  # e.g. a Word file labelled text/plain: keep it, don't read it
+            defects.append(f"{content_type} part holds binary data: kept as an attachment")
+            number = len(attachments) + 1
+            binary = "application/octet-stream"
+            attachments.append(Attachment(_safe_filename("", number, binary), binary, payload))
+        else:
+            (plain if content_type == "text/plain" else html).append(text)
     elif maintype not in ("text", "multipart", "message"):
         number = len(attachments) + 1
         attachments.append(
             Attachment(_safe_filename("", number, content_type), content_type, _payload(part))
         )
+
+
+def _is_binary(text: str) -> bool:
+    """NUL is never text (RFC 5322 2.3); a stray one is noise, one in a hundred is a file."""
+    return text.count("\x00") * 100 > len(text)
 
 
 def _filename(part: Message) -> str | None:
