@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlalchemy import CompoundSelect, literal, union_all
+from sqlalchemy import select as sql_select
+from sqlmodel import Session, col
 
 from mailbot.config import Settings, StaffMember
 from mailbot.letters import Letters
@@ -248,16 +250,21 @@ class Correspondence:
 
 def thread_of(session: Session, case: Case) -> tuple[str | None, list[str]]:
     """In-Reply-To (the customer's latest message) and References for a letter on CASE."""
-    inbound = session.exec(
-        select(Inbound.message_id)
-        .where(Inbound.case_id == case.id)
-        .where(col(Inbound.kind).in_([MessageKind.COMPLAINT, MessageKind.CUSTOMER_REPLY]))
-        .order_by(col(Inbound.id))
-    ).all()
-    outbound = session.exec(
-        select(Outbound.message_id)
-        .where(Outbound.case_id == case.id, Outbound.to_address == case.customer_email)
-        .order_by(col(Outbound.id))
-    ).all()
+    theirs = (
+        col(Inbound.case_id) == case.id,
+        col(Inbound.kind).in_([MessageKind.COMPLAINT, MessageKind.CUSTOMER_REPLY]),
+    )
+    ours = (col(Outbound.case_id) == case.id, col(Outbound.to_address) == case.customer_email)
+    both: CompoundSelect[str, int, int] = union_all(
+        sql_select(
+            col(Inbound.message_id), literal(0).label("ours"), col(Inbound.id).label("n")
+        ).where(*theirs),
+        sql_select(
+            col(Outbound.message_id), literal(1).label("ours"), col(Outbound.id).label("n")
+        ).where(*ours),
+    )
+    rows = session.execute(both.order_by("ours", "n")).all()
+    inbound = [message_id for message_id, mine, _ in rows if not mine]
+    outbound = [message_id for message_id, mine, _ in rows if mine]
     references = [*inbound[:1], *[*inbound[1:], *outbound][-(_MOST_REFERENCES - 1) :]]
     return (inbound[-1] if inbound else None), references

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import TracebackType
 from typing import Protocol
 
 from sqlalchemy import Engine, func
@@ -203,77 +205,118 @@ def send_outbox(
     sender: str,
     now: datetime,
 ) -> SendReport:
-    """Send every due row; each result is committed before the next row is tried."""
+    """Send every due row; each is claimed before its send and its result committed after."""
     report = SendReport()
     with Session(engine) as session:
         due = db.due_outbound(session, now)
-        if not due:
-            return report
-        try:
-            with connect() as transport:
-                tried: set[int | None] = set()
-                while due:  # in pages: a drained backlog queues thousands
-                    for row in due:
-                        tried.add(row.id)
-                        # claimed for the length of the send: another daemon skips it
-                        claimed = session.get(
-                            Outbound, row.id, with_for_update=CLAIM, populate_existing=True
-                        )
-                        if claimed is None or claimed.status != OutboundStatus.QUEUED:
-                            session.rollback()
-                            continue  # another daemon has it, or has sent it
-                        _send_one(session, transport, sender, claimed, now, report)
-                    due = [r for r in db.due_outbound(session, now) if r.id not in tried]
-        except (SmtpTemporaryError, SmtpPermanentError) as exc:
-            # logged by the caller, once per outage; the rows wait in the outbox
-            report.unreachable, report.error = True, f"{exc} ({len(due)} message(s) waiting)"
+    if not due:
+        return report
+    try:
+        with connect() as transport, _Pipeline(engine, transport, sender, now, report) as pipe:
+            tried: set[int] = set()
+            while due:  # in pages: a drained backlog queues thousands
+                for row_id, ref in due:
+                    tried.add(row_id)
+                    pipe.send(row_id, ref)
+                with Session(engine) as session:
+                    due = [d for d in db.due_outbound(session, now) if d[0] not in tried]
+    except (SmtpTemporaryError, SmtpPermanentError) as exc:
+        # logged by the caller, once per outage; the rows wait in the outbox
+        report.unreachable, report.error = True, f"{exc} ({len(due)} message(s) waiting)"
     return report
 
 
-def _send_one(
-    session: Session,
-    transport: Transport,
-    sender: str,
-    row: Outbound,
-    now: datetime,
-    report: SendReport,
-) -> None:
-    row.attempts += 1
-    ref = _ref(session, row)
-    try:
-        row.smtp_reply = transport.send(sender, row.to_address, row.raw)
-    except SmtpTemporaryError as exc:
-        row.last_error = str(exc)
-        row.next_attempt_at = now + retry_delay(row.attempts)
-        report.deferred += 1
-        log.warning(
-            "deferred %s %s case=%s to=%s: %s", row.kind, row.message_id, ref, row.to_address, exc
-        )
-        if isinstance(exc, SmtpConnectionLost):
-            session.add(row)
-            session.commit()
-            raise
-    except SmtpPermanentError as exc:
-        row.status, row.last_error = OutboundStatus.FAILED, str(exc)
-        report.failed += 1
-        log.error(
-            "failed %s %s case=%s to=%s: %s", row.kind, row.message_id, ref, row.to_address, exc
-        )
-    else:
-        row.status, row.sent_at = OutboundStatus.SENT, now
-        report.sent += 1
-        log.info(
-            "sent %s %s case=%s to=%s: %s",
-            row.kind,
-            row.message_id,
-            ref,
-            row.to_address,
-            row.smtp_reply,
-        )
-    session.add(row)
-    session.commit()
+@dataclass
+class _InFlight:
+    session: Session  # holds the row's claim (a row lock on PostgreSQL) until the result
+    row: Outbound
+    ref: str | None
+    answer: Future[str]
 
 
-def _ref(session: Session, row: Outbound) -> str | None:
-    case = session.get(Case, row.case_id) if row.case_id else None
-    return case.ref if case else None
+class _Pipeline:
+    """One row's SMTP conversation runs in a thread while the main thread records the row
+    before it and claims the row after it, each row in a session of its own: the waits for
+    the server overlap the database work, and no row is sent unclaimed or left unrecorded."""
+
+    def __init__(
+        self, engine: Engine, transport: Transport, sender: str, now: datetime, report: SendReport
+    ) -> None:
+        self.transport, self.sender, self.now, self.report = transport, sender, now, report
+        self.sessions = (Session(engine), Session(engine))
+        self.smtp = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtp")
+        self.in_flight: _InFlight | None = None
+
+    def __enter__(self) -> _Pipeline:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if self.in_flight is not None:
+                last, self.in_flight = self.in_flight, None
+                if kind is None:
+                    self._record(last)
+                else:  # the link died sending the row before: this one is recorded as deferred
+                    with suppress(SmtpConnectionLost):
+                        self._record(last)
+        finally:
+            self.smtp.shutdown(wait=True)
+            for session in self.sessions:
+                session.close()
+
+    def send(self, row_id: int, ref: str | None) -> None:
+        """Claim the row and start its send; record the one before (raises if the link died)."""
+        busy = self.in_flight.session if self.in_flight else None
+        session = self.sessions[1] if busy is self.sessions[0] else self.sessions[0]
+        # claimed for the length of the send: another daemon skips it
+        row = session.get(Outbound, row_id, with_for_update=CLAIM, populate_existing=True)
+        if row is None or row.status != OutboundStatus.QUEUED:
+            session.rollback()
+            return  # another daemon has it, or has sent it
+        row.attempts += 1
+        answer = self.smtp.submit(self.transport.send, self.sender, row.to_address, row.raw)
+        previous, self.in_flight = self.in_flight, _InFlight(session, row, ref, answer)
+        if previous is not None:
+            self._record(previous)
+
+    def _record(self, flight: _InFlight) -> None:
+        session, row, ref, report = flight.session, flight.row, flight.ref, self.report
+        try:
+            row.smtp_reply = flight.answer.result()
+        except SmtpTemporaryError as exc:
+            row.last_error = str(exc)
+            row.next_attempt_at = self.now + retry_delay(row.attempts)
+            report.deferred += 1
+            log.warning(
+                "deferred %s %s case=%s to=%s: %s",
+                row.kind,
+                row.message_id,
+                ref,
+                row.to_address,
+                exc,
+            )
+            if isinstance(exc, SmtpConnectionLost):
+                session.add(row)
+                session.commit()
+                raise
+        except SmtpPermanentError as exc:
+            row.status, row.last_error = OutboundStatus.FAILED, str(exc)
+            report.failed += 1
+            log.error(
+                "failed %s %s case=%s to=%s: %s", row.kind, row.message_id, ref, row.to_address, exc
+            )
+        else:
+            row.status, row.sent_at = OutboundStatus.SENT, self.now
+            report.sent += 1
+            log.info(
+                "sent %s %s case=%s to=%s: %s",
+                row.kind,
+                row.message_id,
+                ref,
+                row.to_address,
+                row.smtp_reply,
+            )
+        session.add(row)
+        session.commit()

@@ -150,15 +150,16 @@ def set_checkpoint(session: Session, folder: str, uidvalidity: int, last_uid: in
     session.add(checkpoint)
 
 
-def due_outbound(session: Session, now: datetime, limit: int = 100) -> list[Outbound]:
-    """Queued mail whose next attempt is due."""
+def due_outbound(session: Session, now: datetime, limit: int = 100) -> list[tuple[int, str | None]]:
+    """Queued mail whose next attempt is due: its id and its case's reference."""
     query = (
-        select(Outbound)
+        select(col(Outbound.id), col(Case.ref))
+        .outerjoin(Case, col(Outbound.case_id) == col(Case.id))
         .where(Outbound.status == OutboundStatus.QUEUED, col(Outbound.next_attempt_at) <= now)
         .order_by(col(Outbound.id))
         .limit(limit)
     )
-    return list(session.exec(query))
+    return [(row_id, ref) for row_id, ref in session.exec(query) if row_id is not None]
 
 
 def outbound_by_message_ids(session: Session, message_ids: Iterable[str]) -> list[Outbound]:
