@@ -22,7 +22,7 @@ from mailbot.reading import Readers, Reading
 from mailbot.store import db
 from mailbot.store.models import Disposition, Outbound, OutboundStatus
 from mailbot.tick import TickReport, tick
-from mailbot.transport.imap import Fetched, Mailbox
+from mailbot.transport.imap import Mailbox
 from mailbot.transport.smtp import SmtpTransport
 
 log = logging.getLogger("mailbot")
@@ -42,7 +42,7 @@ class PollReport:
 class Taken:
     """A fetched batch: its raw bytes stored, its reading started in the helper."""
 
-    fetched: list[Fetched]
+    uids: list[int]  # the raw bytes are in the database now, not kept here
     stored: list[int | Outcome]  # the stored row to process, or what became of it before
     reading: Future[list[Reading | None]] | None = None
 
@@ -187,7 +187,7 @@ class App:
         where = f"imap {self.settings.mailbox.folder} {mailbox.uidvalidity}"
         fetched = mailbox.fetch(uids)
         stored = self.intake.store([(m.raw, m.internaldate, f"{where}/{m.uid}") for m in fetched])
-        taken = Taken(fetched, stored)
+        taken = Taken([m.uid for m in fetched], stored)
         if ahead:
             raws = [m.raw for m, item in zip(fetched, stored, strict=True) if isinstance(item, int)]
             taken.reading = self.readers.submit(raws)
@@ -200,10 +200,10 @@ class App:
         readings = self.readers.result(taken.reading, len(todo))
         processed = iter(self.intake.process_batch(todo, readings))
         done: dict[str, list[int]] = {s.processed_folder: [], s.quarantine_folder: []}
-        for message, item in zip(taken.fetched, taken.stored, strict=True):
+        for uid, item in zip(taken.uids, taken.stored, strict=True):
             report.fetched += 1
             outcome = item if isinstance(item, Outcome) else next(processed)
-            log_outcome(outcome, f"uid={message.uid}")
+            log_outcome(outcome, f"uid={uid}")
             report.outcomes.append(outcome)
             self.stats.fetched += 1
             self.stats.count(outcome)
@@ -211,9 +211,9 @@ class App:
                 cursor.held_elsewhere = True  # its daemon moves it; our checkpoint waits
                 continue
             quarantined = outcome.disposition is Disposition.QUARANTINED
-            done[s.quarantine_folder if quarantined else s.processed_folder].append(message.uid)
+            done[s.quarantine_folder if quarantined else s.processed_folder].append(uid)
             if not cursor.held_elsewhere:
-                cursor.last_uid = max(cursor.last_uid, message.uid)
+                cursor.last_uid = max(cursor.last_uid, uid)
         # the database has committed every message above: only now touch the mailbox
         for folder, moved in done.items():
             mailbox.move(moved, folder)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import multiprocessing
+import pickle
 import signal
+import subprocess
+import sys
+import threading
+from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from concurrent.futures import Future
+from contextlib import suppress
+from dataclasses import dataclass, field
 
 from mailbot.mail.bounce import BounceReport, read_bounce
 from mailbot.mail.classify import Classification, Sender, classify
@@ -29,61 +33,57 @@ class Reader:
     deadlock_phrases: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass
 class Reading:
-    """One message read: parsed, classified, and the procedure's questions of its text answered.
-
-    The answers are worked out for the usual question (the sender's name, the whole text, the
-    new part of a reply); asked of anything else, they are worked out on the spot.
-    """
+    """One message read: parsed and classified; the procedure's questions of its text are
+    answered when first asked, or ahead of time by the helper (answer_ahead)."""
 
     parsed: ParsedMessage
     verdict: Classification
     bounce: BounceReport | None  # read only when the verdict is a bounce
-    new_text: str  # the reply with quoted history trimmed
-    details_name: str
-    found_details: frozenset[Detail]
-    deadlock_in_text: str | None
-    deadlock_in_new_text: str | None
     reader: Reader
+    _new_text: str | None = None
+    _details: dict[tuple[str, str], frozenset[Detail]] = field(default_factory=dict)
+    _deadlock: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def new_text(self) -> str:
+        """The new part of the text: quoted history and signature trimmed."""
+        if self._new_text is None:
+            self._new_text = trim_reply(self.parsed.text)
+        return self._new_text
 
     def details(self, name: str, text: str) -> frozenset[Detail]:
-        """find_details(NAME, TEXT)."""
-        if name == self.details_name and text == self.parsed.text:
-            return self.found_details
-        return find_details(name, text)
+        """find_details(NAME, TEXT), worked out once."""
+        if (name, text) not in self._details:
+            self._details[name, text] = find_details(name, text)
+        return self._details[name, text]
 
     def deadlock_words(self, text: str) -> str | None:
-        """deadlock_request(TEXT) with the configured phrases."""
-        if text == self.parsed.text:
-            return self.deadlock_in_text
-        if text == self.new_text:
-            return self.deadlock_in_new_text
-        return deadlock_request(text, self.reader.deadlock_phrases)
+        """deadlock_request(TEXT) with the configured phrases, worked out once."""
+        if text not in self._deadlock:
+            self._deadlock[text] = deadlock_request(text, self.reader.deadlock_phrases)
+        return self._deadlock[text]
+
+    def answer_ahead(self) -> Reading:
+        """Answer what the intake asks of a person's message: for a complaint, the details
+        and deadlock words of the whole text; for a reply, the deadlock words of its new part."""
+        parsed = self.parsed
+        if self.verdict.is_machine or parsed.sender is None:
+            return self
+        customer = parsed.reply_to[0] if parsed.reply_to else parsed.sender
+        self.details(parsed.sender.name or customer.name, parsed.text)
+        self.deadlock_words(parsed.text)
+        self.deadlock_words(self.new_text)
+        return self
 
 
 def read(raw: bytes, reader: Reader, sha256: str | None = None) -> Reading:
     """Read RAW; parse_message never raises, and neither does anything else here on bad mail."""
-    sha256 = sha256 or hashlib.sha256(raw).hexdigest()
-    parsed = parse_message(raw, sha256)
+    parsed = parse_message(raw, sha256 or hashlib.sha256(raw).hexdigest())
     verdict = classify(parsed, reader.own_addresses)
     bounce = read_bounce(raw) if verdict.sender is Sender.BOUNCE else None
-    machine = verdict.is_machine
-    new_text = "" if machine else trim_reply(parsed.text)
-    customer = parsed.reply_to[0] if parsed.reply_to else parsed.sender
-    name = (parsed.sender.name if parsed.sender else "") or (customer.name if customer else "")
-    phrases = reader.deadlock_phrases
-    return Reading(
-        parsed=parsed,
-        verdict=verdict,
-        bounce=bounce,
-        new_text=new_text,
-        details_name=name,
-        found_details=frozenset() if machine else find_details(name, parsed.text),
-        deadlock_in_text=None if machine else deadlock_request(parsed.text, phrases),
-        deadlock_in_new_text=None if machine else deadlock_request(new_text, phrases),
-        reader=reader,
-    )
+    return Reading(parsed, verdict, bounce, reader)
 
 
 def read_batch(raws: Sequence[bytes | None], reader: Reader) -> list[Reading | None]:
@@ -91,42 +91,43 @@ def read_batch(raws: Sequence[bytes | None], reader: Reader) -> list[Reading | N
     readings: list[Reading | None] = []
     for raw in raws:
         try:
-            readings.append(None if raw is None else read(raw, reader))
+            readings.append(None if raw is None else read(raw, reader).answer_ahead())
         except Exception:  # read again in the main process, where a failure is quarantined
             readings.append(None)
     return readings
 
 
-def _quiet() -> None:
-    """A helper leaves signals to the daemon, which stops it in its own time."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
 class Readers:
     """A helper process reading fetched batches while the main process works the database.
 
-    It uses the second core: parsing is about half of the work per message. If the helper
-    dies, the batch is read in the main process instead and a new helper starts next time.
+    It uses the second core: parsing is about half of the work per message. It is a plain
+    child process talking pickles over its stdin and stdout, so it needs no semaphores (and
+    no resource tracker) and ends by itself when the daemon goes, even by SIGKILL: its stdin
+    closes. If it dies, the batch is read in the main process and a new helper starts later.
     """
 
     def __init__(self, reader: Reader, max_bytes: int) -> None:
         self.reader = reader
         self.max_bytes = max_bytes
-        self._pool: ProcessPoolExecutor | None = None
+        self._helper: subprocess.Popen[bytes] | None = None
+        self._waiting: deque[Future[list[Reading | None]]] = deque()
+        self._lock = threading.Lock()
 
     def submit(self, raws: Sequence[bytes]) -> Future[list[Reading | None]] | None:
         """Start reading RAWS in the helper; None if it cannot take them."""
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet
-            )
         work = [raw if len(raw) <= self.max_bytes else None for raw in raws]
+        future: Future[list[Reading | None]] = Future()
         try:
-            return self._pool.submit(read_batch, work, self.reader)
-        except (BrokenProcessPool, RuntimeError) as exc:
+            helper = self._started()
+            assert helper.stdin is not None
+            with self._lock:
+                self._waiting.append(future)
+            pickle.dump((work, self.reader), helper.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            helper.stdin.flush()
+        except OSError as exc:
             self._failed(exc)
             return None
+        return future
 
     def result(
         self, future: Future[list[Reading | None]] | None, count: int
@@ -134,16 +135,80 @@ class Readers:
         """The readings of a submitted batch; all None (read in-process) if the helper died."""
         if future is not None:
             try:
-                return future.result()
-            except BrokenProcessPool as exc:
+                readings = future.result()
+                if len(readings) == count:
+                    return readings
+            except HelperGone as exc:
                 self._failed(exc)
         return [None] * count
+
+    def close(self) -> None:
+        helper, self._helper = self._helper, None
+        if helper is None:
+            return
+        if helper.stdin is not None:
+            with suppress(OSError):
+                helper.stdin.close()  # the helper's signal to end
+        try:
+            helper.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            helper.kill()
+            helper.wait()
+
+    def _started(self) -> subprocess.Popen[bytes]:
+        if self._helper is None or self._helper.poll() is not None:
+            self._helper = subprocess.Popen(
+                [sys.executable, "-m", "mailbot.reading"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
+            threading.Thread(
+                target=self._answers, args=(self._helper,), name="reading", daemon=True
+            ).start()
+            log.info("backlog: reading ahead in a helper process (pid %d)", self._helper.pid)
+        return self._helper
+
+    def _answers(self, helper: subprocess.Popen[bytes]) -> None:
+        """Hand each answer from HELPER to the oldest waiting batch, in order."""
+        assert helper.stdout is not None
+        while True:
+            try:
+                answer = pickle.load(helper.stdout)
+            except Exception as exc:  # EOF: the helper ended (or was told to)
+                gone = HelperGone(f"reading helper ended: {type(exc).__name__} {exc}".strip())
+                with self._lock:
+                    waiting, self._waiting = list(self._waiting), deque()
+                for future in waiting:
+                    future.set_exception(gone)
+                return
+            with self._lock:
+                future = self._waiting.popleft()
+            future.set_result(answer)
 
     def _failed(self, exc: BaseException) -> None:
         log.warning("reading helper stopped (%s): reading in the main process", exc)
         self.close()
 
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+
+class HelperGone(Exception):
+    """The reading helper ended before it answered."""
+
+
+def serve() -> None:
+    """The helper's loop: a batch in on stdin, its readings out on stdout, until stdin ends."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon stops it, in its own time
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    requests, answers = sys.stdin.buffer, sys.stdout.buffer
+    while True:
+        try:
+            raws, reader = pickle.load(requests)
+        except EOFError:
+            return
+        pickle.dump(read_batch(raws, reader), answers, protocol=pickle.HIGHEST_PROTOCOL)
+        answers.flush()
+
+
+if __name__ == "__main__":  # under its own name, so the pickles name mailbot.reading's classes
+    import mailbot.reading
+
+    mailbot.reading.serve()
