@@ -16,6 +16,7 @@ from mailbot.mail.parse import ParsedMessage
 from mailbot.outbox import OutboxWriter
 from mailbot.procedure.commands import COMMANDS
 from mailbot.procedure.details import Detail
+from mailbot.store import db
 from mailbot.store.models import Case, Inbound, Level, MessageKind, Outbound
 
 DETAIL_HELP = {
@@ -250,6 +251,15 @@ class Correspondence:
 
 def thread_of(session: Session, case: Case) -> tuple[str | None, list[str]]:
     """In-Reply-To (the customer's latest message) and References for a letter on CASE."""
+    threads = db.transaction_cache(session, db.THREADS)
+    if case.id not in threads:
+        threads[case.id] = _thread_from_database(session, case)
+    inbound, outbound = threads[case.id]
+    references = [*inbound[:1], *[*inbound[1:], *outbound][-(_MOST_REFERENCES - 1) :]]
+    return (inbound[-1] if inbound else None), references
+
+
+def _thread_from_database(session: Session, case: Case) -> tuple[list[str], list[str]]:
     theirs = (
         col(Inbound.case_id) == case.id,
         col(Inbound.kind).in_([MessageKind.COMPLAINT, MessageKind.CUSTOMER_REPLY]),
@@ -266,5 +276,4 @@ def thread_of(session: Session, case: Case) -> tuple[str | None, list[str]]:
     rows = session.execute(both.order_by("ours", "n")).all()
     inbound = [message_id for message_id, mine, _ in rows if not mine]
     outbound = [message_id for message_id, mine, _ in rows if mine]
-    references = [*inbound[:1], *[*inbound[1:], *outbound][-(_MOST_REFERENCES - 1) :]]
-    return (inbound[-1] if inbound else None), references
+    return inbound, outbound

@@ -211,7 +211,8 @@ class Intake:
             return _already(session, inbound)  # twice in one batch, or a race
         outcome = self._dispose(session, inbound, reading)
         if inbound.case_id is not None:
-            case = session.get(Case, inbound.case_id)
+            case = outcome.case if outcome.case and outcome.case.id == inbound.case_id else None
+            case = case or session.get(Case, inbound.case_id)  # (the identity map holds weakly)
             assert case is not None
             self.casework.reschedule(case)
         session.flush()
@@ -409,6 +410,7 @@ class Intake:
         )
         session.add(case)
         session.flush()
+        db.transaction_cache(session, db.THREADS)[case.id] = ([], [])  # a new case: no thread yet
         if inbound.kind is None:
             inbound.kind = MessageKind.COMPLAINT
         outcome = attach(session, inbound, case, actor, self.clock())

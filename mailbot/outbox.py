@@ -84,7 +84,10 @@ class OutboxWriter:
         )
         session.add(row)
         if case is not None:
+            assert case.id is not None
             self._event(session, case, f"queued {kind}", f"to {address}")
+            if address == case.customer_email:
+                db.note_in_thread(session, case.id, message_id, ours=True)
         return row
 
     def _held_back(

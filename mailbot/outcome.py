@@ -7,7 +7,8 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from mailbot.store.models import Case, Disposition, Event, Inbound
+from mailbot.store import db
+from mailbot.store.models import Case, Disposition, Event, Inbound, MessageKind
 
 
 @dataclass
@@ -23,6 +24,7 @@ class Outcome:
     queued: list[str] = field(default_factory=list)
     duplicate: bool = False
     claimed_elsewhere: bool = False  # another daemon holds it: leave it in the mailbox
+    case: Case | None = field(default=None, repr=False, compare=False)  # for this transaction
 
     def describe(self) -> str:
         parts = [f"message_id={self.message_id}"]
@@ -53,7 +55,14 @@ def attach(
     """Put INBOUND on CASE, with an event saying who sent what."""
     assert case.id is not None and inbound.kind is not None
     inbound.case_id, inbound.disposition = case.id, Disposition.CASE
+    if inbound.kind in (MessageKind.COMPLAINT, MessageKind.CUSTOMER_REPLY):
+        db.note_in_thread(session, case.id, inbound.message_id, ours=False)
     session.add(Event(case_id=case.id, at=at, actor=actor, action=inbound.kind, detail=why))
     return Outcome(
-        inbound.message_id, Disposition.CASE, case_ref=case.ref, kind=inbound.kind, reason=why
+        inbound.message_id,
+        Disposition.CASE,
+        case_ref=case.ref,
+        kind=inbound.kind,
+        reason=why,
+        case=case,
     )

@@ -13,7 +13,7 @@ import pytest
 
 from mailbot.mail.classify import Sender
 from mailbot.reading import Reader, Readers, read
-from tests.conftest import Mailbot
+from tests.conftest import TEAM_LEADER, Mailbot
 from tests.corpus import corpus_files
 
 READER = Reader(frozenset({"complaints@provider.example"}), ("speak to your boss",))
@@ -143,3 +143,22 @@ def test_a_backlog_in_several_batches_is_read_ahead_and_threaded_as_one(
     first_case = lines[first_id].split("case=")[1].split()[0]
     assert f"case={first_case} " in lines[reply_id]
     assert "kind=customer_reply" in lines[reply_id]
+
+
+def test_a_reply_in_the_same_batch_as_its_complaint_threads_the_staff_copy(
+    mailbot: Mailbot,
+) -> None:
+    """The thread headers come from a per-transaction cache: it must see the whole batch."""
+    first, first_id = complaint(1)
+    reply, reply_id = complaint(1, extra=f"In-Reply-To: {first_id}\r\n", subject="Re: still down")
+    mailbot.append(first, datetime(2026, 11, 20, 10, 0, tzinfo=UTC))
+    mailbot.append(reply, datetime(2026, 11, 20, 10, 5, tzinfo=UTC))
+    assert mailbot("--now", "2026-11-20T10:30:00+00:00", "run", "--once") == 0
+
+    [ack] = mailbot.customer_mail()
+    ack_id = str(ack.message["Message-ID"])
+    notes = mailbot.staff_mail(TEAM_LEADER)
+    assert len(notes) == 2
+    about_reply = notes[1].message
+    assert about_reply["In-Reply-To"] == reply_id
+    assert str(about_reply["References"]).split() == [first_id, reply_id, ack_id]

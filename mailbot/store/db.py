@@ -9,7 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, union_all
+from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, create_engine, select
 
 from mailbot.store import migrations
@@ -112,16 +113,17 @@ def case_by_message_ids(session: Session, message_ids: Iterable[str]) -> Case | 
     ids = list(dict.fromkeys(message_ids))
     if not ids:
         return None
-    rows: dict[str, int] = {}
-    inbound = select(Inbound.message_id, Inbound.case_id).where(
-        col(Inbound.message_id).in_(ids), col(Inbound.case_id).is_not(None)
+    both = union_all(
+        sql_select(col(Inbound.message_id), col(Inbound.case_id)).where(
+            col(Inbound.message_id).in_(ids), col(Inbound.case_id).is_not(None)
+        ),
+        sql_select(col(Outbound.message_id), col(Outbound.case_id)).where(
+            col(Outbound.message_id).in_(ids), col(Outbound.case_id).is_not(None)
+        ),
     )
-    outbound = select(Outbound.message_id, Outbound.case_id).where(
-        col(Outbound.message_id).in_(ids), col(Outbound.case_id).is_not(None)
-    )
-    for message_id, case_id in [*session.exec(inbound), *session.exec(outbound)]:
-        if case_id is not None:
-            rows[message_id] = case_id
+    rows: dict[str, int] = {
+        message_id: case_id for message_id, case_id in session.execute(both) if case_id is not None
+    }
     for message_id in reversed(ids):  # References run oldest first: prefer the latest
         if message_id in rows:
             return session.get(Case, rows[message_id])
@@ -129,13 +131,45 @@ def case_by_message_ids(session: Session, message_ids: Iterable[str]) -> Case | 
 
 
 def next_case_ref(session: Session, fmt: str, year: int) -> str:
-    """Issue the next case reference of YEAR, inside the caller's transaction."""
-    counter = session.get(RefCounter, year, with_for_update=True)  # two writers: one waits
+    """Issue the next case reference of YEAR, inside the caller's transaction.
+
+    The counter row is locked (two writers: one waits) once per transaction.
+    """
+    counters: dict[int, RefCounter] = transaction_cache(session, "ref_counters")
+    counter = counters.get(year)
     if counter is None:
-        counter = RefCounter(year=year, last=0)
+        counter = session.get(RefCounter, year, with_for_update=True)
+        if counter is None:
+            counter = RefCounter(year=year, last=0)
+        counters[year] = counter
     counter.last += 1
     session.add(counter)
     return fmt.format(year=year, number=counter.last)
+
+
+_CACHES = "transaction caches"
+
+
+def transaction_cache(session: Session, name: str) -> dict[Any, Any]:
+    """A dict kept in SESSION for the current transaction only: forgotten at its end."""
+    caches: dict[str, dict[Any, Any]] = session.info.setdefault(_CACHES, {})
+    return caches.setdefault(name, {})
+
+
+THREADS = "threads"  # case id -> ([the customer's message ids], [ours to the customer])
+
+
+def note_in_thread(session: Session, case_id: int, message_id: str, ours: bool) -> None:
+    """Keep a thread cached for this transaction up to date with a message just added."""
+    known = transaction_cache(session, THREADS).get(case_id)
+    if known is not None:
+        known[1 if ours else 0].append(message_id)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_transaction_caches(session: Session) -> None:
+    session.info.pop(_CACHES, None)
 
 
 def get_checkpoint(session: Session, folder: str) -> Checkpoint | None:
