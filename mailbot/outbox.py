@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Protocol
 
-from sqlalchemy import Engine, func
+from sqlalchemy import Connection, Engine, bindparam, func, update
+from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
 from mailbot.config import Settings
@@ -231,22 +232,46 @@ def send_outbox(
 
 @dataclass
 class _InFlight:
-    session: Session  # holds the row's claim (a row lock on PostgreSQL) until the result
-    row: Outbound
+    connection: Connection  # holds the row's claim (a row lock on PostgreSQL) until the result
+    row: _Claimed
     ref: str | None
     answer: Future[str]
 
 
+@dataclass
+class _Claimed:
+    id: int
+    kind: str
+    message_id: str
+    to_address: str
+    attempts: int  # counting the send in hand
+
+
+_OUTBOUND = Outbound.__table__  # type: ignore[attr-defined]  # SQLModel's table
+_CLAIM = (
+    sql_select(
+        _OUTBOUND.c.kind,
+        _OUTBOUND.c.message_id,
+        _OUTBOUND.c.to_address,
+        _OUTBOUND.c.raw,
+        _OUTBOUND.c.attempts,
+    )
+    .where(_OUTBOUND.c.id == bindparam("row_id"), _OUTBOUND.c.status == OutboundStatus.QUEUED)
+    .with_for_update(skip_locked=True)  # CLAIM: another daemon passes over it
+)
+
+
 class _Pipeline:
     """One row's SMTP conversation runs in a thread while the main thread records the row
-    before it and claims the row after it, each row in a session of its own: the waits for
-    the server overlap the database work, and no row is sent unclaimed or left unrecorded."""
+    before it and claims the row after it, each row in a transaction of its own: the waits
+    for the server overlap the database work, and no row is sent unclaimed or left
+    unrecorded. Plain SQL, no ORM objects: this runs once per letter."""
 
     def __init__(
         self, engine: Engine, transport: Transport, sender: str, now: datetime, report: SendReport
     ) -> None:
         self.transport, self.sender, self.now, self.report = transport, sender, now, report
-        self.sessions = (Session(engine), Session(engine))
+        self.connections = (engine.connect(), engine.connect())
         self.smtp = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtp")
         self.in_flight: _InFlight | None = None
 
@@ -266,31 +291,34 @@ class _Pipeline:
                         self._record(last)
         finally:
             self.smtp.shutdown(wait=True)
-            for session in self.sessions:
-                session.close()
+            for connection in self.connections:
+                connection.close()
 
     def send(self, row_id: int, ref: str | None) -> None:
         """Claim the row and start its send; record the one before (raises if the link died)."""
-        busy = self.in_flight.session if self.in_flight else None
-        session = self.sessions[1] if busy is self.sessions[0] else self.sessions[0]
+        busy = self.in_flight.connection if self.in_flight else None
+        connection = self.connections[1] if busy is self.connections[0] else self.connections[0]
         # claimed for the length of the send: another daemon skips it
-        row = session.get(Outbound, row_id, with_for_update=CLAIM, populate_existing=True)
-        if row is None or row.status != OutboundStatus.QUEUED:
-            session.rollback()
+        found = connection.execute(_CLAIM, {"row_id": row_id}).first()
+        if found is None:
+            connection.rollback()
             return  # another daemon has it, or has sent it
-        row.attempts += 1
-        answer = self.smtp.submit(self.transport.send, self.sender, row.to_address, row.raw)
-        previous, self.in_flight = self.in_flight, _InFlight(session, row, ref, answer)
+        kind, message_id, to_address, raw, attempts = found
+        row = _Claimed(row_id, str(kind), message_id, to_address, attempts + 1)
+        answer = self.smtp.submit(self.transport.send, self.sender, to_address, raw)
+        previous, self.in_flight = self.in_flight, _InFlight(connection, row, ref, answer)
         if previous is not None:
             self._record(previous)
 
     def _record(self, flight: _InFlight) -> None:
-        session, row, ref, report = flight.session, flight.row, flight.ref, self.report
+        row, ref, report = flight.row, flight.ref, self.report
+        change: dict[str, object] = {"attempts": row.attempts}
+        lost: SmtpConnectionLost | None = None
         try:
-            row.smtp_reply = flight.answer.result()
+            change["smtp_reply"] = reply = flight.answer.result()
         except SmtpTemporaryError as exc:
-            row.last_error = str(exc)
-            row.next_attempt_at = self.now + retry_delay(row.attempts)
+            change["last_error"] = str(exc)
+            change["next_attempt_at"] = self.now + retry_delay(row.attempts)
             report.deferred += 1
             log.warning(
                 "deferred %s %s case=%s to=%s: %s",
@@ -300,26 +328,22 @@ class _Pipeline:
                 row.to_address,
                 exc,
             )
-            if isinstance(exc, SmtpConnectionLost):
-                session.add(row)
-                session.commit()
-                raise
+            lost = exc if isinstance(exc, SmtpConnectionLost) else None
         except SmtpPermanentError as exc:
-            row.status, row.last_error = OutboundStatus.FAILED, str(exc)
+            change["status"], change["last_error"] = OutboundStatus.FAILED, str(exc)
             report.failed += 1
             log.error(
                 "failed %s %s case=%s to=%s: %s", row.kind, row.message_id, ref, row.to_address, exc
             )
         else:
-            row.status, row.sent_at = OutboundStatus.SENT, self.now
+            change["status"], change["sent_at"] = OutboundStatus.SENT, self.now
             report.sent += 1
             log.info(
-                "sent %s %s case=%s to=%s: %s",
-                row.kind,
-                row.message_id,
-                ref,
-                row.to_address,
-                row.smtp_reply,
+                "sent %s %s case=%s to=%s: %s", row.kind, row.message_id, ref, row.to_address, reply
             )
-        session.add(row)
-        session.commit()
+        flight.connection.execute(
+            update(_OUTBOUND).where(_OUTBOUND.c.id == row.id).values(**change)
+        )
+        flight.connection.commit()
+        if lost is not None:
+            raise lost
