@@ -410,7 +410,8 @@ class Intake:
         )
         session.add(case)
         session.flush()
-        db.transaction_cache(session, db.THREADS)[case.id] = ([], [])  # a new case: no thread yet
+        assert case.id is not None
+        db.start_thread(session, case.id)
         if inbound.kind is None:
             inbound.kind = MessageKind.COMPLAINT
         outcome = attach(session, inbound, case, actor, self.clock())
@@ -421,10 +422,8 @@ class Intake:
         headline = f"New complaint (follows {reopened_from})" if reopened_from else "New complaint"
         self.letters_out.staff_notification(session, case, headline, outline, missing, attachments)
         outcome.queued.append(MessageKind.STAFF_NOTIFICATION)
-        if reading:
-            words = reading.deadlock_words(outline)
-        else:
-            words = deadlock_request(outline, self.settings.procedure.deadlock_phrases)
+        phrases = self.settings.procedure.deadlock_phrases
+        words = reading.deadlock_words(outline) if reading else deadlock_request(outline, phrases)
         if words and inbound.kind == MessageKind.COMPLAINT:
             self.casework.deadlock_requested(session, case, words, outline)
         return outcome

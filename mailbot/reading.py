@@ -162,14 +162,20 @@ class Readers:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
             )
+            self._waiting = deque()  # this helper's own: an old one's end cannot touch them
             threading.Thread(
-                target=self._answers, args=(self._helper,), name="reading", daemon=True
+                target=self._answers,
+                args=(self._helper, self._waiting),
+                name="reading",
+                daemon=True,
             ).start()
             log.info("backlog: reading ahead in a helper process (pid %d)", self._helper.pid)
         return self._helper
 
-    def _answers(self, helper: subprocess.Popen[bytes]) -> None:
-        """Hand each answer from HELPER to the oldest waiting batch, in order."""
+    def _answers(
+        self, helper: subprocess.Popen[bytes], waiting: deque[Future[list[Reading | None]]]
+    ) -> None:
+        """Hand each answer from HELPER to the oldest of its WAITING batches, in order."""
         assert helper.stdout is not None
         while True:
             try:
@@ -177,12 +183,13 @@ class Readers:
             except Exception as exc:  # EOF: the helper ended (or was told to)
                 gone = HelperGone(f"reading helper ended: {type(exc).__name__} {exc}".strip())
                 with self._lock:
-                    waiting, self._waiting = list(self._waiting), deque()
-                for future in waiting:
+                    unanswered = list(waiting)
+                    waiting.clear()
+                for future in unanswered:
                     future.set_exception(gone)
                 return
             with self._lock:
-                future = self._waiting.popleft()
+                future = waiting.popleft()
             future.set_result(answer)
 
     def _failed(self, exc: BaseException) -> None:

@@ -159,6 +159,11 @@ def transaction_cache(session: Session, name: str) -> dict[Any, Any]:
 THREADS = "threads"  # case id -> ([the customer's message ids], [ours to the customer])
 
 
+def start_thread(session: Session, case_id: int) -> None:
+    """A case opened in this transaction: its thread is known to be empty, no query needed."""
+    transaction_cache(session, THREADS)[case_id] = ([], [])
+
+
 def note_in_thread(session: Session, case_id: int, message_id: str, ours: bool) -> None:
     """Keep a thread cached for this transaction up to date with a message just added."""
     known = transaction_cache(session, THREADS).get(case_id)
