@@ -21,6 +21,10 @@ _GMAIL_DATE_ATTRIBUTION = re.compile(
     r"^\d{4}[-/]\d{1,2}[-/]\d{1,2}\s+"
     r"(?:\d{1,2}:\d{2}\s+GMT[+-]\d{1,2}:?\d{2}\b.*|.*<[^<>\s]+@[^<>\s]+>\s*:?)$"
 )
+# What every _ATTRIBUTION ends with, and how every _GMAIL_DATE_ATTRIBUTION starts: cheap
+# tests that rule most lines out before the full patterns are tried.
+_ATTRIBUTION_ENDS = (":", "：", "--")
+_GMAIL_START = re.compile(r"\d{4}[-/]")
 # An attribution's first line holds the date or the address (or the verb itself).
 _ATTRIBUTION_START = re.compile(rf"[\d@]|(?<!\w)(?:{_WROTE_VERBS})(?!\w)", re.IGNORECASE)
 # A line ending like a sentence ("email.", "then...", not "28." of a date) is not wrapped on.
@@ -187,6 +191,8 @@ def _attribution_size(lines: list[str], index: int, *, allow_quoted: bool) -> in
             break  # only a line with a year and a time wraps across a blank line
 
         parts.append(_unquote(lines[index + size - 1]).strip())
+        if not parts[-1].endswith(_ATTRIBUTION_ENDS) and not _GMAIL_START.match(parts[0]):
+            continue  # neither pattern can match: their costly backtracking is skipped
         joined = " ".join(part for part in parts if part)
         if _ATTRIBUTION.match(joined) or _GMAIL_DATE_ATTRIBUTION.match(joined):
             return size
