@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailbot.procedure.deadlock import deadlock_request
+from mailbot.procedure.deadlock import _EVERY_PHRASE_HAS_ONE, DEFAULT_PHRASES, deadlock_request
 
 
 @pytest.mark.parametrize(
@@ -81,3 +81,9 @@ def test_a_customer_saying_they_do_not_want_the_letter_is_not_a_request(text: st
 )
 def test_a_negative_word_elsewhere_in_the_message_does_not_hide_a_request(text: str) -> None:
     assert deadlock_request(text) is not None
+
+
+def test_every_default_phrase_needs_a_word_of_the_quick_test() -> None:
+    # text without one of these words skips the phrases: a new phrase must keep that true
+    for pattern in DEFAULT_PHRASES:
+        assert _EVERY_PHRASE_HAS_ONE.search(pattern), pattern

@@ -106,8 +106,10 @@ def _bounce(message: ParsedMessage, own_addresses: frozenset[str]) -> Classifica
     bounce_subject = _BOUNCE_SUBJECT.search(message.subject)
     if null_sender and bounce_subject:
         return Classification(Sender.BOUNCE, f"null sender, subject {bounce_subject.group(0)!r}")
+    if not (null_sender or bounce_subject):
+        return None
     bounce_body = _BOUNCE_BODY.search(message.text[:20000])
-    if (null_sender or bounce_subject) and bounce_body:
+    if bounce_body:
         return Classification(Sender.BOUNCE, f"DSN wording {bounce_body.group(0).strip()!r}")
     return None
 

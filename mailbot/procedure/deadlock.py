@@ -16,6 +16,8 @@ DEFAULT_PHRASES = (
     r"refer\s+(this|it|my\s+complaint)\s+to\s+(the\s+)?(adr|ombudsman)",
 )
 
+# each of DEFAULT_PHRASES needs one of these words: text without any is not searched
+_EVERY_PHRASE_HAS_ONE = re.compile("dead|ombudsman|final|adr", re.IGNORECASE)
 
 # "I don't want a deadlock letter", "please do not refer this to the ombudsman":
 # a negation just before the words (same clause, at most three words between) is no request
@@ -29,11 +31,17 @@ _NEGATED = re.compile(
 def deadlock_request(text: str, extra_phrases: Iterable[str] = ()) -> str | None:
     """The words in TEXT (the new part of a customer's message) that ask for the letter."""
     flat = " ".join(text.split())
+    lowered = flat.lower()
+    if not _EVERY_PHRASE_HAS_ONE.search(flat):
+        return _configured(lowered, extra_phrases)
     for pattern in DEFAULT_PHRASES:
         for found in re.finditer(pattern, flat, re.IGNORECASE):
             if not _NEGATED.search(flat[: found.start()].replace("\u2019", "'")):
                 return found.group(0)
-    lowered = flat.lower()
+    return _configured(lowered, extra_phrases)
+
+
+def _configured(lowered: str, extra_phrases: Iterable[str]) -> str | None:
     for phrase in extra_phrases:
         if phrase.strip() and " ".join(phrase.lower().split()) in lowered:
             return phrase
