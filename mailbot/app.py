@@ -15,11 +15,12 @@ from sqlmodel import Session, col, select
 from mailbot.config import ConfigError, Settings
 from mailbot.intake import Clock, Intake
 from mailbot.letters import Letters
-from mailbot.outbox import SendReport, send_outbox
+from mailbot.outbox import SendAhead, SendReport, send_outbox
 from mailbot.outcome import Outcome
 from mailbot.procedure.calendar import BusinessCalendar
 from mailbot.reading import Readers, Reading
 from mailbot.store import db
+from mailbot.store.journal import SendJournal
 from mailbot.store.models import Disposition, Outbound, OutboundStatus
 from mailbot.tick import TickReport, tick
 from mailbot.transport.imap import Mailbox
@@ -92,10 +93,13 @@ class App:
     clock: Clock
     intake: Intake
     readers: Readers
+    journal: SendJournal | None  # SQLite's: answers from sends while a backlog drains
     stats: Stats = field(default_factory=Stats)
 
     def close(self) -> None:
         self.readers.close()
+        if self.journal is not None:
+            self.journal.close()
         self.engine.dispose()
 
     def summary(self) -> str:
@@ -115,17 +119,20 @@ class App:
 
     def send(self) -> SendReport:
         """Give up on what waited too long, then send what is due in the outbox."""
+        if self.journal is not None:
+            self.journal.fold(self.engine)  # a crash's answers first: what is recorded is not sent
         with Session(self.engine) as session:
             self.intake.letters_out.outbox.give_up(session, self.clock())
-        report = send_outbox(
-            self.engine,
-            lambda: SmtpTransport(self.settings.smtp),
-            self.settings.smtp.from_address,
-            self.clock(),
-        )
+        report = send_outbox(self.engine, self._smtp, self.settings.smtp.from_address, self.clock())
+        self._count(report)
+        return report
+
+    def _smtp(self) -> SmtpTransport:
+        return SmtpTransport(self.settings.smtp)
+
+    def _count(self, report: SendReport) -> None:
         self.stats.sent += report.sent
         self.stats.failed += report.failed
-        return report
 
     def tick(self) -> TickReport:
         """Run the procedure's timers at the clock's now."""
@@ -164,6 +171,7 @@ class App:
             uids = mailbox.uids_after(last_uid)
             batches = [uids[i : i + s.batch_size] for i in range(0, len(uids), s.batch_size)]
             ahead = s.read_ahead and len(batches) > 1
+            sending = self._send_ahead() if len(batches) > 1 else None
             cursor = Cursor(last_uid)
             # the first batch is read here, while the helper starts and reads the second
             taken = self._take(mailbox, batches[0], False) if batches else None
@@ -175,12 +183,20 @@ class App:
                     if following is not None and ahead:
                         taken = self._take(mailbox, following, True)
                     self._finish(mailbox, this, cursor, report)
+                    if sending is not None:
+                        sending.wake()
                     if following is not None and not ahead and not stop.is_set():
                         taken = self._take(mailbox, following, False)
             finally:
                 if ahead:
                     self.readers.close()  # backlogs are rare: the helper's memory goes back
+                if sending is not None:
+                    self._count(sending.finish())
         return report
+
+    def _send_ahead(self) -> SendAhead:
+        smtp = self.settings.smtp
+        return SendAhead(self.engine, self._smtp, smtp.from_address, self.clock, self.journal)
 
     def _take(self, mailbox: Mailbox, uids: list[int], ahead: bool) -> Taken:
         """Fetch UIDS, store their raw bytes (committed), and start reading them if AHEAD."""
@@ -246,4 +262,5 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = wall_clock) ->
     engine = db.open_database(settings.database.url)
     intake = Intake(engine, settings, calendar, letters, clock)
     readers = Readers(intake.reader, settings.limits.max_message_bytes)
-    return App(settings, engine, calendar, letters, clock, intake, readers)
+    journal = SendJournal.beside(engine)
+    return App(settings, engine, calendar, letters, clock, intake, readers, journal)

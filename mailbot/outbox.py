@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, suppress
@@ -19,6 +21,7 @@ from mailbot.config import Settings
 from mailbot.letters import Letters
 from mailbot.mail.compose import Letter, compose, new_message_id, unsendable
 from mailbot.store import db
+from mailbot.store.journal import SendJournal
 from mailbot.store.models import Case, Event, MessageKind, Outbound, OutboundStatus, Suppression
 from mailbot.transport.smtp import SmtpConnectionLost, SmtpPermanentError, SmtpTemporaryError
 
@@ -195,6 +198,7 @@ class SendReport:
     failed: int = 0
     unreachable: bool = False  # the server could not be reached at all
     error: str = ""
+    last_id: int = 0  # the last row tried
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -208,26 +212,115 @@ def send_outbox(
     connect: Callable[[], AbstractContextManager[Transport]],
     sender: str,
     now: datetime,
+    journal: SendJournal | None = None,
+    after: int = 0,
+    inline: bool = False,
 ) -> SendReport:
-    """Send every due row; each is claimed before its send and its result committed after."""
-    report = SendReport()
+    """Send every due row (past row AFTER); each is claimed before its send and its result
+    committed after, to JOURNAL if one is given (folded in later). INLINE: one row at a
+    time, for a caller that is a thread of its own already."""
+    report = SendReport(last_id=after)
     with Session(engine) as session:
-        due = db.due_outbound(session, now)
+        due = db.due_outbound(session, now, after)
     if not due:
         return report
     try:
-        with connect() as transport, _Pipeline(engine, transport, sender, now, report) as pipe:
-            tried: set[int] = set()
+        with (
+            connect() as transport,
+            _Pipeline(engine, transport, sender, now, report, journal, inline) as pipe,
+        ):
             while due:  # in pages: a drained backlog queues thousands
                 for row_id, ref in due:
-                    tried.add(row_id)
+                    report.last_id = row_id
                     pipe.send(row_id, ref)
                 with Session(engine) as session:
-                    due = [d for d in db.due_outbound(session, now) if d[0] not in tried]
+                    due = db.due_outbound(session, now, report.last_id)
     except (SmtpTemporaryError, SmtpPermanentError) as exc:
         # logged by the caller, once per outage; the rows wait in the outbox
         report.unreachable, report.error = True, f"{exc} ({len(due)} message(s) waiting)"
     return report
+
+
+# While sending ahead, the intake thread holds the GIL for up to this long before the
+# sender, back from the SMTP server or the disk, may go on. Python's default is 5 ms; with
+# 1 ms the 5,000-message drain ran 7% and 11% faster in two A/B pairs (bench/run).
+SEND_AHEAD_SWITCH_INTERVAL = 0.001
+
+
+class SendAhead:
+    """Sends the letters of a draining backlog while it drains, from a thread of its own.
+
+    Each batch's letters go as soon as the batch is committed (wake), so a customer's
+    acknowledgement does not wait for the whole backlog. On SQLite the answers go to the
+    send journal, as the batches hold the write lock; finish() folds it in once the intake
+    is done. On PostgreSQL each row is claimed and its answer committed as usual.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        connect: Callable[[], AbstractContextManager[Transport]],
+        sender: str,
+        clock: Callable[[], datetime],
+        journal: SendJournal | None,
+    ) -> None:
+        self.engine, self.connect, self.sender, self.clock = engine, connect, sender, clock
+        self.journal = journal
+        self.report = SendReport()
+        self._wake = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="send-ahead", daemon=True)
+        if self.journal is not None:
+            self.journal.fold(engine)  # a crash's answers first: what is recorded is not sent
+        self._switch = sys.getswitchinterval()
+        sys.setswitchinterval(SEND_AHEAD_SWITCH_INTERVAL)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """A batch is committed: its letters may go."""
+        self._wake.set()
+
+    def finish(self) -> SendReport:
+        """Send what is left of the backlog's letters, stop, and fold the journal in."""
+        self._done.set()
+        self._wake.set()
+        self._thread.join()
+        sys.setswitchinterval(self._switch)
+        folded = self.journal.fold(self.engine) if self.journal is not None else 0
+        r = self.report
+        log.info(
+            "backlog: %d letter(s) sent while it drained, %d deferred, %d failed%s",
+            r.sent,
+            r.deferred,
+            r.failed,
+            f" ({folded} answers folded in from the send journal)" if folded else "",
+        )
+        return r
+
+    def _run(self) -> None:
+        while not self.report.unreachable:  # an outage is the daemon's to report, after
+            self._wake.wait()
+            self._wake.clear()
+            last = self._done.is_set()
+            try:
+                sent = send_outbox(
+                    self.engine,
+                    self.connect,
+                    self.sender,
+                    self.clock(),
+                    self.journal,
+                    self.report.last_id,  # rows sent ahead stay queued until the fold
+                    inline=True,
+                )
+            except Exception:
+                log.exception("sending during the backlog failed: the rows wait in the outbox")
+                return
+            for name in ("sent", "deferred", "failed"):
+                setattr(self.report, name, getattr(self.report, name) + getattr(sent, name))
+            self.report.unreachable, self.report.error = sent.unreachable, sent.error
+            self.report.last_id = sent.last_id
+            if last:
+                return
 
 
 @dataclass
@@ -268,9 +361,17 @@ class _Pipeline:
     unrecorded. Plain SQL, no ORM objects: this runs once per letter."""
 
     def __init__(
-        self, engine: Engine, transport: Transport, sender: str, now: datetime, report: SendReport
+        self,
+        engine: Engine,
+        transport: Transport,
+        sender: str,
+        now: datetime,
+        report: SendReport,
+        journal: SendJournal | None,
+        inline: bool,
     ) -> None:
         self.transport, self.sender, self.now, self.report = transport, sender, now, report
+        self.journal, self.inline = journal, inline
         self.connections = (engine.connect(), engine.connect())
         self.smtp = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtp")
         self.in_flight: _InFlight | None = None
@@ -305,6 +406,14 @@ class _Pipeline:
             return  # another daemon has it, or has sent it
         kind, message_id, to_address, raw, attempts = found
         row = _Claimed(row_id, str(kind), message_id, to_address, attempts + 1)
+        if self.inline:  # recorded before the next claim: one letter in doubt at most
+            done: Future[str] = Future()
+            try:
+                done.set_result(self.transport.send(self.sender, to_address, raw))
+            except Exception as exc:
+                done.set_exception(exc)
+            self._record(_InFlight(connection, row, ref, done))
+            return
         answer = self.smtp.submit(self.transport.send, self.sender, to_address, raw)
         previous, self.in_flight = self.in_flight, _InFlight(connection, row, ref, answer)
         if previous is not None:
@@ -341,9 +450,13 @@ class _Pipeline:
             log.info(
                 "sent %s %s case=%s to=%s: %s", row.kind, row.message_id, ref, row.to_address, reply
             )
-        flight.connection.execute(
-            update(_OUTBOUND).where(_OUTBOUND.c.id == row.id).values(**change)
-        )
-        flight.connection.commit()
+        if self.journal is None:
+            flight.connection.execute(
+                update(_OUTBOUND).where(_OUTBOUND.c.id == row.id).values(**change)
+            )
+            flight.connection.commit()
+        else:  # the answer is safe in the journal before the row's claim ends
+            self.journal.record(row.id, change)
+            flight.connection.rollback()
         if lost is not None:
             raise lost

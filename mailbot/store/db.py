@@ -189,12 +189,18 @@ def set_checkpoint(session: Session, folder: str, uidvalidity: int, last_uid: in
     session.add(checkpoint)
 
 
-def due_outbound(session: Session, now: datetime, limit: int = 100) -> list[tuple[int, str | None]]:
-    """Queued mail whose next attempt is due: its id and its case's reference."""
+def due_outbound(
+    session: Session, now: datetime, after: int = 0, limit: int = 100
+) -> list[tuple[int, str | None]]:
+    """Queued mail whose next attempt is due, past row AFTER: its id and its case's reference."""
     query = (
         select(col(Outbound.id), col(Case.ref))
         .outerjoin(Case, col(Outbound.case_id) == col(Case.id))
-        .where(Outbound.status == OutboundStatus.QUEUED, col(Outbound.next_attempt_at) <= now)
+        .where(
+            Outbound.status == OutboundStatus.QUEUED,
+            col(Outbound.next_attempt_at) <= now,
+            col(Outbound.id) > after,
+        )
         .order_by(col(Outbound.id))
         .limit(limit)
     )
