@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from mailbot.mail.bounce import BounceReport, read_bounce
 from mailbot.mail.classify import Classification, Sender, classify
-from mailbot.mail.parse import ParsedMessage, parse_message
+from mailbot.mail.parse import ParsedMessage, parse_message_tree
 from mailbot.mail.trim import trim_reply
 from mailbot.procedure.deadlock import deadlock_request
 from mailbot.procedure.details import Detail, find_details
@@ -80,9 +80,9 @@ class Reading:
 
 def read(raw: bytes, reader: Reader, sha256: str | None = None) -> Reading:
     """Read RAW; parse_message never raises, and neither does anything else here on bad mail."""
-    parsed = parse_message(raw, sha256 or hashlib.sha256(raw).hexdigest())
+    parsed, tree = parse_message_tree(raw, sha256 or hashlib.sha256(raw).hexdigest())
     verdict = classify(parsed, reader.own_addresses)
-    bounce = read_bounce(raw) if verdict.sender is Sender.BOUNCE else None
+    bounce = read_bounce(raw, tree) if verdict.sender is Sender.BOUNCE else None
     return Reading(parsed, verdict, bounce, reader)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from mailbot.mail.bounce import read_bounce
 from mailbot.mail.classify import Sender
 from mailbot.reading import Reader, Readers, read
 from tests.conftest import TEAM_LEADER, Mailbot
@@ -47,6 +48,17 @@ def test_the_helper_reads_every_message_as_the_main_process_does() -> None:
             assert reading.details(sender.name, text) == here.details(sender.name, text)
         kinds.add(reading.verdict.sender)
     assert {Sender.PERSON, Sender.BOUNCE} <= kinds
+
+
+def test_a_bounce_read_from_mail_parsers_tree_reads_as_from_its_bytes() -> None:
+    bounces = [p.read_bytes() for p in corpus_files("flufl.bounce/flufl/bounce/tests/data")]
+    read_as_bounces = 0
+    for raw in bounces:
+        reading = read(raw, READER)
+        if reading.bounce is not None:
+            read_as_bounces += 1
+            assert reading.bounce == read_bounce(raw)
+    assert read_as_bounces >= 100
 
 
 def test_messages_over_the_size_limit_are_left_to_the_main_process() -> None:

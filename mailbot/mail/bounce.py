@@ -36,10 +36,11 @@ class BounceReport:
 EMPTY_REPORT = BounceReport((), ())
 
 
-def read_bounce(raw: bytes) -> BounceReport:
-    """Read RAW as a bounce; never raises, returns an empty report when nothing is found."""
+def read_bounce(raw: bytes, message: Message | None = None) -> BounceReport:
+    """Read RAW as a bounce; never raises, returns an empty report when nothing is found.
+    MESSAGE is RAW already parsed with the compat32 policy (as mail-parser does), if it is."""
     try:
-        return _read(bytes(raw))
+        return _read(bytes(raw), message)
     except Exception:  # a bounce we cannot read must not stop the mailbox
         return EMPTY_REPORT
 
@@ -61,8 +62,9 @@ class _Pieces:
 _LEAF_LIMIT = 2_000_000  # characters of one text part worth scanning
 
 
-def _read(raw: bytes) -> BounceReport:
-    message = BytesParser(policy=email.policy.compat32).parsebytes(raw)
+def _read(raw: bytes, message: Message | None) -> BounceReport:
+    if message is None:
+        message = BytesParser(policy=email.policy.compat32).parsebytes(raw)
     pieces = _Pieces([], [], [], [], [])
     _walk(message, pieces, depth=0)
     if not pieces.status_groups and pieces.wrapped:

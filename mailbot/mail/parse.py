@@ -67,6 +67,12 @@ class ParsedMessage:
 
 def parse_message(raw: bytes, sha256: str) -> ParsedMessage:
     """Parse RAW; never raises on malformed input (raises only on non-bytes)."""
+    return parse_message_tree(raw, sha256)[0]
+
+
+def parse_message_tree(raw: bytes, sha256: str) -> tuple[ParsedMessage, Message | None]:
+    """parse_message, with mail-parser's tree of the message (the standard library's
+    compat32 Message) for a reader that would parse it so again; None if it failed."""
     if not isinstance(raw, bytes | bytearray):
         raise TypeError(f"parse_message needs bytes, not {type(raw).__name__}")
     raw = bytes(raw)
@@ -74,16 +80,21 @@ def parse_message(raw: bytes, sha256: str) -> ParsedMessage:
     try:
         parsed = mailparser.parse_from_bytes(raw)
         found = [f"mail-parser: {name}" for name in sorted(parsed.defects_categories)]
-        return _extract(parsed.message, sha256, "mail-parser", defects + found)
+        extracted = _extract(parsed.message, sha256, "mail-parser", defects + found)
+        return extracted, parsed.message
     except Exception as exc:  # mail-parser trips over some broken MIME; the mailbox must go on
         defects.append(f"mail-parser failed: {type(exc).__name__}: {exc}")
     for policy in (email.policy.default, email.policy.compat32):
         try:
             message = BytesParser(policy=policy).parsebytes(raw)
             found = [f"email: {type(defect).__name__}" for defect in message.defects]
-            return _extract(message, sha256, "email", defects + found)
+            return _extract(message, sha256, "email", defects + found), None
         except Exception as exc:
             defects.append(f"email ({policy!r}) failed: {type(exc).__name__}: {exc}")
+    return _unreadable(sha256, defects), None
+
+
+def _unreadable(sha256: str, defects: list[str]) -> ParsedMessage:
     return ParsedMessage(
         message_id=generated_message_id(sha256),
         subject="",
