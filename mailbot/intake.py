@@ -148,10 +148,11 @@ class Intake:
                     result.append(stored.id)  # stored before a crash, never processed
                 else:
                     result.append(_already(session, stored))
-            session.commit()
-            for index, stored in fresh:
+            session.flush()
+            for index, stored in fresh:  # read before the commit expires them (a query each)
                 assert stored.id is not None
                 result[index] = stored.id
+            session.commit()
         return result
 
     def process_batch(

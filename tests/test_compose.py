@@ -7,7 +7,8 @@ from email import message_from_bytes
 from email.policy import default
 
 from mailbot.letters import Letters
-from mailbot.mail.compose import Letter, compose
+from mailbot.mail.compose import Letter, compose, new_message_id
+from mailbot.store.db import OUR_MESSAGE_IDS
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -71,3 +72,8 @@ def test_html_letters_escape_what_customers_wrote() -> None:
     )
     assert html is not None
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_our_message_ids_start_as_the_bounce_lookup_expects() -> None:
+    # a bounce naming no such id is not looked up in the outbox at all
+    assert new_message_id("provider.example").startswith(OUR_MESSAGE_IDS)

@@ -207,8 +207,12 @@ def due_outbound(
     return [(row_id, ref) for row_id, ref in session.exec(query) if row_id is not None]
 
 
+# how every Message-ID of ours starts (mail.compose.new_message_id)
+OUR_MESSAGE_IDS = "<mailbot."
+
+
 def outbound_by_message_ids(session: Session, message_ids: Iterable[str]) -> list[Outbound]:
-    ids = list(message_ids)
+    ids = [i for i in message_ids if i.startswith(OUR_MESSAGE_IDS)]  # no query for others'
     if not ids:
         return []
     return list(session.exec(select(Outbound).where(col(Outbound.message_id).in_(ids))))
