@@ -29,6 +29,7 @@ class Letters:
             undefined=StrictUndefined,
             keep_trailing_newline=True,
             trim_blocks=True,
+            auto_reload=False,  # templates are read once: no stat() of the file per letter
         )
         self.env.filters["when"] = self.when
 

@@ -113,13 +113,19 @@ class OutboxWriter:
         if kind not in CAPPED:
             return ""
         cap = self.settings.limits.auto_replies_per_address_per_day
-        sent = session.exec(
-            select(func.count(col(Outbound.id))).where(
-                Outbound.to_address == address,
-                col(Outbound.kind).in_(CAPPED),
-                col(Outbound.queued_at) > now - DAY,
-            )
-        ).one()
+        with session.no_autoflush:  # the letters not flushed yet are counted below
+            sent = session.exec(
+                select(func.count(col(Outbound.id))).where(
+                    Outbound.to_address == address,
+                    col(Outbound.kind).in_(CAPPED),
+                    col(Outbound.queued_at) > now - DAY,
+                )
+            ).one()
+        sent += sum(
+            1
+            for row in session.new
+            if isinstance(row, Outbound) and row.to_address == address and row.kind in CAPPED
+        )
         if sent < cap:
             return ""
         self.alert(

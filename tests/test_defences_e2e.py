@@ -11,9 +11,14 @@ from typing import Any
 
 import pytest
 from imapclient import IMAPClient
+from sqlmodel import Session
 
+from mailbot.app import build_app
+from mailbot.config import load_settings
+from mailbot.mail.compose import Letter
 from mailbot.sandbox import Envelope
-from tests.conftest import PASSWORD, TEAM_LEADER, Mailbot
+from mailbot.store.models import MessageKind
+from tests.conftest import PASSWORD, TEAM_LEADER, Mailbot, write_config
 from tests.test_intake_e2e import complaint
 from tests.test_staff_e2e import staff_reply
 
@@ -211,3 +216,19 @@ def test_json_logs_give_one_object_per_line(
     [received] = [entry for entry in lines if "kind=complaint" in entry["message"]]
     assert received["level"] == "INFO" and "case=CMP-2026-000001 (new)" in received["message"]
     assert any(entry["message"].startswith("sent acknowledgement") for entry in lines)
+
+
+def test_the_cap_counts_letters_not_yet_flushed_in_the_same_transaction(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    write_config(config, imap_port=1, user="cap", smtp_port=1, db=tmp_path / "mailbot.db")
+    environ = {"MAILBOT_LIMITS_AUTO_REPLIES_PER_ADDRESS_PER_DAY": "2"}
+    app = build_app(load_settings(config, environ=environ), clock=lambda: NOW)
+    try:
+        outbox = app.intake.letters_out.outbox
+        letter = Letter("flood@example.net", "", "Your complaint", "We have it.")
+        with Session(app.engine) as session:
+            kind = MessageKind.ACKNOWLEDGEMENT
+            queued = [outbox.queue(session, None, kind, letter) for _ in range(3)]
+            assert [row is not None for row in queued] == [True, True, False]
+    finally:
+        app.close()
