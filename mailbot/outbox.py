@@ -292,14 +292,14 @@ class SendAhead:
         self._wake.set()
         self._thread.join()
         sys.setswitchinterval(self._switch)
-        folded = self.journal.fold(self.engine) if self.journal is not None else 0
+        if self.journal is not None:
+            self.journal.fold(self.engine)
         r = self.report
         log.info(
-            "backlog: %d letter(s) sent while it drained, %d deferred, %d failed%s",
+            "backlog: %d letter(s) sent while it drained, %d deferred, %d failed",
             r.sent,
             r.deferred,
             r.failed,
-            f" ({folded} answers folded in from the send journal)" if folded else "",
         )
         return r
 

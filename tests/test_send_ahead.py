@@ -88,7 +88,7 @@ def test_killed_while_sending_ahead_sends_no_answered_letter_again(
 
 
 def test_an_answer_in_the_send_journal_is_folded_in_and_not_sent(
-    tmp_path: Path, dovecot: Dovecot, smtp_sink: SmtpSink
+    tmp_path: Path, dovecot: Dovecot, smtp_sink: SmtpSink, caplog: pytest.LogCaptureFixture
 ) -> None:
     """As after a crash between the journal's commit and the fold: the letter is not sent."""
     config = tmp_path / "config.toml"
@@ -111,6 +111,7 @@ def test_an_answer_in_the_send_journal_is_folded_in_and_not_sent(
 
         report = app.send()
 
+        assert "send journal: 1 answer(s) folded into the outbox" in caplog.messages
         assert report.sent == 1
         assert [str(e.message["Message-ID"]) for e in smtp_sink.received] == [staff_copy.message_id]
         ack_now = outbound(app.settings.database.url)[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Mapping
@@ -13,6 +14,7 @@ from sqlalchemy import Engine, bindparam, update
 
 from mailbot.store.models import Outbound, OutboundStatus
 
+log = logging.getLogger(__name__)
 _OUTBOUND = Outbound.__table__  # type: ignore[attr-defined]  # SQLModel's table
 _WHEN = ("sent_at", "next_attempt_at")  # the changes that hold a time
 
@@ -76,6 +78,7 @@ class SendJournal:
                         {"outbound_id": outbound_id},
                     )
             self._open().execute("DELETE FROM sent WHERE seq <= ?", (entries[-1][0],))
+        log.info("send journal: %d answer(s) folded into the outbox", len(entries))
         return len(entries)
 
     def close(self) -> None:
