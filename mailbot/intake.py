@@ -11,7 +11,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import cast
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, delete, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import QueryableAttribute, defer
 from sqlmodel import Session, col, select
@@ -60,6 +60,14 @@ def ref_pattern(case_ref_format: str) -> re.Pattern[str]:
         for p in pieces
     )
     return re.compile(r"\[\s*(" + regex + r")\s*\]", re.IGNORECASE)
+
+
+# what a newly stored message holds beside its bytes (the model's defaults)
+_INBOUND_DEFAULTS: dict[str, object] = {
+    name: field.default
+    for name, field in Inbound.model_fields.items()
+    if name != "id" and not field.is_required()
+}
 
 
 def message_id_of(raw: bytes, sha256: str) -> str:
@@ -115,7 +123,8 @@ class Intake:
         time it was already processed (same Message-ID and same SHA-256).
         """
         result: list[int | Outcome] = []
-        fresh: list[tuple[int, Inbound]] = []
+        fresh: dict[tuple[str, str], int] = {}  # new in this batch: where its id goes
+        rows: list[dict[str, object]] = []
         keys = []
         for raw, _, _ in messages:
             sha = hashlib.sha256(raw).hexdigest()
@@ -127,31 +136,36 @@ class Intake:
                     select(Inbound).where(col(Inbound.message_id).in_({k[0] for k in keys}))
                 )
             }
-            for (raw, received_at, source), (message_id, sha) in zip(messages, keys, strict=True):
-                stored = known.get((message_id, sha))
-                if stored is None:
-                    stored = Inbound(
-                        message_id=message_id,
-                        sha256=sha,
-                        raw=raw,
-                        size=len(raw),
-                        received_at=received_at,
-                        source=source,
-                    )
-                    session.add(stored)
-                    known[(message_id, sha)] = stored
-                    fresh.append((len(result), stored))
+            for (raw, received_at, source), key in zip(messages, keys, strict=True):
+                stored = known.get(key)
+                if key in fresh:  # twice in this batch: the first copy is processed
+                    result.append(Outcome(key[0], Disposition.RECEIVED, duplicate=True))
+                elif stored is None:
+                    fresh[key] = len(result)
                     result.append(0)
-                elif stored.id is None:  # twice in this batch: the first copy is processed
-                    result.append(Outcome(message_id, Disposition.RECEIVED, duplicate=True))
+                    rows.append(
+                        _INBOUND_DEFAULTS
+                        | {
+                            "message_id": key[0],
+                            "sha256": key[1],
+                            "raw": raw,
+                            "size": len(raw),
+                            "received_at": received_at,
+                            "source": source,
+                        }
+                    )
                 elif stored.disposition is Disposition.RECEIVED:
+                    assert stored.id is not None
                     result.append(stored.id)  # stored before a crash, never processed
                 else:
                     result.append(_already(session, stored))
-            session.flush()
-            for index, stored in fresh:  # read before the commit expires them (a query each)
-                assert stored.id is not None
-                result[index] = stored.id
+            if rows:  # one INSERT for the batch, no ORM object per message
+                inserted = session.execute(
+                    insert(Inbound).returning(col(Inbound.id), sort_by_parameter_order=True),
+                    rows,
+                )
+                for index, inbound_id in zip(fresh.values(), inserted.scalars(), strict=True):
+                    result[index] = inbound_id
             session.commit()
         return result
 
