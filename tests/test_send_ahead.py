@@ -9,7 +9,7 @@ import sqlite3
 import subprocess
 import sys
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -127,5 +127,45 @@ def test_an_answer_in_the_send_journal_is_folded_in_and_not_sent(
         assert len(smtp_sink.received) == 1
         assert outbound(app.settings.database.url)[0].smtp_reply == "250 earlier"
         assert journal_entries(app.settings.database.url) == 0
+    finally:
+        app.close()
+
+
+def test_answers_of_every_kind_fold_into_their_rows(
+    tmp_path: Path, dovecot: Dovecot, smtp_sink: SmtpSink
+) -> None:
+    config = tmp_path / "config.toml"
+    write_config(
+        config, imap_port=dovecot.port, user="kinds", smtp_port=smtp_sink.port, db=tmp_path / "m.db"
+    )
+    app = build_app(load_settings(config, environ={}), clock=lambda: NOW)
+    try:
+        assert app.intake.receive(complaint(2)[0], NOW, "test").new_case
+        [ack, staff_copy] = outbound(app.settings.database.url)
+        assert app.journal is not None and ack.id is not None and staff_copy.id is not None
+        later = NOW + timedelta(minutes=1)
+        app.journal.record(
+            ack.id, {"attempts": 1, "last_error": "451 try later", "next_attempt_at": later}
+        )
+        app.journal.record(
+            staff_copy.id,
+            {"attempts": 1, "status": OutboundStatus.FAILED, "last_error": "550 no such user"},
+        )
+
+        assert app.journal.fold(app.engine) == 2
+
+        ack_now, staff_now = outbound(app.settings.database.url)
+        assert (ack_now.status, ack_now.attempts, ack_now.last_error) == (
+            OutboundStatus.QUEUED,
+            1,
+            "451 try later",
+        )
+        assert ack_now.next_attempt_at.replace(tzinfo=UTC) == later
+        assert (staff_now.status, staff_now.attempts, staff_now.last_error) == (
+            OutboundStatus.FAILED,
+            1,
+            "550 no such user",
+        )
+        assert app.send().sent == 0 and smtp_sink.received == []  # the ack is not due yet
     finally:
         app.close()

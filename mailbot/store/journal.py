@@ -63,20 +63,22 @@ class SendJournal:
             entries = self._open().execute("SELECT seq, outbound_id, change FROM sent").fetchall()
             if not entries:
                 return 0
+            shapes: dict[tuple[str, ...], list[dict[str, object]]] = {}
+            for _, outbound_id, change in entries:
+                values = json.loads(change)
+                for key in _WHEN:
+                    if key in values:
+                        values[key] = datetime.fromisoformat(values[key])
+                if "status" in values:
+                    values["status"] = OutboundStatus(values["status"])
+                shapes.setdefault(tuple(sorted(values)), []).append(
+                    {f"new_{key}": value for key, value in values.items()} | {"row": outbound_id}
+                )
             with engine.begin() as connection:
-                for _, outbound_id, change in entries:
-                    values = json.loads(change)
-                    for key in _WHEN:
-                        if key in values:
-                            values[key] = datetime.fromisoformat(values[key])
-                    if "status" in values:
-                        values["status"] = OutboundStatus(values["status"])
-                    connection.execute(
-                        update(_OUTBOUND)
-                        .where(_OUTBOUND.c.id == bindparam("outbound_id"))
-                        .values(**values),
-                        {"outbound_id": outbound_id},
-                    )
+                for keys, rows in shapes.items():  # one executemany per kind of answer
+                    columns: dict[str, object] = {key: bindparam(f"new_{key}") for key in keys}
+                    statement = update(_OUTBOUND).where(_OUTBOUND.c.id == bindparam("row"))
+                    connection.execute(statement.values(columns), rows)
             self._open().execute("DELETE FROM sent WHERE seq <= ?", (entries[-1][0],))
         log.info("send journal: %d answer(s) folded into the outbox", len(entries))
         return len(entries)
