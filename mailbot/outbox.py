@@ -206,6 +206,13 @@ class SendReport:
     error: str = ""
     last_id: int = 0  # the last row tried
 
+    def add(self, more: SendReport) -> None:
+        """Count MORE in too; its outage (or its end) and its last row are the latest."""
+        self.sent += more.sent
+        self.deferred += more.deferred
+        self.failed += more.failed
+        self.unreachable, self.error, self.last_id = more.unreachable, more.error, more.last_id
+
 
 def retry_delay(attempts: int) -> timedelta:
     """Capped exponential back-off: 1, 2, 4 ... minutes, at most an hour."""
@@ -321,10 +328,7 @@ class SendAhead:
             except Exception:
                 log.exception("sending during the backlog failed: the rows wait in the outbox")
                 return
-            for name in ("sent", "deferred", "failed"):
-                setattr(self.report, name, getattr(self.report, name) + getattr(sent, name))
-            self.report.unreachable, self.report.error = sent.unreachable, sent.error
-            self.report.last_id = sent.last_id
+            self.report.add(sent)
             if last:
                 return
 
@@ -364,7 +368,8 @@ class _Pipeline:
     """One row's SMTP conversation runs in a thread while the main thread records the row
     before it and claims the row after it, each row in a transaction of its own: the waits
     for the server overlap the database work, and no row is sent unclaimed or left
-    unrecorded. Plain SQL, no ORM objects: this runs once per letter."""
+    unrecorded. Plain SQL, no ORM objects: this runs once per letter. INLINE (a caller in a
+    thread of its own): each row is sent and recorded before the next is claimed."""
 
     def __init__(
         self,
@@ -377,9 +382,12 @@ class _Pipeline:
         inline: bool,
     ) -> None:
         self.transport, self.sender, self.now, self.report = transport, sender, now, report
-        self.journal, self.inline = journal, inline
-        self.connections = (engine.connect(), engine.connect())
-        self.smtp = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtp")
+        self.journal = journal
+        # inline, one row is in hand at a time: one connection and no SMTP thread
+        self.connections: tuple[Connection, ...] = (
+            (engine.connect(),) if inline else (engine.connect(), engine.connect())
+        )
+        self.smtp = None if inline else ThreadPoolExecutor(1, thread_name_prefix="smtp")
         self.in_flight: _InFlight | None = None
 
     def __enter__(self) -> _Pipeline:
@@ -397,7 +405,8 @@ class _Pipeline:
                     with suppress(SmtpConnectionLost):
                         self._record(last)
         finally:
-            self.smtp.shutdown(wait=True)
+            if self.smtp is not None:
+                self.smtp.shutdown(wait=True)
             for connection in self.connections:
                 connection.close()
 
@@ -412,7 +421,7 @@ class _Pipeline:
             return  # another daemon has it, or has sent it
         kind, message_id, to_address, raw, attempts = found
         row = _Claimed(row_id, str(kind), message_id, to_address, attempts + 1)
-        if self.inline:  # recorded before the next claim: one letter in doubt at most
+        if self.smtp is None:  # inline: recorded before the next claim, one letter in doubt
             done: Future[str] = Future()
             try:
                 done.set_result(self.transport.send(self.sender, to_address, raw))
