@@ -300,7 +300,9 @@ def health(app: App) -> list[str]:
                 Inbound.disposition == Disposition.QUARANTINED
             )
         )
-        bounced = count(select(func.count(col(Suppression.address))))
+        bounced = count(
+            select(func.count(col(Suppression.address))).where(col(Suppression.lifted_at).is_(None))
+        )
         lock = session.get(DaemonLock, "daemon")
     url = app.settings.database.url.split("@")[-1]  # never print a password
     running = f"a daemon holds the lock: {lock.holder}" if lock and lock.holder else "no daemon"

@@ -22,6 +22,7 @@ from mailbot.correspondence import Correspondence
 from mailbot.letters import Letters
 from mailbot.mail.bounce import BounceReport
 from mailbot.mail.classify import Classification, Sender, classify
+from mailbot.mail.digest import content_digest
 from mailbot.mail.parse import ParsedMessage, generated_message_id, parse_message
 from mailbot.outbox import OutboxWriter
 from mailbot.outcome import Outcome, attach, set_aside
@@ -70,7 +71,7 @@ _INBOUND_DEFAULTS: dict[str, object] = {
 }
 
 
-def message_id_of(raw: bytes, sha256: str) -> str:
+def message_id_of(raw: bytes, digest: str) -> str:
     """The Message-ID, read from the headers alone so the raw bytes can be stored first."""
     ends = [at for at in (raw.find(b"\n\n"), raw.find(b"\n\r\n"), raw.find(b"\r\r")) if at >= 0]
     head = raw[: min(ends) + 3] if ends else raw  # the parser stops at the blank line anyway
@@ -79,7 +80,7 @@ def message_id_of(raw: bytes, sha256: str) -> str:
     except Exception:  # a header block bad enough to break the parser still gets an id
         value = None
     found = re.search(r"<[^<>\s]+>", str(value or ""))
-    return found.group(0) if found else generated_message_id(sha256)
+    return found.group(0) if found else generated_message_id(digest)
 
 
 class Intake:
@@ -120,18 +121,19 @@ class Intake:
         """Keep the raw bytes of MESSAGES in one commit, before anything parses them.
 
         Each becomes the id of its stored row, to process next, or the Outcome of the
-        time it was already processed (same Message-ID and same SHA-256).
+        time it was already processed: same Message-ID and same content (the SHA-256 of the
+        message without its trace headers, so a second delivery is known for what it is).
         """
         result: list[int | Outcome] = []
         fresh: dict[tuple[str, str], int] = {}  # new in this batch: where its id goes
         rows: list[dict[str, object]] = []
         keys = []
         for raw, _, _ in messages:
-            sha = hashlib.sha256(raw).hexdigest()
-            keys.append((message_id_of(raw, sha), sha))
+            digest = content_digest(raw)  # a second delivery differs only in trace headers
+            keys.append((message_id_of(raw, digest), digest))
         with Session(self.engine) as session:
             known = {
-                (row.message_id, row.sha256): row
+                (row.message_id, row.content_sha256): row
                 for row in session.exec(
                     select(Inbound).where(col(Inbound.message_id).in_({k[0] for k in keys}))
                 )
@@ -147,7 +149,8 @@ class Intake:
                         _INBOUND_DEFAULTS
                         | {
                             "message_id": key[0],
-                            "sha256": key[1],
+                            "sha256": hashlib.sha256(raw).hexdigest(),
+                            "content_sha256": key[1],
                             "raw": raw,
                             "size": len(raw),
                             "received_at": received_at,
@@ -245,7 +248,7 @@ class Intake:
     def _dispose(self, session: Session, inbound: Inbound, reading: Reading | None) -> Outcome:
         if inbound.size > self.settings.limits.max_message_bytes:
             return self._too_large(session, inbound)
-        reading = reading or read(inbound.raw, self.reader, inbound.sha256)
+        reading = reading or read(inbound.raw, self.reader, inbound.content_sha256)
         parsed, verdict = reading.parsed, reading.verdict
         _record_parsed(session, inbound, parsed)
         case = self._thread(session, parsed)
@@ -277,7 +280,7 @@ class Intake:
         end = inbound.raw.find(b"\r\n\r\n")
         end = inbound.raw.find(b"\n\n") if end < 0 else end
         headers = inbound.raw[: end if end >= 0 else 64 * 1024] + b"\r\n\r\n"
-        parsed = parse_message(headers, inbound.sha256)  # the header block is all we need
+        parsed = parse_message(headers, inbound.content_sha256)  # the header block is all we need
         _record_parsed(session, inbound, parsed)
         reason = f"too large: {inbound.size} bytes, limit {limit} (limits.max_message_bytes)"
         outcome = set_aside(inbound, Disposition.QUARANTINED, reason)

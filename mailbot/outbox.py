@@ -105,7 +105,8 @@ class OutboxWriter:
         suppressed = session.get(Suppression, address) if address in bounced else None
         if letter.auto_submitted is None:  # a person writing to the address lifts a bounce
             if suppressed is not None:
-                session.delete(suppressed)
+                suppressed.lifted_at, suppressed.lifted_by = now, letter.from_name or kind
+                session.add(suppressed)  # recorded, not deleted (R8)
                 bounced.discard(address)
             return ""
         if suppressed is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import pickle
 import signal
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 
 from mailbot.mail.bounce import BounceReport, read_bounce
 from mailbot.mail.classify import Classification, Sender, classify
+from mailbot.mail.digest import content_digest
 from mailbot.mail.parse import ParsedMessage, parse_message_tree
 from mailbot.mail.trim import trim_reply
 from mailbot.procedure.deadlock import deadlock_request
@@ -78,9 +78,12 @@ class Reading:
         return self
 
 
-def read(raw: bytes, reader: Reader, sha256: str | None = None) -> Reading:
-    """Read RAW; parse_message never raises, and neither does anything else here on bad mail."""
-    parsed, tree = parse_message_tree(raw, sha256 or hashlib.sha256(raw).hexdigest())
+def read(raw: bytes, reader: Reader, digest: str | None = None) -> Reading:
+    """Read RAW; parse_message never raises, and neither does anything else here on bad mail.
+
+    DIGEST (mail.digest.content_digest of RAW) names a message that has no Message-ID.
+    """
+    parsed, tree = parse_message_tree(raw, digest or content_digest(raw))
     verdict = classify(parsed, reader.own_addresses)
     bounce = read_bounce(raw, tree) if verdict.sender is Sender.BOUNCE else None
     return Reading(parsed, verdict, bounce, reader)

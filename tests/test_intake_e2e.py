@@ -153,6 +153,39 @@ def test_same_message_id_with_other_content_is_a_new_message(
     assert mailbot.folder_count("INBOX") == 0
 
 
+def test_one_message_delivered_twice_by_other_routes_is_one_case(
+    mailbot: Mailbot, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw, message_id = complaint()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    # the same message again, as a second route (an alias, a copy) delivers it: only what the
+    # servers on the way wrote differs, and the header is folded another way
+    again = (
+        b"Return-Path: <alice@example.net>\r\nDelivered-To: help@provider.example\r\n"
+        b"X-Original-To: help@provider.example\r\n"
+        b"Received: from mx2.provider.example by imap.provider.example;\r\n"
+        b"\tFri, 20 Nov 2026 16:00:07 +0000\r\n"
+        b"Authentication-Results: mx2.provider.example; dmarc=pass header.from=example.net\r\n"
+        b"ARC-Seal: i=1; a=rsa-sha256; cv=none; d=provider.example; s=arc; b=AAAA\r\n"
+        b"X-MS-Exchange-Organization-Network-Message-Id: 1f0c\r\n"
+        + head.replace(b"Subject: ", b"Subject:\r\n  ")
+        + b"\r\n\r\n"
+        + body
+    )
+    mailbot.append(raw, FRIDAY_4PM)
+    assert mailbot("run", "--once") == 0
+    mailbot.append(again, FRIDAY_4PM)  # a later fetch, not the same batch
+    assert mailbot("run", "--once") == 0
+
+    assert len(cases(mailbot, capsys)) == 1
+    assert len(mailbot.customer_mail()) == 1, "one acknowledgement"
+    assert mailbot.folder_count("INBOX") == 0
+    engine = create_engine(mailbot.db_url)
+    with Session(engine) as session:
+        assert [r.message_id for r in session.exec(select(Inbound))] == [message_id]
+    engine.dispose()
+
+
 def test_killed_between_commit_and_send_acknowledges_once(
     mailbot: Mailbot, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -99,16 +99,16 @@ def test_an_empty_database_gets_the_schema_at_start_up_and_only_once(db_url: str
 
 @pytest.fixture
 def newer_code(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
-    """This mailbot with one more revision than the database has seen: 0002 adds a column."""
+    """This mailbot with one more revision than the database has seen: it adds a column."""
     versions = tmp_path / "versions"
     versions.mkdir()
-    (versions / "0002_test.py").write_text(
-        """
+    (versions / "9999_test.py").write_text(
+        f"""
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "9999"
+down_revision = "{migrations.head()}"
 branch_labels = None
 depends_on = None
 
@@ -131,7 +131,7 @@ def downgrade() -> None:
 
     monkeypatch.setattr(migrations, "config", config)
     migrations.scripts.cache_clear()
-    yield "0002"
+    yield "9999"
     monkeypatch.undo()
     migrations.scripts.cache_clear()
 
@@ -145,11 +145,12 @@ def cli(tmp_path: Path, db_url: str, *args: str) -> int:
 def test_a_database_behind_the_code_stops_start_up_until_migrated(
     db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest
 ) -> None:
-    db.open_database(db_url).dispose()  # at 0001
+    db.open_database(db_url).dispose()  # at this code's head
+    was = migrations.head()
     head = request.getfixturevalue("newer_code")
     with pytest.raises(db.SchemaError) as raised:
         db.open_database(db_url)
-    message = f"database is at revision 0001, this mailbot needs {head}: run `mailbot migrate`"
+    message = f"database is at revision {was}, this mailbot needs {head}: run `mailbot migrate`"
     assert str(raised.value) == message
 
     capsys.readouterr()
@@ -157,7 +158,7 @@ def test_a_database_behind_the_code_stops_start_up_until_migrated(
     assert capsys.readouterr().err == f"mailbot: {message}\n"
 
     assert cli(tmp_path, db_url, "migrate") == 0
-    assert capsys.readouterr().out.endswith(f": migrated from revision 0001 to {head}\n")
+    assert capsys.readouterr().out.endswith(f": migrated from revision {was} to {head}\n")
     assert cli(tmp_path, db_url, "migrate") == 0
     assert capsys.readouterr().out.endswith(f": already at revision {head}\n")
     assert cli(tmp_path, db_url, "cases") == 0
@@ -187,7 +188,12 @@ def test_a_database_from_a_newer_mailbot_is_refused(db_url: str) -> None:
 
 
 def test_a_database_made_before_migrations_is_adopted_by_migrate(engine: Engine) -> None:
-    SQLModel.metadata.create_all(engine)  # what open_database did before revisions existed
+    from alembic import command
+
+    with engine.connect() as connection:  # the tables open_database made before revisions
+        command.upgrade(migrations.config(connection), migrations.BASELINE)
+        connection.execute(text("DROP TABLE alembic_version"))
+        connection.commit()
     with pytest.raises(db.SchemaError, match="run `mailbot migrate`"):
         migrations.check(engine)
     assert migrations.upgrade(engine) == (migrations.UNVERSIONED, migrations.head())
@@ -251,6 +257,7 @@ def test_nul_is_dropped_from_text_and_kept_in_bytes(db_url: str) -> None:
             Inbound(
                 message_id="<a\x00@b>",
                 sha256="0" * 64,
+                content_sha256="0" * 64,
                 raw=raw,
                 size=len(raw),
                 received_at=datetime.now(UTC),
@@ -267,3 +274,26 @@ def test_nul_is_dropped_from_text_and_kept_in_bytes(db_url: str) -> None:
         assert found is not None
         assert (found.raw, found.message_id, found.text) == (raw, "<a@b>", "body")
     engine.dispose()
+
+
+def test_copies_stored_as_two_messages_before_0002_stay_two(engine: Engine) -> None:
+    from alembic import command
+
+    raw = b"Message-ID: <1@x>\r\nSubject: s\r\n\r\nbody\r\n"
+    with engine.connect() as connection:
+        command.upgrade(migrations.config(connection), "0001")
+        for n, copy in enumerate((raw, b"Received: by mx2\r\n" + raw)):
+            connection.execute(
+                text(
+                    "INSERT INTO inbound (message_id, sha256, raw, size, received_at, source,"
+                    " disposition, reason, subject, from_address, from_name, in_reply_to,"
+                    " \"references\", text, parser) VALUES ('<1@x>', :sha, :raw, 1,"
+                    " '2026-11-30 10:00:00', 'file', 'CASE', '', '', '', '', '', '', '', '')"
+                ),
+                {"sha": str(n), "raw": copy},
+            )
+        connection.commit()
+        command.upgrade(migrations.config(connection), "head")
+        connection.commit()
+        keys = connection.execute(text("SELECT content_sha256 FROM inbound ORDER BY id")).all()
+    assert len(keys[0][0]) == 64 and keys[1][0] == "1"  # the second kept apart by its own hash

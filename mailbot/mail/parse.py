@@ -65,12 +65,12 @@ class ParsedMessage:
         return None
 
 
-def parse_message(raw: bytes, sha256: str) -> ParsedMessage:
+def parse_message(raw: bytes, digest: str) -> ParsedMessage:
     """Parse RAW; never raises on malformed input (raises only on non-bytes)."""
-    return parse_message_tree(raw, sha256)[0]
+    return parse_message_tree(raw, digest)[0]
 
 
-def parse_message_tree(raw: bytes, sha256: str) -> tuple[ParsedMessage, Message | None]:
+def parse_message_tree(raw: bytes, digest: str) -> tuple[ParsedMessage, Message | None]:
     """parse_message, with mail-parser's tree of the message (the standard library's
     compat32 Message) for a reader that would parse it so again; None if it failed."""
     if not isinstance(raw, bytes | bytearray):
@@ -80,7 +80,7 @@ def parse_message_tree(raw: bytes, sha256: str) -> tuple[ParsedMessage, Message 
     try:
         parsed = mailparser.parse_from_bytes(raw)
         found = [f"mail-parser: {name}" for name in sorted(parsed.defects_categories)]
-        extracted = _extract(parsed.message, sha256, "mail-parser", defects + found)
+        extracted = _extract(parsed.message, digest, "mail-parser", defects + found)
         return extracted, parsed.message
     except Exception as exc:  # mail-parser trips over some broken MIME; the mailbox must go on
         defects.append(f"mail-parser failed: {type(exc).__name__}: {exc}")
@@ -88,15 +88,15 @@ def parse_message_tree(raw: bytes, sha256: str) -> tuple[ParsedMessage, Message 
         try:
             message = BytesParser(policy=policy).parsebytes(raw)
             found = [f"email: {type(defect).__name__}" for defect in message.defects]
-            return _extract(message, sha256, "email", defects + found), None
+            return _extract(message, digest, "email", defects + found), None
         except Exception as exc:
             defects.append(f"email ({policy!r}) failed: {type(exc).__name__}: {exc}")
-    return _unreadable(sha256, defects), None
+    return _unreadable(digest, defects), None
 
 
-def _unreadable(sha256: str, defects: list[str]) -> ParsedMessage:
+def _unreadable(digest: str, defects: list[str]) -> ParsedMessage:
     return ParsedMessage(
-        message_id=generated_message_id(sha256),
+        message_id=generated_message_id(digest),
         subject="",
         sender=None,
         to=(),
@@ -114,7 +114,7 @@ def _unreadable(sha256: str, defects: list[str]) -> ParsedMessage:
     )
 
 
-def _extract(message: Message, sha256: str, parser: str, defects: list[str]) -> ParsedMessage:
+def _extract(message: Message, digest: str, parser: str, defects: list[str]) -> ParsedMessage:
     raw_headers = [(str(name), _unfold(value)) for name, value in message.raw_items()]
     headers = tuple((name, _decode_words(value, defects)) for name, value in raw_headers)
 
@@ -131,7 +131,7 @@ def _extract(message: Message, sha256: str, parser: str, defects: list[str]) -> 
         text = _html_to_text("\n".join(html), defects)
     senders = _addresses(raw_header("from"), defects)
     return ParsedMessage(
-        message_id=_message_id(raw_header("message-id"), sha256),
+        message_id=_message_id(raw_header("message-id"), digest),
         subject=" ".join(_decode_words(raw_header("subject"), defects).split()),
         sender=senders[0] if senders else None,
         to=_addresses(raw_header("to"), defects),
@@ -353,16 +353,16 @@ def _ids(value: str) -> tuple[str, ...]:
     return tuple(token for token in ids if token != "<>")
 
 
-def _message_id(value: str, sha256: str) -> str:
+def _message_id(value: str, digest: str) -> str:
     ids = _ids(value)
     if ids:
         return ids[0]
     bare = "".join(value.split()).strip("<>")
-    return f"<{bare}>" if bare else generated_message_id(sha256)
+    return f"<{bare}>" if bare else generated_message_id(digest)
 
 
-def generated_message_id(sha256: str) -> str:
-    return f"<{sha256[:32]}@mailbot.generated>"
+def generated_message_id(digest: str) -> str:
+    return f"<{digest[:32]}@mailbot.generated>"
 
 
 def _date(value: str, defects: list[str]) -> datetime | None:

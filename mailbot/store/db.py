@@ -222,15 +222,29 @@ def suppress(
     session: Session, address: str, reason: str, since: datetime, case_id: int | None
 ) -> None:
     """No more automated mail to ADDRESS (it bounced) until staff write to it."""
-    if address not in suppressed_addresses(session):
-        session.add(Suppression(address=address, reason=reason, since=since, case_id=case_id))
-        suppressed_addresses(session).add(address)
+    if address in suppressed_addresses(session):
+        return
+    row = session.get(Suppression, address)  # lifted once, bounced again: the row says so now
+    row = row or Suppression(address=address, reason=reason, since=since)
+    row.reason, row.since, row.case_id, row.lifted_at, row.lifted_by = (
+        reason,
+        since,
+        case_id,
+        None,
+        "",
+    )
+    session.add(row)
+    suppressed_addresses(session).add(address)
 
 
 def suppressed_addresses(session: Session) -> set[str]:
     """The bounced addresses, read once per session (a short list, asked of every letter)."""
     cached: set[str] | None = session.info.get("suppressed")
     if cached is None:
-        cached = set(session.exec(select(Suppression.address)).all())
+        cached = set(
+            session.exec(
+                select(Suppression.address).where(col(Suppression.lifted_at).is_(None))
+            ).all()
+        )
         session.info["suppressed"] = cached
     return cached

@@ -70,6 +70,7 @@ class MessageKind(StrEnum):
     AUTO_REPLY = "auto_reply"
     MAILING_LIST = "mailing_list"
     OWN_MAIL = "own_mail"
+    THIRD_PARTY = "third_party"  # in: names a case, from neither its customer nor staff
     ACKNOWLEDGEMENT = "acknowledgement"
     STAFF_REPLY = "staff_reply"  # in: a staff member's reply; out: relayed to the customer
     STAFF_NOTE = "staff_note"  # in: an internal note (#note), relayed to nobody
@@ -102,6 +103,7 @@ class OutboundStatus(StrEnum):
     QUEUED = "queued"
     SENT = "sent"
     FAILED = "failed"
+    HELD = "held"  # never sent: the address bounced, the cap, an address the server cannot take
 
 
 class Case(SQLModel, table=True):
@@ -110,6 +112,7 @@ class Case(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     ref: str = Field(unique=True, index=True)
     customer_email: str = Field(index=True)
+    customer_addresses: str = ""  # comma-separated: other addresses staff accepted as theirs
     customer_name: str
     subject: str
     received_at: datetime = _when()
@@ -136,6 +139,15 @@ class Case(SQLModel, table=True):
     deadlock_refused_at: datetime | None = _when(nullable=True)
     deadlock_position: str = ""  # the provider's final position, as the letter said it
     next_due_at: datetime | None = _when(nullable=True, index=True)  # the tick's one index
+    set_aside_reason: str = ""  # why the tick stopped working this case (an error), until fixed
+
+    def addresses(self) -> set[str]:
+        """Every address that is the customer's: the case's own and those staff accepted."""
+        return {self.customer_email} | {a for a in self.customer_addresses.split(",") if a}
+
+    def add_address(self, address: str) -> None:
+        others = {a for a in self.customer_addresses.split(",") if a} | {address}
+        self.customer_addresses = ",".join(sorted(others - {self.customer_email}))
 
     def flag_set(self) -> set[str]:
         return {f for f in self.flags.split(",") if f}
@@ -147,11 +159,16 @@ class Case(SQLModel, table=True):
 class Inbound(SQLModel, table=True):
     """A message received: raw bytes first, what it turned out to be once processed."""
 
-    __table_args__ = (UniqueConstraint("message_id", "sha256"),)
+    __table_args__ = (
+        UniqueConstraint("message_id", "sha256"),
+        # one message delivered twice (another route, an alias) differs only in trace headers
+        Index("ix_inbound_content", "message_id", "content_sha256", unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     message_id: str = Field(index=True)
-    sha256: str
+    sha256: str  # of the raw bytes as received
+    content_sha256: str  # of the message without its trace headers: the duplicate key
     raw: bytes = Field(sa_type=LargeBinary)
     size: int
     received_at: datetime = _when()
@@ -196,7 +213,8 @@ class Outbound(SQLModel, table=True):
     queued_at: datetime = _when()
     next_attempt_at: datetime = _when()
     attempts: int = 0
-    last_error: str = ""
+    first_refused_at: datetime | None = _when(nullable=True)  # give_up_after counts from here
+    last_error: str = ""  # the server's last refusal, or why the letter is held back
     smtp_reply: str = ""
     sent_at: datetime | None = _when(nullable=True)
 
@@ -236,9 +254,14 @@ class DaemonLock(SQLModel, table=True):
 
 
 class Suppression(SQLModel, table=True):
-    """An address that bounced permanently: no automated mail until staff write to it again."""
+    """An address that bounced permanently: no automated mail until staff write to it again.
+
+    Lifting it is recorded (lifted_at, lifted_by), not a deleted row (R8).
+    """
 
     address: str = Field(primary_key=True)
     reason: str
     since: datetime = _when()
     case_id: int | None = Field(default=None, foreign_key="case.id")
+    lifted_at: datetime | None = _when(nullable=True)
+    lifted_by: str = ""

@@ -1,0 +1,38 @@
+"""The duplicate key of a message: a SHA-256 of it without the trace headers each delivery adds."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+# Written by the servers on the way, not by the sender: a second delivery of one message (an
+# alias, a second route, a copy into the folder) differs in these and nothing else.
+_TRACE = re.compile(
+    rb"(?:x-)?received|received-spf|delivered-to|x-original-to|return-path|envelope-to"
+    rb"|(?:arc|x-ms|x-microsoft|x-forefront|x-spam|x-virus|x-gm|x-google|x-envelope)-[!-9;-~]*"
+    rb"|authentication-results|x-forwarded-(?:to|for)|(?:x-google-)?dkim-signature",
+    re.IGNORECASE,
+)
+_END_OF_HEADERS = re.compile(rb"\r?\n\r?\n")
+_NAME = re.compile(rb"([!-9;-~]+)[ \t]*:")
+
+
+def content_digest(raw: bytes) -> str:
+    """SHA-256 of RAW's headers (trace headers left out, unfolded) and body, line ends unified."""
+    end = _END_OF_HEADERS.search(raw)
+    head, body = (raw[: end.start()], raw[end.end() :]) if end else (raw, b"")
+    fields: list[bytes] = []
+    for line in head.replace(b"\r\n", b"\n").split(b"\n"):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] += b" " + line.strip()  # a folded line continues the field before
+        else:
+            fields.append(line.strip())
+    kept = []
+    for field in fields:
+        name = _NAME.match(field)
+        if name is not None and _TRACE.fullmatch(name.group(1)):
+            continue
+        kept.append(b" ".join(field.split()))
+    digest = hashlib.sha256(b"\n".join(kept))
+    digest.update(b"\n\n" + body.replace(b"\r\n", b"\n").rstrip(b"\n"))
+    return digest.hexdigest()
