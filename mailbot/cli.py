@@ -8,11 +8,13 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from imapclient.exceptions import IMAPClientError
 from sqlalchemy import func
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
@@ -24,9 +26,9 @@ from mailbot.daemon import Outages, few_malloc_arenas, run_cycle, run_forever
 from mailbot.store import db, migrations
 from mailbot.store.lock import DatabaseLock, LockHeld
 from mailbot.store.lock import me as lock_me
+from mailbot.store.lock import running as running_now
 from mailbot.store.models import (
     Case,
-    DaemonLock,
     Disposition,
     Inbound,
     Outbound,
@@ -118,6 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         return command[args.command](app, args)
+    except Refused as exc:
+        print(f"mailbot: {exc}", file=sys.stderr)
+        return EX_TEMPFAIL
     finally:
         app.close()
 
@@ -157,11 +162,41 @@ def _run(app: App, args: argparse.Namespace) -> int:
         lock.release()
 
 
+@contextmanager
+def _one_sender(app: App, what: str) -> Iterator[None]:
+    """Hold the daemon's lock for a command that sends: never two senders of one outbox.
+
+    On SQLite the outbox's claims are no row locks, so a command beside a running daemon
+    could send a letter the daemon is sending: it takes the daemon's lock, or is refused.
+    On PostgreSQL every row is claimed with a row lock: commands run beside the daemons.
+    """
+    if app.engine.dialect.name == "postgresql":
+        yield
+        return
+    lock = DatabaseLock(app.engine, what=what)
+    try:
+        lock.acquire()
+    except LockHeld as exc:
+        raise Refused(
+            f"a mailbot daemon is running on this database ({exc}); it fetches, ticks and "
+            f"sends itself: stop it for `mailbot {what}`, or put the mail in the mailbox"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+class Refused(Exception):
+    """A command that cannot run now (exit 75, the message says why)."""
+
+
 def _ingest(app: App, args: argparse.Namespace) -> int:
-    for name in args.files:
-        raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
-        log_outcome(app.intake.receive(raw, app.clock(), f"file {name}"), f"file={name}")
-    return _send(app)
+    with _one_sender(app, "ingest"):
+        for name in args.files:
+            raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+            log_outcome(app.intake.receive(raw, app.clock(), f"file {name}"), f"file={name}")
+        return _send(app)
 
 
 def _send(app: App) -> int:
@@ -173,8 +208,9 @@ def _send(app: App) -> int:
 
 
 def _tick(app: App, args: argparse.Namespace) -> int:
-    log.info(app.tick().describe())
-    return _send(app)
+    with _one_sender(app, "tick"):
+        log.info(app.tick().describe())
+        return _send(app)
 
 
 def _quarantine(app: App, args: argparse.Namespace) -> int:
@@ -201,22 +237,52 @@ def _quarantine(app: App, args: argparse.Namespace) -> int:
             print(head.rstrip())
             return EX_OK
         ids = [r.id for r in session.exec(query)] if args.all else [args.id]
-    status = EX_OK
-    for inbound_id in ids:
-        assert inbound_id is not None
-        with Session(app.engine) as session:
-            again = session.get(Inbound, inbound_id)
-            if again is None or again.disposition != Disposition.QUARANTINED:
-                print(f"mailbot: no quarantined message {inbound_id}", file=sys.stderr)
-                status = EX_USAGE
-                continue
-            again.disposition, again.reason = Disposition.RECEIVED, ""
-            session.add(again)
-            session.commit()
-        outcome = app.intake.process(inbound_id)
-        log_outcome(outcome, f"retry id={inbound_id}")
-        print(f"{inbound_id}: {outcome.describe()}")
-    return _send(app) or status
+    with _one_sender(app, "quarantine retry"):
+        status, released = EX_OK, {}
+        for inbound_id in ids:
+            assert inbound_id is not None
+            with Session(app.engine) as session:
+                again = session.get(Inbound, inbound_id)
+                if again is None or again.disposition != Disposition.QUARANTINED:
+                    print(f"mailbot: no quarantined message {inbound_id}", file=sys.stderr)
+                    status = EX_USAGE
+                    continue
+                again.disposition, again.reason = Disposition.RECEIVED, ""
+                session.add(again)
+                session.commit()
+                key, message_id, source = again.content_sha256, again.message_id, again.source
+            outcome = app.intake.process(inbound_id)
+            log_outcome(outcome, f"retry id={inbound_id}")
+            print(f"{inbound_id}: {outcome.describe()}")
+            if source.startswith("imap ") and outcome.disposition is not Disposition.QUARANTINED:
+                released[key] = message_id
+        _release(app, released)
+        return _send(app) or status
+
+
+def _release(app: App, released: dict[str, str]) -> None:
+    """Move the IMAP copies of messages processed at last out of the quarantine folder."""
+    if not released:
+        return
+    s = app.settings.mailbox
+    try:
+        with app.mailbox() as mailbox:
+            moved = mailbox.take_back(s.quarantine_folder, released, s.processed_folder)
+    except (MailboxUnavailable, OSError, IMAPClientError) as exc:
+        log.warning(
+            "imap unreachable: %d message(s) processed stay in %s: %s",
+            len(released),
+            s.quarantine_folder,
+            exc,
+        )
+        return
+    log.info(
+        "moved %d of %d retried message(s) from %s to %s",
+        len(moved),
+        len(released),
+        s.quarantine_folder,
+        s.processed_folder,
+    )
 
 
 def _cases(app: App, args: argparse.Namespace) -> int:
@@ -303,9 +369,14 @@ def health(app: App) -> list[str]:
         bounced = count(
             select(func.count(col(Suppression.address))).where(col(Suppression.lifted_at).is_(None))
         )
-        lock = session.get(DaemonLock, "daemon")
     url = app.settings.database.url.split("@")[-1]  # never print a password
-    running = f"a daemon holds the lock: {lock.holder}" if lock and lock.holder else "no daemon"
+    # SQLite: the one "daemon" lock; PostgreSQL: a "daemon HOST:PID" lock per daemon
+    holders = running_now(app.engine)
+    running = (
+        f"{len(holders)} daemon(s) running: {', '.join(sorted(holders))}"
+        if holders
+        else "no daemon"
+    )
     lines = [
         f"database ok: {url}: {open_cases} open case(s); {running}",
         f"outbox: {queued} queued, {failed} failed (mailbot show REF --json has the answers)",

@@ -290,12 +290,22 @@ class Intake:
         return outcome
 
     def _thread(self, session: Session, parsed: ParsedMessage) -> Case | None:
-        """The case named by a [REF] in the subject, else by In-Reply-To / References."""
-        for ref in self.ref_regex.findall(parsed.subject):
-            case = db.case_by_ref(session, ref.upper())
-            if case is not None:
-                return case
-        return db.case_by_message_ids(session, [*parsed.references, *parsed.in_reply_to])
+        """The case named by a [REF] in the subject, else by In-Reply-To / References.
+
+        Locked for this transaction (PostgreSQL), as the tick locks the cases it works: a
+        staff refusal and the automatic deadlock letter never both act on one state.
+        """
+        case = next(
+            (
+                found
+                for ref in self.ref_regex.findall(parsed.subject)
+                if (found := db.case_by_ref(session, ref.upper())) is not None
+            ),
+            None,
+        ) or db.case_by_message_ids(session, [*parsed.references, *parsed.in_reply_to])
+        if case is None or self.engine.dialect.name != "postgresql":
+            return case  # SQLite: one writer at a time already
+        return session.get(Case, case.id, with_for_update=True, populate_existing=True)
 
     def _machine(
         self,

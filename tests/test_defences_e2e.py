@@ -174,6 +174,9 @@ def test_a_message_over_the_size_limit_is_kept_quarantined_and_the_sender_told(
     capsys.readouterr()
     assert mailbot("quarantine", "list") == 0
     assert capsys.readouterr().out == ""
+    # the mailbox agrees: its copy is out of the quarantine folder, with the processed mail
+    assert mailbot.folder_count("mailbot/quarantine") == 0
+    assert mailbot.folder_count("mailbot/processed") == 1
 
 
 def test_mail_refused_past_give_up_after_is_failed_and_admins_told_once(

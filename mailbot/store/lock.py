@@ -7,7 +7,7 @@ import socket
 import time
 
 from sqlalchemy import Engine, update
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from mailbot.store.models import DaemonLock
 
@@ -18,13 +18,14 @@ class LockHeld(Exception):
     """Another mailbot holds the lock."""
 
 
-def me() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+def me(what: str = "") -> str:
+    """host:pid, and WHAT holds it when not the daemon itself (`host:pid tick`)."""
+    return f"{socket.gethostname()}:{os.getpid()}" + (f" {what}" if what else "")
 
 
 def _dead(holder: str) -> bool:
     """A holder on this host whose process is gone."""
-    host, _, pid = holder.rpartition(":")
+    host, _, pid = holder.partition(" ")[0].rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return False
     try:
@@ -36,13 +37,25 @@ def _dead(holder: str) -> bool:
     return False
 
 
+def running(engine: Engine) -> list[str]:
+    """Who holds a lock now (a daemon or a command), killed and silent holders left out."""
+    with Session(engine) as session:
+        rows = session.exec(select(DaemonLock)).all()
+    now = time.time()
+    return sorted(
+        row.holder
+        for row in rows
+        if row.holder and now - row.heartbeat <= STALE_SECONDS and not _dead(row.holder)
+    )
+
+
 class DatabaseLock:
     """The `daemon` lock: acquire, refresh while working, release on a clean exit."""
 
-    def __init__(self, engine: Engine, name: str = "daemon") -> None:
+    def __init__(self, engine: Engine, name: str = "daemon", what: str = "") -> None:
         self.engine = engine
         self.name = name
-        self.holder = me()
+        self.holder = me(what)
 
     def acquire(self) -> None:
         """Take the lock or raise LockHeld naming the holder."""

@@ -13,6 +13,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from mailbot.config import MailboxSettings
+from mailbot.mail.digest import content_digest
 
 
 class MailboxUnavailable(Exception):
@@ -122,6 +123,30 @@ class Mailbox:
             client.uid_expunge(uids)
         else:
             client.expunge()
+
+    def take_back(self, folder: str, wanted: dict[str, str], to_folder: str) -> set[str]:
+        """Move FOLDER's copies of WANTED (content key -> Message-ID) to TO_FOLDER: keys moved.
+
+        A Message-ID finds the candidates; the content key (mail.digest) picks the very copy.
+        """
+        client = self.client
+        client.select_folder(self.folders.get(folder, folder))
+        try:
+            candidates: set[int] = set()
+            for message_id in set(wanted.values()):
+                if message_id.endswith("@mailbot.generated>"):  # it had none: look at them all
+                    candidates |= set(client.search(["ALL"]))
+                else:
+                    candidates |= set(client.search(["HEADER", "Message-ID", message_id]))
+            matched = {
+                found.uid: key
+                for found in self.fetch(sorted(candidates))
+                if (key := content_digest(found.raw)) in wanted
+            }
+            self.move(sorted(matched), to_folder)
+        finally:
+            client.select_folder(self.settings.folder)
+        return set(matched.values())
 
 
 class MailboxWatcher:
