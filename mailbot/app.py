@@ -147,11 +147,12 @@ class App:
                 "resuming inbound %d %s", inbound_id, self.intake.process(inbound_id).describe()
             )
 
-    def poll(self, stop: Event) -> PollReport:
+    def poll(self, stop: Event, send_ahead: bool = True) -> PollReport:
         """Fetch new mail past the checkpoint, process each batch, then move it.
 
         With a backlog, the next batch is fetched, stored and handed to the reading helper
-        before this one is processed, so the two cores work at once.
+        before this one is processed, so the two cores work at once; and each batch's letters
+        are sent as it is committed, if SEND_AHEAD (not while the SMTP server is down).
         """
         report = PollReport()
         s = self.settings.mailbox
@@ -171,7 +172,7 @@ class App:
             uids = mailbox.uids_after(last_uid)
             batches = [uids[i : i + s.batch_size] for i in range(0, len(uids), s.batch_size)]
             ahead = s.read_ahead and len(batches) > 1
-            sending = self._send_ahead() if len(batches) > 1 else None
+            sending = self._send_ahead() if send_ahead and len(batches) > 1 else None
             cursor = Cursor(last_uid)
             # the first batch is read here, while the helper starts and reads the second
             taken = self._take(mailbox, batches[0], False) if batches else None

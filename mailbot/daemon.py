@@ -1,20 +1,23 @@
-"""The long-running loop: poll the mailbox and send the outbox on a schedule, stop on a signal."""
+"""The long-running loop: poll, tick and send on a schedule, each server backing off alone."""
 
 from __future__ import annotations
 
 import ctypes
 import logging
-import random
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from types import FrameType
+from typing import ParamSpec
 
 import schedule
 from imapclient.exceptions import IMAPClientError
 
 from mailbot.app import App
+from mailbot.backoff import Backoff
 from mailbot.config import MailboxSettings
 from mailbot.store.lock import DatabaseLock
 from mailbot.transport.imap import MailboxUnavailable, MailboxWatcher
@@ -22,34 +25,45 @@ from mailbot.transport.imap import MailboxUnavailable, MailboxWatcher
 log = logging.getLogger("mailbot")
 
 SUMMARY_SECONDS = 300
+P = ParamSpec("P")
+
+
+@dataclass
+class Outage:
+    """One server's back-off: one log line when it goes down, one when it is back."""
+
+    server: str
+    backoff: Backoff = field(default_factory=Backoff)
+
+    @property
+    def down(self) -> bool:
+        return self.backoff.failures > 0
+
+    def may_try(self) -> bool:
+        """False while backing off."""
+        return self.backoff.ready(time.monotonic())
+
+    def failed(self, error: object) -> None:
+        delay = self.backoff.failed(time.monotonic())
+        count = self.backoff.failures
+        if count == 1:
+            log.warning("%s unreachable, retrying with back-off: %s", self.server, error)
+        else:
+            log.debug("%s still unreachable (attempt %d, next in %.0fs)", self.server, count, delay)
+
+    def reached(self) -> None:
+        count = self.backoff.succeeded()
+        if count:
+            log.info("%s reachable again after %d failed attempt(s)", self.server, count)
 
 
 @dataclass
 class Outages:
-    """Which server is down: one log line when it goes, one when it comes back; back-off between."""
+    """Each server backs off on its own: SMTP down never holds up the mailbox or the timers,
+    IMAP down never holds up the outbox."""
 
-    first_delay: float = 1.0
-    longest_delay: float = 300.0
-    failures: dict[str, int] = field(default_factory=dict)
-    retry_at: float = 0.0  # time.monotonic() before which the mailbox is not polled again
-
-    def down(self, server: str, error: object) -> None:
-        count = self.failures.get(server, 0) + 1
-        self.failures[server] = count
-        delay = min(self.first_delay * 2 ** (count - 1), self.longest_delay)
-        delay *= random.uniform(0.5, 1.0)  # jitter: restarted daemons do not retry in step
-        self.retry_at = time.monotonic() + delay
-        if count == 1:
-            log.warning("%s unreachable, retrying with back-off: %s", server, error)
-        else:
-            log.debug("%s still unreachable (attempt %d, next in %.0fs)", server, count, delay)
-
-    def up(self, server: str) -> None:
-        count = self.failures.pop(server, 0)
-        if count:
-            log.info("%s reachable again after %d failed attempt(s)", server, count)
-        if not self.failures:
-            self.retry_at = 0.0
+    imap: Outage = field(default_factory=lambda: Outage("imap"))
+    smtp: Outage = field(default_factory=lambda: Outage("smtp"))
 
 
 def few_malloc_arenas(arenas: int = 1) -> bool:
@@ -72,62 +86,85 @@ _M_ARENA_MAX = -8  # glibc's malloc.h
 def run_cycle(app: App, stop: threading.Event, outages: Outages | None = None) -> bool:
     """One poll, one tick of the procedure and one send; False if a mail server was unreachable."""
     outages = outages or Outages()
+    polled = poll(app, stop, outages)
+    tick(app)
+    return send(app, outages) and polled
+
+
+def poll(app: App, stop: threading.Event, outages: Outages, answered: bool = False) -> bool:
+    """Process what a crash left stored, then fetch and process new mail, unless IMAP is backing
+    off and has not just ANSWERED (over IDLE); False if IMAP was not reached."""
     app.resume_pending()
-    reachable = True
+    if not (answered or outages.imap.may_try()):
+        return False
     try:
-        app.poll(stop)
-        outages.up("imap")
+        app.poll(stop, send_ahead=outages.smtp.may_try())
     except (MailboxUnavailable, OSError, IMAPClientError) as exc:
         # a server that goes away mid-run surfaces as a socket or protocol error
-        outages.down("imap", exc)
-        reachable = False
-    return tick_and_send(app, outages) and reachable
-
-
-def tick_and_send(app: App, outages: Outages) -> bool:
-    """The procedure's timers, then the outbox; False if the SMTP server was unreachable."""
-    report = app.tick()
-    if report.done:
-        log.info(report.describe())
-    sent = app.send()
-    if sent.unreachable:
-        outages.down("smtp", sent.error)
+        outages.imap.failed(exc)
         return False
-    outages.up("smtp")
+    outages.imap.reached()
     return True
 
 
-def run_forever(app: App, lock: DatabaseLock, stop: threading.Event | None = None) -> None:
-    """Run cycles every poll_seconds until SIGTERM or SIGINT, finishing the message in hand."""
+def tick(app: App) -> None:
+    """The procedure's timers: their letters wait in the outbox until SMTP takes them."""
+    report = app.tick()
+    if report.done:
+        log.info(report.describe())
+
+
+def send(app: App, outages: Outages) -> bool:
+    """The outbox, unless SMTP is backing off; False if the SMTP server was not reached."""
+    if not outages.smtp.may_try():
+        return False
+    sent = app.send()
+    if sent.unreachable:
+        outages.smtp.failed(sent.error)
+        return False
+    outages.smtp.reached()
+    return True
+
+
+def run_forever(
+    app: App,
+    lock: DatabaseLock,
+    stop: threading.Event | None = None,
+    outages: Outages | None = None,
+) -> None:
+    """Poll every poll_seconds (and on IDLE's word), tick every tick_seconds, send after each,
+    until SIGTERM, SIGINT or STOP, finishing the message in hand. Each server has its own
+    back-off, so one being down never stops the work of the other."""
     stop = stop or threading.Event()
-
-    def request_stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("%s received: stopping after the message in hand", signal.Signals(signum).name)
-        stop.set()
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, request_stop)
-    outages = Outages()
+    if threading.current_thread() is threading.main_thread():  # (signals reach no other)
+        _stop_on_signals(stop)
+    outages = outages or Outages()
+    settings = app.settings
     scheduler = schedule.Scheduler()
-    scheduler.every(app.settings.mailbox.poll_seconds).seconds.do(_guarded, app, stop, outages)
-    scheduler.every(app.settings.procedure.tick_seconds).seconds.do(_guarded_tick, app, outages)
+    scheduler.every(settings.mailbox.poll_seconds).seconds.do(_poll_and_send, app, stop, outages)
+    scheduler.every(settings.procedure.tick_seconds).seconds.do(_tick_and_send, app, outages)
     scheduler.every(30).seconds.do(lock.refresh)
     scheduler.every(SUMMARY_SECONDS).seconds.do(lambda: log.info(app.summary()))
     log.info(
         "mailbot started: polling %s every %ds",
-        app.settings.mailbox.folder,
-        app.settings.mailbox.poll_seconds,
+        settings.mailbox.folder,
+        settings.mailbox.poll_seconds,
     )
-    _guarded(app, stop, outages)
-    watch = Watch(app.settings.mailbox) if app.settings.mailbox.idle else None
+    _guarded("poll", poll, app, stop, outages)
+    _tick_and_send(app, outages)
+    watch = Watch(settings.mailbox) if settings.mailbox.idle else None
     while not stop.is_set():
         scheduler.run_pending()
-        if outages.failures and time.monotonic() >= outages.retry_at:
-            _guarded(app, stop, outages)  # back-off over: retry before the next poll is due
+        # a back-off over: try that server again before its next turn is due
+        if outages.imap.down and outages.imap.may_try():
+            _poll_and_send(app, stop, outages)
+        if outages.smtp.down and outages.smtp.may_try():
+            _guarded("send", send, app, outages)
         pause = scheduler.idle_seconds
         pause = max(0.0, min(pause if pause is not None else 1.0, 1.0))
-        if watch is not None and watch.new_mail(pause):
-            _guarded(app, stop, outages)  # IDLE said so: no waiting for the next poll
+        wake = watch.new_mail(pause) if watch is not None else Wake.NOTHING
+        if wake is not Wake.NOTHING:  # no waiting for the next poll
+            _poll_and_send(app, stop, outages, answered=wake is Wake.ANSWERED)
         elif watch is None or not watch.active:
             stop.wait(pause)
     if watch is not None:
@@ -136,33 +173,52 @@ def run_forever(app: App, lock: DatabaseLock, stop: threading.Event | None = Non
     log.info("mailbot stopped")
 
 
+def _stop_on_signals(stop: threading.Event) -> None:
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("%s received: stopping after the message in hand", signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, request_stop)
+
+
+class Wake(Enum):
+    """What IDLE says about the mailbox."""
+
+    NOTHING = "nothing new"
+    ANSWERED = "new mail announced, or the connection made: the server answers, look now"
+    LOST = "the connection was lost: mail may have come while it went, look unless backing off"
+
+
 class Watch:
     """IDLE when the server offers it, reconnecting with back-off; polling covers the gaps."""
 
     def __init__(self, settings: MailboxSettings) -> None:
         self.settings = settings
         self.watcher: MailboxWatcher | None = None
-        self.retry_at = 0.0
-        self.failures = 0
+        self.backoff = Backoff(first=2.0)
         self.unsupported = False
 
     @property
     def active(self) -> bool:
         return self.watcher is not None
 
-    def new_mail(self, timeout: float) -> bool:
-        if self.watcher is None and not self.unsupported and time.monotonic() >= self.retry_at:
-            self._start()
+    def new_mail(self, timeout: float) -> Wake:
+        """Wait up to TIMEOUT seconds for word from the server."""
+        startable = self.watcher is None and not self.unsupported
+        if startable and self.backoff.ready(time.monotonic()) and self._start():
+            return Wake.ANSWERED  # what came while there was no IDLE is fetched now
         if self.watcher is None:
-            return False
+            return Wake.NOTHING
         try:
-            return self.watcher.wait(timeout)
+            return Wake.ANSWERED if self.watcher.wait(timeout) else Wake.NOTHING
         except (OSError, IMAPClientError) as exc:
             log.warning("imap idle connection lost, polling until it is back: %s", exc)
             self._failed()
-            return True  # look now: mail may have come while the connection was going
+            return Wake.LOST
 
-    def _start(self) -> None:
+    def _start(self) -> bool:
+        """Connect and IDLE; False if that failed or the server does not offer IDLE."""
         watcher = MailboxWatcher(self.settings)
         try:
             if not watcher.start():
@@ -171,40 +227,43 @@ class Watch:
                     self.settings.poll_seconds,
                 )
                 self.unsupported = True
-                return
+                return False
         except (MailboxUnavailable, OSError, IMAPClientError) as exc:
             log.debug("imap idle connection failed: %s", exc)
             self._failed()
-            return
-        if self.failures:
+            return False
+        if self.backoff.succeeded():
             log.info("imap idle connection back")
-        self.watcher, self.failures = watcher, 0
+        self.watcher = watcher
         log.debug("waiting in IMAP IDLE on %s", self.settings.folder)
+        return True
 
     def _failed(self) -> None:
         if self.watcher is not None:
             self.watcher.close()
         self.watcher = None
-        self.failures += 1
-        self.retry_at = time.monotonic() + min(2.0**self.failures, 300.0) * random.uniform(0.5, 1)
+        self.backoff.failed(time.monotonic())
 
     def close(self) -> None:
         if self.watcher is not None:
             self.watcher.close()
 
 
-def _guarded_tick(app: App, outages: Outages) -> None:
-    try:
-        tick_and_send(app, outages)
-    except Exception:
-        log.exception("tick failed; retrying at the next one")
+def _poll_and_send(
+    app: App, stop: threading.Event, outages: Outages, answered: bool = False
+) -> None:
+    _guarded("poll", poll, app, stop, outages, answered)
+    _guarded("send", send, app, outages)  # whatever became of the poll: the outbox goes
 
 
-def _guarded(app: App, stop: threading.Event, outages: Outages) -> None:
-    # the daemon never dies of one bad cycle: log it and try again at the next one
-    if time.monotonic() < outages.retry_at:
-        return  # backing off
+def _tick_and_send(app: App, outages: Outages) -> None:
+    _guarded("tick", tick, app)
+    _guarded("send", send, app, outages)
+
+
+def _guarded(what: str, job: Callable[P, object], *args: P.args, **kwargs: P.kwargs) -> None:
+    # the daemon never dies of one bad poll, tick or send: log it and try again at the next one
     try:
-        run_cycle(app, stop, outages)
+        job(*args, **kwargs)
     except Exception:
-        log.exception("cycle failed; retrying at the next poll")
+        log.exception("%s failed; retrying at the next one", what)

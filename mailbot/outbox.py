@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, update
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
+from mailbot.backoff import capped_delay
 from mailbot.config import Settings
 from mailbot.letters import Letters
 from mailbot.mail.compose import Letter, compose, new_message_id, unsendable
@@ -217,8 +218,7 @@ class SendReport:
 
 def retry_delay(attempts: int) -> timedelta:
     """Capped exponential back-off: 1, 2, 4 ... minutes, at most an hour."""
-    delay: timedelta = FIRST_RETRY * 2 ** max(attempts - 1, 0)
-    return min(delay, LONGEST_RETRY)
+    return capped_delay(attempts, FIRST_RETRY, LONGEST_RETRY)
 
 
 def send_outbox(
