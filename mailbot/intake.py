@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -272,6 +272,7 @@ class Intake:
             actor=parsed.sender.email,
             attachments=[a.filename for a in parsed.attachments],
             reading=reading,
+            other_addresses=[parsed.sender.email],  # with a Reply-To, the From is theirs too
         )
 
     def _too_large(self, session: Session, inbound: Inbound) -> Outcome:
@@ -374,6 +375,7 @@ class Intake:
                     attachments=[a.filename for a in parsed.attachments],
                     reopened_from=case.ref,
                     reading=reading,
+                    other_addresses=case.addresses(),
                 )
             self.casework.reopen(
                 session,
@@ -386,7 +388,7 @@ class Intake:
         outcome = attach(session, inbound, case, actor=parsed.sender.email, at=self.clock())
         words = reading.deadlock_words(new_text)
         if words:
-            self.casework.deadlock_requested(session, case, words, new_text)
+            self.casework.deadlock_requested(session, case, parsed.sender.email, words, new_text)
         else:
             self.letters_out.staff_notification(
                 session,
@@ -410,8 +412,12 @@ class Intake:
         attachments: Sequence[str] = (),
         reopened_from: str = "",
         reading: Reading | None = None,
+        other_addresses: Iterable[str] = (),
     ) -> Outcome:
-        """Open a case for a complaint in INBOUND, acknowledge it, and tell the team leaders."""
+        """Open a case for a complaint in INBOUND, acknowledge it, and tell the team leaders.
+
+        Letters go to EMAIL; mail from it or from OTHER_ADDRESSES is the customer's.
+        """
         received = inbound.received_at
         found = reading.details(name, outline) if reading else find_details(name, outline)
         local_year = received.astimezone(self.letters.zone).year
@@ -426,6 +432,8 @@ class Intake:
             adr_date=received + timedelta(weeks=self.settings.procedure.adr_wait_weeks),
             reopened_from=reopened_from,
         )
+        for address in other_addresses:
+            case.add_address(address.lower())
         session.add(case)
         session.flush()
         assert case.id is not None
@@ -443,7 +451,7 @@ class Intake:
         phrases = self.settings.procedure.deadlock_phrases
         words = reading.deadlock_words(outline) if reading else deadlock_request(outline, phrases)
         if words and inbound.kind == MessageKind.COMPLAINT:
-            self.casework.deadlock_requested(session, case, words, outline)
+            self.casework.deadlock_requested(session, case, actor, words, outline)
         return outcome
 
 
