@@ -259,8 +259,10 @@ class Intake:
         member = self.settings.staff_member(parsed.sender.email)
         if member is not None:
             return self.staff.handle(session, inbound, parsed, case, member)
-        if case is not None:
+        if case is not None and parsed.sender.email.lower() in case.addresses():
             return self._customer_reply(session, inbound, reading, case)
+        if case is not None:  # a [REF] or a thread header proves nothing: anyone can copy one
+            return self._third_party(session, inbound, reading, case)
         customer = parsed.reply_to[0] if parsed.reply_to else parsed.sender
         return self.open_case(
             session,
@@ -397,6 +399,38 @@ class Intake:
                 new_text,
                 attachments=[a.filename for a in parsed.attachments],
             )
+        outcome.queued.append(MessageKind.STAFF_NOTIFICATION)
+        return outcome
+
+    def _third_party(
+        self, session: Session, inbound: Inbound, reading: Reading, case: Case
+    ) -> Outcome:
+        """Mail naming CASE from neither its customer nor staff: kept, the handlers told.
+
+        It reopens nothing, asks for nothing, is no part of the customer's thread and gets
+        no answer (a stranger could be anyone): the handlers decide, and #customer-address
+        makes the address the customer's for the mail that follows.
+        """
+        parsed = reading.parsed
+        assert parsed.sender is not None
+        inbound.kind = MessageKind.THIRD_PARTY
+        writer = parsed.sender.email
+        outcome = attach(
+            session,
+            inbound,
+            case,
+            actor=writer,
+            at=self.clock(),
+            why=f"third-party mail: {writer} is neither the customer nor staff",
+        )
+        self.letters_out.third_party_notification(
+            session,
+            case,
+            parsed.sender,
+            reading.new_text,
+            reading.deadlock_words(reading.new_text),
+            attachments=[a.filename for a in parsed.attachments],
+        )
         outcome.queued.append(MessageKind.STAFF_NOTIFICATION)
         return outcome
 
