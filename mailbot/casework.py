@@ -213,15 +213,17 @@ class Casework:
             case.adr_notice_decided_at, case.adr_notice_decision = None, ""
         self.record(session, case, actor, "reopened", reason)
 
-    def deadlock_requested(self, session: Session, case: Case, words: str, text: str) -> None:
-        """R6: record the customer's request and tell the handlers at once."""
+    def deadlock_requested(
+        self, session: Session, case: Case, actor: str, words: str, text: str
+    ) -> None:
+        """R6: record the request (ACTOR: the address that wrote) and tell the handlers at once."""
         if case.deadlock_sent_at is not None:  # one letter per case: a copy, not a new decision
-            self.record(session, case, "customer", "deadlock letter requested again", words)
+            self.record(session, case, actor, "deadlock letter requested again", words)
             self.deadlock_letter(session, case, RULE, "a copy, as requested again")
             return
         case.deadlock_requested_at = self.clock()
         due = rules.deadlock_decision_due(case.deadlock_requested_at, self.calendar, self.policy)
-        self.record(session, case, "customer", "deadlock letter requested", words)
+        self.record(session, case, actor, "deadlock letter requested", words)
         self.out.staff_notification(
             session,
             case,

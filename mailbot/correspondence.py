@@ -12,7 +12,7 @@ from sqlmodel import Session, col
 from mailbot.config import Settings, StaffMember
 from mailbot.letters import Letters
 from mailbot.mail.compose import Letter
-from mailbot.mail.parse import ParsedMessage
+from mailbot.mail.parse import Address, ParsedMessage
 from mailbot.outbox import OutboxWriter
 from mailbot.procedure.commands import COMMANDS
 from mailbot.procedure.details import Detail
@@ -189,6 +189,31 @@ class Correspondence:
                 commands=COMMANDS.values(),
             ),
         )
+        self._to_handlers(session, case, headline, body)
+
+    def third_party_notification(
+        self,
+        session: Session,
+        case: Case,
+        writer: Address,
+        text: str,
+        deadlock_words: str | None,
+        attachments: Sequence[str] = (),
+    ) -> None:
+        """Tell the case's handlers that WRITER, not the customer, wrote about it."""
+        body, _ = self.letters.render(
+            "third_party_staff",
+            self._context(
+                case,
+                writer=writer,
+                text=text,
+                deadlock_words=deadlock_words,
+                attachments=list(attachments),
+            ),
+        )
+        self._to_handlers(session, case, f"Third-party mail from {writer.email}", body)
+
+    def _to_handlers(self, session: Session, case: Case, headline: str, body: str) -> None:
         in_reply_to, references = thread_of(session, case)
         for member in self.handlers(case):
             letter = Letter(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -259,8 +259,10 @@ class Intake:
         member = self.settings.staff_member(parsed.sender.email)
         if member is not None:
             return self.staff.handle(session, inbound, parsed, case, member)
-        if case is not None:
+        if case is not None and parsed.sender.email.lower() in case.addresses():
             return self._customer_reply(session, inbound, reading, case)
+        if case is not None:  # a [REF] or a thread header proves nothing: anyone can copy one
+            return self._third_party(session, inbound, reading, case)
         customer = parsed.reply_to[0] if parsed.reply_to else parsed.sender
         return self.open_case(
             session,
@@ -272,6 +274,7 @@ class Intake:
             actor=parsed.sender.email,
             attachments=[a.filename for a in parsed.attachments],
             reading=reading,
+            other_addresses=[parsed.sender.email],  # with a Reply-To, the From is theirs too
         )
 
     def _too_large(self, session: Session, inbound: Inbound) -> Outcome:
@@ -384,6 +387,7 @@ class Intake:
                     attachments=[a.filename for a in parsed.attachments],
                     reopened_from=case.ref,
                     reading=reading,
+                    other_addresses=case.addresses(),
                 )
             self.casework.reopen(
                 session,
@@ -396,7 +400,7 @@ class Intake:
         outcome = attach(session, inbound, case, actor=parsed.sender.email, at=self.clock())
         words = reading.deadlock_words(new_text)
         if words:
-            self.casework.deadlock_requested(session, case, words, new_text)
+            self.casework.deadlock_requested(session, case, parsed.sender.email, words, new_text)
         else:
             self.letters_out.staff_notification(
                 session,
@@ -405,6 +409,38 @@ class Intake:
                 new_text,
                 attachments=[a.filename for a in parsed.attachments],
             )
+        outcome.queued.append(MessageKind.STAFF_NOTIFICATION)
+        return outcome
+
+    def _third_party(
+        self, session: Session, inbound: Inbound, reading: Reading, case: Case
+    ) -> Outcome:
+        """Mail naming CASE from neither its customer nor staff: kept, the handlers told.
+
+        It reopens nothing, asks for nothing, is no part of the customer's thread and gets
+        no answer (a stranger could be anyone): the handlers decide, and #customer-address
+        makes the address the customer's for the mail that follows.
+        """
+        parsed = reading.parsed
+        assert parsed.sender is not None
+        inbound.kind = MessageKind.THIRD_PARTY
+        writer = parsed.sender.email
+        outcome = attach(
+            session,
+            inbound,
+            case,
+            actor=writer,
+            at=self.clock(),
+            why=f"third-party mail: {writer} is neither the customer nor staff",
+        )
+        self.letters_out.third_party_notification(
+            session,
+            case,
+            parsed.sender,
+            reading.new_text,
+            reading.deadlock_words(reading.new_text),
+            attachments=[a.filename for a in parsed.attachments],
+        )
         outcome.queued.append(MessageKind.STAFF_NOTIFICATION)
         return outcome
 
@@ -420,8 +456,12 @@ class Intake:
         attachments: Sequence[str] = (),
         reopened_from: str = "",
         reading: Reading | None = None,
+        other_addresses: Iterable[str] = (),
     ) -> Outcome:
-        """Open a case for a complaint in INBOUND, acknowledge it, and tell the team leaders."""
+        """Open a case for a complaint in INBOUND, acknowledge it, and tell the team leaders.
+
+        Letters go to EMAIL; mail from it or from OTHER_ADDRESSES is the customer's.
+        """
         received = inbound.received_at
         found = reading.details(name, outline) if reading else find_details(name, outline)
         local_year = received.astimezone(self.letters.zone).year
@@ -436,6 +476,8 @@ class Intake:
             adr_date=received + timedelta(weeks=self.settings.procedure.adr_wait_weeks),
             reopened_from=reopened_from,
         )
+        for address in other_addresses:
+            case.add_address(address.lower())
         session.add(case)
         session.flush()
         assert case.id is not None
@@ -453,7 +495,7 @@ class Intake:
         phrases = self.settings.procedure.deadlock_phrases
         words = reading.deadlock_words(outline) if reading else deadlock_request(outline, phrases)
         if words and inbound.kind == MessageKind.COMPLAINT:
-            self.casework.deadlock_requested(session, case, words, outline)
+            self.casework.deadlock_requested(session, case, actor, words, outline)
         return outcome
 
 

@@ -155,6 +155,12 @@ class StaffDesk:
                     if copy
                     else ("sent the deadlock letter")
                 )
+        elif name == "customer-address":
+            case.add_address(command.address)
+            done = (
+                f"accepted {command.address} as the customer's address: mail from it now "
+                f"counts as theirs (letters still go to {case.customer_email})"
+            )
         else:  # pragma: no cover - read_commands admits only known commands
             raise AssertionError(name)
         session.add(case)
@@ -182,6 +188,11 @@ class StaffDesk:
             errors.append(f"{case.ref} is open, there is nothing to reopen")
         if "escalate" in names and case.level == Level.MANAGER:
             errors.append(f"{case.ref} is already at Manager level")
+        for accepted in (c.address for c in reply.commands if c.name == "customer-address"):
+            if self.settings.staff_member(accepted) is not None:
+                errors.append(f"{accepted} is a staff address; staff mail is never the customer's")
+            elif accepted in case.addresses():
+                errors.append(f"{accepted} is already the customer's address on {case.ref}")
         refusing = any(c.name == "deadlock" and c.refusal is not None for c in reply.commands)
         if refusing and not self.casework.deadlock_pending(case):
             errors.append(f"{case.ref} has no deadlock letter request waiting for a decision")

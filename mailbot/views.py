@@ -59,6 +59,11 @@ def case_json(
         "status": case.status,
         "level": case.level,
         "customer_email": case.customer_email,
+        # every address whose mail is the customer's: where letters go first, then the others
+        "customer_addresses": [
+            case.customer_email,
+            *sorted(case.addresses() - {case.customer_email}),
+        ],
         "customer_name": case.customer_name,
         "subject": case.subject,
         "received_at": _iso(case.received_at),

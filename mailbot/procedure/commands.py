@@ -48,6 +48,14 @@ COMMANDS: dict[str, Spec] = {
         "send the deadlock letter now (with our final position), or refuse a request",
     ),
     "reopen": Spec("#reopen REASON", True, LEADERS, "reopen a resolved case"),
+    # who may act as the customer is a decision of the case's handlers (they are told of
+    # third-party mail), as reopening is: an accepted address can reopen and ask for letters
+    "customer-address": Spec(
+        "#customer-address ADDRESS [WHY]",
+        True,
+        LEADERS,
+        "mail from ADDRESS counts as the customer's from now on",
+    ),
     "new": Spec(
         "#new customer@example.com Name",
         True,
@@ -73,6 +81,11 @@ class Command:
         word = self.argument.split()[0].lower()
         named = {"weekly": WEEKLY, "none": 0}
         return named[word] if word in named else int(word)
+
+    @property
+    def address(self) -> str:
+        """For #customer-address ADDRESS [WHY]: the address, lower-cased as cases keep them."""
+        return self.argument.split()[0].strip("<>").lower()
 
     @property
     def refusal(self) -> str | None:
@@ -142,6 +155,9 @@ def _check_argument(name: str, argument: str) -> str | None:
             return f"#updates takes 1 to 20 (working days), weekly or none, not {word!r}."
     if name == "deadlock" and _refusal(argument) == "":
         return "#deadlock refuse needs a reason: #deadlock refuse REASON"
-    if name == "new" and argument and not _EMAIL.match(argument.split()[0].strip("<>")):
-        return f"#new needs the customer's email address first, not {argument.split()[0]!r}."
+    if name in ("new", "customer-address") and argument:
+        first = argument.split()[0]
+        if not _EMAIL.match(first.strip("<>")):
+            what = "the customer's email address" if name == "new" else "an email address"
+            return f"#{name} needs {what} first, not {first!r}."
     return None

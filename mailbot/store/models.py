@@ -225,7 +225,7 @@ class Event(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id", index=True)
     at: datetime = _when()
-    actor: str  # a staff address, "customer", or "mailbot"
+    actor: str  # the address that wrote (staff, customer, third party), or "mailbot"
     action: str
     detail: str = ""
 
