@@ -156,6 +156,7 @@ def build_backlog(count: int, reply_share: float, seed: int = 6) -> list[bytes]:
     rng = random.Random(seed)
     ids: list[str] = []
     subjects: list[str] = []
+    senders: list[str] = []
     out: list[bytes] = []
     for n in range(count):
         raw, _name = rng.choice(sources)
@@ -169,6 +170,7 @@ def build_backlog(count: int, reply_share: float, seed: int = 6) -> list[bytes]:
         if n and rng.random() < reply_share:
             earlier = rng.randrange(n)
             how = rng.random()
+            new["From"] = senders[earlier]  # the customer writes again (a stranger would not count)
             if how < 0.75:  # a proper reply: headers (and, mostly, a "Re:" subject)
                 new["In-Reply-To"] = ids[earlier]
                 new["References"] = ids[earlier]
@@ -178,6 +180,7 @@ def build_backlog(count: int, reply_share: float, seed: int = 6) -> list[bytes]:
                 drop_subject = True
         ids.append(message_id)
         subjects.append(subject)
+        senders.append(new["From"])
         out.append(rewrite(raw, new, drop_subject))
     return out
 
