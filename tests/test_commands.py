@@ -168,3 +168,43 @@ def test_a_line_that_merely_contains_a_hash_is_not_a_command(line: str) -> None:
 def test_the_same_command_twice_in_one_reply_is_an_error() -> None:
     reply = read_commands("#resolve Fixed\n#resolve Fixed again", Role.AGENT)
     assert any("once" in error for error in reply.errors)
+
+
+# What a client puts between the new text of a reply and the mail it answers.
+HISTORY = {
+    "a quoted line": "> Can you refund the delivery fee as well?",
+    "an attribution": (
+        "On Mon, 23 Nov 2026 at 10:05, Provider Complaints <complaints@provider.example> wrote:"
+    ),
+    "an Outlook header block": (
+        "From: Provider Complaints <complaints@provider.example>\n"
+        "Sent: Monday, 23 November 2026 10:05\n"
+        "To: Terry Leader <tl@provider.example>\n"
+        "Subject: [CMP-2026-000001] New complaint: My broadband keeps dropping"
+    ),
+    "an original-message marker": "-----Original Message-----",
+    "the first line of our letters to staff": "----- Please reply above this line -----",
+}
+
+
+@pytest.mark.parametrize("history", HISTORY.values(), ids=HISTORY)
+def test_a_command_under_quoted_history_is_refused_and_never_run(history: str) -> None:
+    text = f"Thanks, I am looking into it.\n\n{history}\n#deadlock We offered a £20 credit."
+    reply = read_commands(text, Role.TEAM_LEADER)
+    assert reply.commands == ()
+    assert len(reply.errors) == 1
+    assert "#deadlock is below the quoted text" in reply.errors[0]
+
+
+def test_a_hashtag_under_quoted_history_is_only_text() -> None:
+    text = "Thanks, I am looking into it.\n\n> My line is down again\n#fail #brokenbroadband"
+    reply = read_commands(text, Role.AGENT)
+    assert reply.commands == ()
+    assert reply.errors == ()
+    assert reply.text == text
+
+
+def test_each_command_is_written_with_a_single_hash_so_no_wrapping_starts_a_line_with_one() -> None:
+    for name, spec in COMMANDS.items():
+        assert spec.usage.startswith(f"#{name}")
+        assert spec.usage.count("#") == 1, spec.usage
