@@ -229,8 +229,8 @@ class Casework:
             case,
             "Customer asks for a deadlock letter",
             f'The customer asked for a deadlock letter ("{words}"). It goes automatically '
-            f"{self.out.letters.when(due)} unless you reply with #deadlock refuse REASON, "
-            f"#vexatious REASON or #out-of-scope REASON. #deadlock sends it now.\n\n{text}",
+            f'{self.out.letters.when(due)} unless you reply with "#deadlock refuse REASON", '
+            f'"#vexatious REASON" or "#out-of-scope REASON"; "#deadlock" sends it now.\n\n{text}',
         )
 
     def deadlock_letter(

@@ -176,7 +176,7 @@ class StaffDesk:
                 return [
                     "this message names no case: reply to a case's mail (keep the [reference] "
                     "in the subject), or open one for a postal or phone complaint with "
-                    "#new customer@example.com Name"
+                    '"#new customer@example.com Name"'
                 ]
             return [] if reply.text.strip() else ["#new needs the complaint's outline below it"]
         errors = []

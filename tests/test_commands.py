@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import textwrap
+from types import SimpleNamespace
+from typing import Any
+
 import pytest
 
-from mailbot.procedure.commands import COMMANDS, Command, Role, read_commands
+from mailbot.letters import Letters
+from mailbot.procedure.commands import COMMANDS, Command, Role, known, read_commands
 
 
 def test_resolve_with_a_summary_is_read() -> None:
@@ -168,3 +173,94 @@ def test_a_line_that_merely_contains_a_hash_is_not_a_command(line: str) -> None:
 def test_the_same_command_twice_in_one_reply_is_an_error() -> None:
     reply = read_commands("#resolve Fixed\n#resolve Fixed again", Role.AGENT)
     assert any("once" in error for error in reply.errors)
+
+
+# What a client puts between the new text of a reply and the mail it answers.
+HISTORY = {
+    "a quoted line": "> Can you refund the delivery fee as well?",
+    "an attribution": (
+        "On Mon, 23 Nov 2026 at 10:05, Provider Complaints <complaints@provider.example> wrote:"
+    ),
+    "an Outlook header block": (
+        "From: Provider Complaints <complaints@provider.example>\n"
+        "Sent: Monday, 23 November 2026 10:05\n"
+        "To: Terry Leader <tl@provider.example>\n"
+        "Subject: [CMP-2026-000001] New complaint: My broadband keeps dropping"
+    ),
+    "an original-message marker": "-----Original Message-----",
+    "the first line of our letters to staff": "----- Please reply above this line -----",
+}
+
+
+@pytest.mark.parametrize("history", HISTORY.values(), ids=HISTORY)
+def test_a_command_under_quoted_history_is_refused_and_never_run(history: str) -> None:
+    text = f"Thanks, I am looking into it.\n\n{history}\n#deadlock We offered a £20 credit."
+    reply = read_commands(text, Role.TEAM_LEADER)
+    assert reply.commands == ()
+    assert len(reply.errors) == 1
+    assert "#deadlock is below the quoted text" in reply.errors[0]
+
+
+def test_a_hashtag_under_quoted_history_is_only_text() -> None:
+    text = "Thanks, I am looking into it.\n\n> My line is down again\n#fail #brokenbroadband"
+    reply = read_commands(text, Role.AGENT)
+    assert reply.commands == ()
+    assert reply.errors == ()
+    assert reply.text == text
+
+
+def test_each_command_is_written_with_a_single_hash_so_no_wrapping_starts_a_line_with_one() -> None:
+    for name, spec in COMMANDS.items():
+        assert spec.usage.startswith(f"#{name}")
+        assert spec.usage.count("#") == 1, spec.usage
+
+
+def lines_read_as_commands(letter: str) -> list[str]:
+    """The lines of LETTER that read as a command (or as a wrong one) once a client has
+    quoted them back: unindented, without quote marks, or wrapped at 40 columns or more."""
+    variants: list[str] = []
+    for line in letter.splitlines():
+        variants.append(line.lstrip(" \t>"))
+        for width in range(40, 101):
+            variants += textwrap.wrap(line, width, break_long_words=False, break_on_hyphens=False)
+    read = [(variant, read_commands(variant, Role.MANAGER)) for variant in set(variants)]
+    return sorted(variant for variant, reply in read if reply.commands or reply.errors)
+
+
+def staff_letter(kind: str, **context: Any) -> str:
+    """The letter to staff of KIND, for a case made up here."""
+    case = SimpleNamespace(
+        ref="CMP-2026-000001",
+        customer_name="Alice Customer",
+        customer_email="alice@example.net",
+        level="team_leader",
+    )
+    text, _ = Letters("Europe/London").render(kind, {"case": case, **context})
+    return text
+
+
+def test_no_line_of_a_notification_reads_as_a_command_however_a_client_quotes_it() -> None:
+    notification = staff_letter(
+        "staff_notification",
+        headline="New complaint",
+        received="Monday 23 November 2026 at 10:00",
+        due="Tuesday 24 November 2026 at 10:00",
+        missing=["name"],
+        attachments=[],
+        text="My fibre broadband has dropped every evening this week.",
+        complaints_address="complaints@provider.example",
+        commands=COMMANDS.values(),
+    )
+    assert '"#resolve SUMMARY"' in notification
+    assert lines_read_as_commands(notification) == []
+
+
+def test_no_line_of_an_error_reply_reads_as_a_command_however_a_client_quotes_it() -> None:
+    wrong = ["#resolv Fixed", "#escalate", "#updates often", "#deadlock refuse", "#new bob"]
+    errors = [error for line in wrong for error in read_commands(line, Role.AGENT).errors]
+    errors += read_commands("Thanks.\n> quoted\n#note", Role.AGENT).errors
+    error_reply = staff_letter(
+        "staff_error", subject="RE: [CMP-2026-000001] x", errors=errors, known=known()
+    )
+    assert len(errors) == len(wrong) + 1 and "#resolve" in error_reply
+    assert lines_read_as_commands(error_reply) == []

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from email.utils import make_msgid
 from typing import Any
 
 import pytest
 
 from tests.conftest import AGENT, MANAGER, TEAM_LEADER, Mailbot
+from tests.test_commands import lines_read_as_commands
 from tests.test_intake_e2e import complaint
 
 MONDAY_10AM = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -17,6 +19,11 @@ CUSTOMER = "alice@example.net"
 TRUSTED = (
     "Authentication-Results: mx.provider.example; dkim=pass header.d=provider.example; "
     "dmarc=pass (p=reject) header.from=provider.example\r\n"
+)
+
+
+ATTRIBUTION = (
+    "On Mon, 23 Nov 2026 at 10:05, Provider Complaints <complaints@provider.example> wrote:"
 )
 
 
@@ -28,16 +35,17 @@ def staff_reply(
     auth: str = TRUSTED,
     to: str = "complaints@provider.example",
     quoted: str = "My fibre broadband has dropped every evening this week.",
+    history: str | None = None,
 ) -> tuple[bytes, str]:
-    """A reply as Outlook or Gmail writes it: new text, an attribution, the quoted history."""
+    """A reply as Outlook or Gmail writes it: new text, an attribution, the quoted history
+    (or HISTORY: the mail answered, as the client quoted it)."""
     message_id = make_msgid(domain="provider.example")
     threading = (
         f"In-Reply-To: {in_reply_to}\r\nReferences: {in_reply_to}\r\n" if in_reply_to else ""
     )
-    text = (
-        f"{body}\n\nOn Mon, 23 Nov 2026 at 10:05, Provider Complaints "
-        f"<complaints@provider.example> wrote:\n> {quoted}\n> Regards, Alice\n"
-    )
+    if history is None:
+        history = f"{ATTRIBUTION}\n> {quoted}\n> Regards, Alice\n"
+    text = f"{body}\n\n{history}"
     raw = (
         f"{auth}From: Staff <{sender}>\r\nTo: {to}\r\nSubject: {subject}\r\n"
         f"Date: Mon, 23 Nov 2026 11:00:00 +0000\r\nMessage-ID: {message_id}\r\n{threading}"
@@ -262,3 +270,66 @@ def test_new_opens_a_case_for_a_postal_complaint_and_acknowledges_the_customer(
     assert ack.rcpt_tos == ["bob@example.org"]
     assert case["ref"] in ack.message["Subject"]
     assert "Letter received today" not in ack.text
+
+
+FOOTER = "This email and any attachments are confidential to Provider Ltd."
+
+
+def gmail(letter: str) -> str:
+    return ATTRIBUTION + "\n" + "".join(f"> {line}\n" for line in letter.splitlines())
+
+
+# How mail clients quote the letter a staff member answers, below their new text.
+QUOTING: dict[str, Callable[[str], str]] = {
+    "outlook": lambda letter: (
+        "From: Provider Complaints <complaints@provider.example>\n"
+        "Sent: Monday, 23 November 2026 11:05\n"
+        "To: Terry Leader <tl@provider.example>\n"
+        "Subject: [CMP-2026-000001] Customer asks for a deadlock letter\n\n" + letter
+    ),
+    "gmail": gmail,
+    "gmail, with the mail server's footer below": lambda letter: f"{gmail(letter)}\n{FOOTER}\n",
+    "pasted unindented, with no header or quote marks": lambda letter: "".join(
+        f"{line.strip()}\n" for line in letter.splitlines()
+    ),
+}
+
+
+@pytest.mark.parametrize("quoting", QUOTING.values(), ids=QUOTING)
+def test_a_reply_quoting_our_notification_runs_no_command_and_relays_only_its_new_text(
+    mailbot: Mailbot, capsys: pytest.CaptureFixture[str], quoting: Callable[[str], str]
+) -> None:
+    case, _ = opened(mailbot, capsys)
+    asks, _ = complaint(
+        subject=f"Re: [{case['ref']}] My broadband keeps dropping",
+        body="Nobody has called me. Please send me a deadlock letter.\n",
+    )
+    mailbot.append(asks, MONDAY_10AM + timedelta(hours=1))
+    assert mailbot("run", "--once") == 0
+    [told] = [e for e in mailbot.staff_mail(TEAM_LEADER) if "deadlock" in e.message["Subject"]]
+    assert '"#deadlock refuse REASON"' in told.text
+    assert lines_read_as_commands(told.text) == []
+
+    sentence = "Thank you, Alice: an engineer will call you tomorrow morning."
+    raw, _ = staff_reply(
+        TEAM_LEADER,
+        sentence,
+        f"RE: {told.message['Subject']}",
+        str(told.message["Message-ID"]),
+        history=quoting(told.text),
+    )
+    mailbot.append(raw)
+    assert mailbot("run", "--once") == 0
+
+    after = show(mailbot, capsys)
+    assert (after["status"], after["level"], after["flags"]) == ("open", "team_leader", [])
+    assert after["deadlock_requested_at"] is not None and after["deadlock_sent_at"] is None
+    assert after["update_interval_days"] == 1
+    assert mailbot.customer_kinds() == ["acknowledgement", "staff_reply"]
+    relayed = mailbot.customer_mail()[-1].text
+    assert sentence in relayed
+    for ours in ("reply above this line", "Customer asks", "#", FOOTER):
+        assert ours not in relayed
+    [done] = [e for e in mailbot.staff_mail(TEAM_LEADER) if "Done" in e.message["Subject"]]
+    assert f"sent your reply to {CUSTOMER}" in done.text
+    assert not [e for e in mailbot.staff_mail(TEAM_LEADER) if "Not done" in e.message["Subject"]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import escape
 
 import html2text
 
@@ -178,3 +179,27 @@ def test_a_command_or_a_date_just_above_the_attribution_is_kept() -> None:
     assert trim_reply("Engineer booked.\nSee you on 3 Dec" + attribution) == (
         "Engineer booked.\nSee you on 3 Dec"
     )
+
+
+OUR_LETTER = (
+    "----- Please reply above this line -----\n"
+    "New complaint on case CMP-2026-000001.\n\n"
+    "Customer: Alice Customer <alice@example.net>\n"
+    '  - "#resolve SUMMARY": resolve the case with a summary\n'
+)
+
+
+def test_a_reply_is_cut_at_the_first_line_of_our_letter_however_it_was_quoted() -> None:
+    new = "Thanks, I am looking into it."
+    pasted = f"{new}\n\n" + "\n".join(line.strip() for line in OUR_LETTER.splitlines())
+    footer = "\n\nThis email and any attachments are confidential to Provider Ltd."
+    quoted = (
+        f"{new}\n\nOn Mon, 23 Nov 2026 at 10:05, Complaints <c@provider.example> wrote:\n"
+        + "\n".join(f"> {line}" for line in OUR_LETTER.splitlines())
+        + footer
+    )
+    # html2text escapes the dashes that start a paragraph (as \-----); a client quotes them
+    paragraphs = "".join(f"<p>{escape(line)}</p>" for line in OUR_LETTER.splitlines())
+    html = f"<div>{new}</div><blockquote>{paragraphs}</blockquote><p>{footer}</p>"
+    for reply in (pasted, quoted, _html_to_text(html)):
+        assert trim_reply(reply) == new, reply

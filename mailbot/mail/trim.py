@@ -89,6 +89,11 @@ _APP_SIGNATURE_MAX_LENGTH = 100
 # A quoted line: "> text", or a Supercite prefix such as "Richard> text" or "C> text".
 _QUOTED = re.compile(r"^\s*[A-Za-z]{0,10}>")
 
+# The first line of mailbot's letters to staff (templates/_reply_above.txt.j2): below it is
+# our letter quoted back, however the client quoted it (with ">", under a header, or bare,
+# with no mark a trimmer could see). html2text may escape its dashes ("\-----") or bold it.
+_REPLY_ABOVE = re.compile(r"^[\W_]*please\s+reply\s+above\s+this\s+line[\W_]*$", re.IGNORECASE)
+
 
 def trim_reply(text: str) -> str:
     """Return the new part of reply TEXT: without quoted history and signature.
@@ -106,6 +111,19 @@ def trim_reply(text: str) -> str:
     lines = _cut_at_history(lines)
     lines = _drop_trailing_quote(lines)
     return "\n".join(lines).strip("\n").rstrip()
+
+
+def starts_history(lines: list[str], index: int) -> bool:
+    """Whether quoted or embedded history starts at line INDEX of a reply: a quoted line, an
+    attribution, a forward marker, an embedded message's headers, or our reply-above line."""
+    line = lines[index]
+    return bool(
+        _is_quoted(line)
+        or _REPLY_ABOVE.match(line)
+        or _FORWARD_MARKER.match(line)
+        or _starts_header_block(lines, index)
+        or _attribution_size(lines, index, allow_quoted=True)
+    )
 
 
 def _drop_leading_history(lines: list[str]) -> list[str]:
@@ -147,6 +165,8 @@ def _cut_at_history(lines: list[str]) -> list[str]:
                 if resume is not None and _is_new_text(lines, resume):
                     index += size
                     continue
+            return kept
+        if _REPLY_ABOVE.match(line):
             return kept
         if _is_quoted(line):
             kept.append(line)
@@ -226,6 +246,7 @@ def _is_new_text(lines: list[str], index: int) -> bool:
     line = lines[index]
     return not (
         _is_quoted(line)
+        or _REPLY_ABOVE.match(line)
         or _DELIMITER.match(line)
         or _is_app_signature(line)
         or _FORWARD_MARKER.match(line)

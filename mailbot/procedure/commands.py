@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from mailbot.mail.trim import starts_history
+
 
 class Role(StrEnum):
     AGENT = "agent"
@@ -21,7 +23,7 @@ LEADERS = frozenset({Role.TEAM_LEADER, Role.MANAGER})
 class Spec:
     """What a command takes and who may give it."""
 
-    usage: str
+    usage: str  # "#name ARGUMENT": one "#", so that no wrapping of it starts a line with "#"
     needs_argument: bool
     roles: frozenset[Role]
     help: str
@@ -42,7 +44,7 @@ COMMANDS: dict[str, Spec] = {
         "#out-of-scope REASON", True, LEADERS, "mark it outside the ADR scheme's jurisdiction"
     ),
     "deadlock": Spec(
-        "#deadlock [POSITION] | #deadlock refuse REASON",
+        "#deadlock [POSITION | refuse REASON]",
         False,
         LEADERS,
         "send the deadlock letter now (with our final position), or refuse a request",
@@ -64,7 +66,12 @@ COMMANDS: dict[str, Spec] = {
     ),
 }
 
-# a command is "#word" at the start of a line; Outlook and phones capitalise the first letter
+# A command is "#word" starting a line the staff member typed; Outlook and phones capitalise
+# the first letter. Blanks before it are allowed (an HTML editor's non-breaking space, a
+# stray space). What keeps mailbot's own text from reading as commands when it is quoted
+# back is that reading stops where quoted history starts, and that mailbot never writes "#"
+# where a client's unindenting or wrapping could put it first on a line: commands go in
+# quotes ("#resolve SUMMARY"), or first in a bullet ("  - #resolv is not a command").
 _LINE = re.compile(r"^\s*#([A-Za-z][A-Za-z-]*)\b[ \t:]*(.*?)\s*$")
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 WEEKLY = 5
@@ -103,23 +110,40 @@ class StaffReply:
 
 
 def read_commands(new_text: str, role: Role) -> StaffReply:
-    """Find, check and authorise the commands in NEW_TEXT (the reply without quotes)."""
+    """Find, check and authorise the commands in NEW_TEXT (the reply without quotes).
+
+    Commands are read from the top down to the first line of quoted or embedded history
+    (a "> " line, an attribution, an embedded message's headers, the first line of our
+    letters to staff), which trimming keeps when a reply is written between quotes, or
+    misses: no line under it is surely the staff member's own, so a command there is
+    refused, never run.
+    """
     commands: list[Command] = []
     errors: list[str] = []
     kept: list[str] = []
-    for line in new_text.splitlines():
+    lines = new_text.splitlines()
+    history = next((i for i in range(len(lines)) if starts_history(lines, i)), len(lines))
+    for index, line in enumerate(lines):
         found = _LINE.match(line)
         if found is None:
             kept.append(line)
             continue
         name, argument = found.group(1).lower(), found.group(2)
         spec = COMMANDS.get(name)
+        if index >= history:
+            kept.append(line)
+            if spec is not None:
+                errors.append(
+                    f"#{name} is below the quoted text, where nothing is read as a command: "
+                    "write commands above the quote."
+                )
+            continue
         if spec is None:
             errors.append(f"#{name} is not a command I know (known: {known()}).")
             continue
         problem = _check_argument(name, argument)
         if spec.needs_argument and not argument:
-            problem = f"#{name} needs an argument: {spec.usage}"
+            problem = f'#{name} needs an argument: "{spec.usage}"'
         if problem:
             errors.append(problem)
         elif role not in spec.roles:
@@ -145,7 +169,8 @@ def _refusal(argument: str) -> str | None:
 
 
 def known() -> str:
-    return ", ".join(f"#{name}" for name in COMMANDS)
+    """The commands by name, each in quotes (see _LINE)."""
+    return ", ".join(f'"#{name}"' for name in COMMANDS)
 
 
 def _check_argument(name: str, argument: str) -> str | None:
@@ -154,7 +179,7 @@ def _check_argument(name: str, argument: str) -> str | None:
         if word not in ("weekly", "none") and not (word.isdigit() and 1 <= int(word) <= 20):
             return f"#updates takes 1 to 20 (working days), weekly or none, not {word!r}."
     if name == "deadlock" and _refusal(argument) == "":
-        return "#deadlock refuse needs a reason: #deadlock refuse REASON"
+        return '#deadlock refuse needs a reason: "#deadlock refuse REASON"'
     if name in ("new", "customer-address") and argument:
         first = argument.split()[0]
         if not _EMAIL.match(first.strip("<>")):
