@@ -234,6 +234,7 @@ def staff_letter(kind: str, **context: Any) -> str:
         customer_name="Alice Customer",
         customer_email="alice@example.net",
         level="team_leader",
+        status="open",
     )
     text, _ = Letters("Europe/London").render(kind, {"case": case, **context})
     return text
@@ -264,3 +265,15 @@ def test_no_line_of_an_error_reply_reads_as_a_command_however_a_client_quotes_it
     )
     assert len(errors) == len(wrong) + 1 and "#resolve" in error_reply
     assert lines_read_as_commands(error_reply) == []
+
+
+def test_no_line_of_a_third_party_notice_reads_as_a_command_however_a_client_quotes_it() -> None:
+    notice = staff_letter(
+        "third_party_staff",
+        writer=SimpleNamespace(name="Bob", email="bob@example.org"),
+        deadlock_words="deadlock letter",
+        attachments=[],
+        text="Please send the deadlock letter to my sister.",
+    )
+    assert '"#customer-address bob@example.org"' in notice
+    assert lines_read_as_commands(notice) == []
