@@ -124,6 +124,13 @@ class App:
         with Session(self.engine) as session:
             self.intake.letters_out.outbox.give_up(session, self.clock())
         report = send_outbox(self.engine, self._smtp, self.settings.smtp.from_address, self.clock())
+        with Session(self.engine) as session:  # letters the server could not take after all
+            settled = self.intake.casework.held_in_sending(session)
+            session.commit()
+        if settled:  # the managers' notices go now, not at the next cycle
+            report.add(
+                send_outbox(self.engine, self._smtp, self.settings.smtp.from_address, self.clock())
+            )
         self._count(report)
         return report
 

@@ -6,6 +6,8 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from sqlalchemy import and_, or_
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from mailbot.config import Settings
@@ -13,7 +15,16 @@ from mailbot.correspondence import Correspondence
 from mailbot.procedure import rules
 from mailbot.procedure.calendar import BusinessCalendar
 from mailbot.procedure.rules import Due, Policy, Timers
-from mailbot.store.models import Case, CaseStatus, Event, Inbound, Level, MessageKind, Outbound
+from mailbot.store.models import (
+    Case,
+    CaseStatus,
+    Event,
+    Inbound,
+    Level,
+    MessageKind,
+    Outbound,
+    OutboundStatus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +33,12 @@ GENERIC_POSITION = (
     "We have investigated your complaint and we have not been able to resolve it to your "
     "satisfaction. We believe we have done everything we reasonably can."
 )
+CHASED = "deadlock letter chased"  # a request again while the first waits for its decision
+# the letters whose holding back the managers hear of at once: they must go another way
+HELD_LETTERS = {
+    MessageKind.ADR_NOTICE: "the ADR notice",
+    MessageKind.DEADLOCK_LETTER: "the deadlock letter",
+}
 
 
 class Casework:
@@ -69,6 +86,7 @@ class Casework:
             deadlock_requested_at=case.deadlock_requested_at,
             deadlock_sent_at=case.deadlock_sent_at,
             deadlock_refused_at=case.deadlock_refused_at,
+            deadlock_held_back=self.deadlock_held_back(case),
         )
 
     def reschedule(self, case: Case) -> None:
@@ -150,7 +168,7 @@ class Casework:
             history=self.history(session, case),
             next_words=next_words,
         )
-        if queued is None:
+        if queued.status == OutboundStatus.HELD:
             # held back (the address bounced, say; the case records why): the day counts as
             # done, or every tick would try again until someone finds another way through
             case.last_customer_contact_at = self.clock()
@@ -158,18 +176,82 @@ class Casework:
         self.record(session, case, RULE, "update sent", f"interval {interval} working day(s)")
 
     def adr_notice(self, session: Session, case: Case) -> None:
+        """R5: the notice goes once; held back, it is decided all the same (never retried)."""
         now = self.clock()
-        case.adr_notice_decided_at = case.adr_notice_sent_at = now
+        case.adr_notice_decided_at = now
         weeks = self.settings.procedure.adr_wait_weeks
-        case.adr_notice_decision = f"sent: unresolved {weeks} weeks after receipt"
-        self.out.to_customer(
+        row = self.out.to_customer(
             session,
             case,
             MessageKind.ADR_NOTICE,
             f"Your right to refer your complaint to {self.settings.adr_scheme.name}",
             weeks=weeks,
         )
+        if row.status == OutboundStatus.HELD:
+            self.letter_held(session, case, row)
+            return
+        case.adr_notice_sent_at = now
+        case.adr_notice_decision = f"sent: unresolved {weeks} weeks after receipt"
         self.record(session, case, RULE, "adr notice sent", case.adr_notice_decision)
+
+    def letter_held(self, session: Session, case: Case, row: Outbound) -> None:
+        """An ADR notice or a deadlock letter held back (ROW says why): the case records it,
+        and the managers are told at once, as it must reach the customer another way."""
+        letter = HELD_LETTERS[row.kind]
+        detail = f"{row.last_error}; the managers were told to send it another way"
+        if row.kind == MessageKind.ADR_NOTICE:
+            case.adr_notice_decision = f"held back: {detail}"
+        self.record(session, case, RULE, f"{letter} held back", detail)
+        self.out.letter_held(session, case, row, letter)
+
+    def held_in_sending(self, session: Session) -> int:
+        """ADR notices and deadlock letters the mail server turned out unable to take (an
+        address it cannot carry): the case no longer says sent, and the managers are told.
+
+        Found by the case's own state (sent, but every such letter on it held), so each is
+        settled once, whoever sent it and whenever.
+        """
+        other = aliased(Outbound)
+        went = (
+            select(other.id)
+            .where(
+                other.case_id == Outbound.case_id,
+                other.kind == Outbound.kind,
+                col(other.status).in_([OutboundStatus.QUEUED, OutboundStatus.SENT]),
+            )
+            .exists()
+        )
+        query = (
+            select(Outbound, Case)
+            .join(Case, col(Outbound.case_id) == col(Case.id))
+            .where(
+                Outbound.status == OutboundStatus.HELD,
+                or_(
+                    and_(
+                        col(Outbound.kind) == MessageKind.ADR_NOTICE,
+                        col(Case.adr_notice_sent_at).is_not(None),
+                    ),
+                    and_(
+                        col(Outbound.kind) == MessageKind.DEADLOCK_LETTER,
+                        col(Case.deadlock_sent_at).is_not(None),
+                    ),
+                ),
+                ~went,
+            )
+            .order_by(col(Outbound.id))
+            .with_for_update(of=Case, skip_locked=True)  # outbox.CLAIM: another daemon's
+        )
+        # a case's latest letter of each kind is the one in hand
+        latest = {(case.id, row.kind): (row, case) for row, case in session.exec(query).all()}
+        for row, case in latest.values():
+            if row.kind == MessageKind.ADR_NOTICE:
+                case.adr_notice_sent_at = None
+            else:
+                case.deadlock_sent_at = None
+            self.letter_held(session, case, row)
+            self.reschedule(case)
+            session.add(case)
+        return len(latest)
 
     def escalate(self, session: Session, case: Case, actor: str, reason: str) -> None:
         """R4: Manager level; the managers and the customer are told."""
@@ -221,6 +303,13 @@ class Casework:
             self.record(session, case, actor, "deadlock letter requested again", words)
             self.deadlock_letter(session, case, RULE, "a copy, as requested again")
             return
+        if self.deadlock_held_back(case):  # decided, but it never went: try again, as asked
+            self.record(session, case, "customer", "deadlock letter requested again", words)
+            self.deadlock_letter(session, case, RULE, "requested again after it was held back")
+            return
+        if self.deadlock_pending(case):
+            self.deadlock_chased(session, case, words, text)
+            return
         case.deadlock_requested_at = self.clock()
         due = rules.deadlock_decision_due(case.deadlock_requested_at, self.calendar, self.policy)
         self.record(session, case, actor, "deadlock letter requested", words)
@@ -233,23 +322,59 @@ class Casework:
             f'"#vexatious REASON" or "#out-of-scope REASON"; "#deadlock" sends it now.\n\n{text}',
         )
 
+    def deadlock_chased(self, session: Session, case: Case, words: str, text: str) -> None:
+        """R6: a request while one is pending keeps the first one's window; the handlers are
+        told of the first chase only."""
+        requested = case.deadlock_requested_at
+        assert requested is not None and case.id is not None
+        chased_before = session.exec(
+            select(Event.id).where(
+                Event.case_id == case.id,
+                Event.action == CHASED,
+                col(Event.at) >= requested,
+            )
+        ).first()
+        when = self.out.letters.when
+        self.record(session, case, "customer", CHASED, f"{words}; requested {when(requested)}")
+        if chased_before is not None:
+            return
+        due = rules.deadlock_decision_due(requested, self.calendar, self.policy)
+        self.out.staff_notification(
+            session,
+            case,
+            "Customer chased the deadlock letter",
+            f'The customer asked again for the deadlock letter ("{words}"), first asked for '
+            f"{when(requested)}. The decision is still due {when(due)}: the letter goes "
+            "automatically then unless you reply with #deadlock refuse REASON, #vexatious "
+            "REASON or #out-of-scope REASON. #deadlock sends it now. Further chases are "
+            f"recorded on the case without telling you again.\n\n{text}",
+        )
+
     def deadlock_letter(
         self, session: Session, case: Case, actor: str, why: str, position: str = ""
     ) -> None:
-        """R6: the letter, or a copy of the one already sent."""
+        """R6: the letter, or a copy of the one already sent; held back, it is decided all
+        the same (the rules do not retry it) and the managers are told."""
+        now = self.clock()
         copy = case.deadlock_sent_at is not None
-        if not copy:
-            case.deadlock_sent_at = self.clock()
-            case.deadlock_position = position or case.resolution_summary or GENERIC_POSITION
-        self.out.to_customer(
+        if not copy:  # a letter held back before keeps its position unless staff give one
+            case.deadlock_position = (
+                position or case.deadlock_position or case.resolution_summary or GENERIC_POSITION
+            )
+        row = self.out.to_customer(
             session,
             case,
             MessageKind.DEADLOCK_LETTER,
             f"Deadlock letter: {case.subject}",
             position=case.deadlock_position,
             copy=copy,
-            sent_day=self.out.letters.day(case.deadlock_sent_at or self.clock()),
+            sent_day=self.out.letters.day(case.deadlock_sent_at or now),
         )
+        if row.status == OutboundStatus.HELD:
+            self.letter_held(session, case, row)
+            return
+        if not copy:
+            case.deadlock_sent_at = now
         self.record(
             session,
             case,
@@ -271,12 +396,17 @@ class Casework:
         self.record(session, case, actor, "deadlock letter refused", reason)
 
     def deadlock_pending(self, case: Case) -> bool:
+        """A customer's request waits for the staff's decision (or the window's end)."""
         requested, refused = case.deadlock_requested_at, case.deadlock_refused_at
         return (
             requested is not None
-            and case.deadlock_sent_at is None
+            and not case.deadlock_position  # no letter written yet, sent or held back
             and (refused is None or refused < requested)
         )
+
+    def deadlock_held_back(self, case: Case) -> bool:
+        """The deadlock letter was written but held back (the managers were told)."""
+        return case.deadlock_sent_at is None and bool(case.deadlock_position)
 
     def history(self, session: Session, case: Case) -> list[str]:
         """The case so far, in the customer's words: what came in and what went out, by day."""
@@ -296,7 +426,11 @@ class Casework:
         }
         outbound = session.exec(
             select(Outbound)
-            .where(Outbound.case_id == case.id, Outbound.to_address == case.customer_email)
+            .where(
+                Outbound.case_id == case.id,
+                Outbound.to_address == case.customer_email,
+                Outbound.status != OutboundStatus.HELD,  # never went: not in their history
+            )
             .order_by(col(Outbound.id))
         ).all()
         for letter in outbound:

@@ -86,6 +86,7 @@ class ProcedureSettings:
     reopen_days: int = 28
     tick_seconds: int = 60
     deadlock_phrases: list[str] = field(default_factory=list)  # added to the built-in ones
+    acknowledge_out_of_hours: bool = True  # R2: false holds the acknowledgement to business time
 
     @property
     def opening(self) -> time:

@@ -17,7 +17,7 @@ from mailbot.outbox import OutboxWriter
 from mailbot.procedure.commands import COMMANDS
 from mailbot.procedure.details import Detail
 from mailbot.store import db
-from mailbot.store.models import Case, Inbound, Level, MessageKind, Outbound
+from mailbot.store.models import Case, Inbound, Level, MessageKind, Outbound, OutboundStatus
 
 DETAIL_HELP = {
     Detail.NAME: "your full name",
@@ -41,13 +41,17 @@ class Correspondence:
     # -- to the customer ----------------------------------------------------------------
 
     def acknowledgement(self, session: Session, case: Case, missing: Sequence[Detail]) -> bool:
-        """Queue the acknowledgement; False if it was held back (a bounce, a cap, an address)."""
+        """Queue the acknowledgement; False if it was held back (a bounce, a cap, an address).
+
+        R2's choice: with procedure.acknowledge_out_of_hours = false, one queued outside
+        business time goes at the next opening.
+        """
         text, html = self.letters.render(
             "acknowledgement",
             self._context(case, missing=list(missing), detail_help=DETAIL_HELP),
         )
         subject = f"[{case.ref}] We have received your complaint: {case.subject or 'no subject'}"
-        return None is not self._to_customer(
+        row = self._to_customer(
             session,
             case,
             MessageKind.ACKNOWLEDGEMENT,
@@ -55,7 +59,9 @@ class Correspondence:
             text,
             html,
             auto_submitted="auto-replied",
+            business_time_only=not self.settings.procedure.acknowledge_out_of_hours,
         )
+        return row.status != OutboundStatus.HELD
 
     def staff_reply(self, session: Session, case: Case, member: StaffMember, text: str) -> None:
         """Relay a staff member's words to the customer, signed with their name."""
@@ -69,12 +75,14 @@ class Correspondence:
             None,
             auto_submitted=None,
             from_name=f"{member.name} ({self.settings.smtp.from_name})",
+            author=member.email,
         )
 
     def to_customer(
         self, session: Session, case: Case, kind: MessageKind, subject: str, **context: Any
-    ) -> Outbound | None:
-        """Letter KIND (templates/KIND.txt.j2) to the customer, "[REF] SUBJECT"; None if held."""
+    ) -> Outbound:
+        """Letter KIND (templates/KIND.txt.j2) to the customer, "[REF] SUBJECT": its row (HELD
+        if it was held back)."""
         text, html = self.letters.render(str(kind), self._context(case, **context))
         return self._to_customer(
             session,
@@ -118,7 +126,9 @@ class Correspondence:
         html: str | None,
         auto_submitted: str | None,
         from_name: str | None = None,
-    ) -> Outbound | None:
+        author: str = "",
+        business_time_only: bool = False,
+    ) -> Outbound:
         in_reply_to, references = thread_of(session, case)
         letter = Letter(
             to_address=case.customer_email,
@@ -130,10 +140,11 @@ class Correspondence:
             references=references,
             auto_submitted=auto_submitted,
             from_name=from_name,
+            author=author,
         )
-        queued = self.outbox.queue(session, case, kind, letter)
-        if queued is not None:
-            case.last_customer_contact_at = queued.queued_at
+        queued = self.outbox.queue(session, case, kind, letter, business_time_only)
+        if queued.status != OutboundStatus.HELD:  # R3: the customer hears from us when it goes
+            case.last_customer_contact_at = queued.next_attempt_at
         return queued
 
     def too_large(self, session: Session, parsed: ParsedMessage, size: int, limit: int) -> None:
@@ -227,6 +238,24 @@ class Correspondence:
             )
             self.outbox.queue(session, case, MessageKind.STAFF_NOTIFICATION, letter)
 
+    def letter_held(self, session: Session, case: Case, row: Outbound, letter: str) -> None:
+        """Tell the managers at once that LETTER (its ROW) to the customer was held back: it
+        must reach them another way (the team leaders, if no managers are listed)."""
+        managers = self.settings.staff_with_role("manager")
+        for member in managers or self.settings.staff_with_role("team_leader"):
+            self.to_staff(
+                session,
+                case,
+                member,
+                MessageKind.LETTER_HELD,
+                "letter_held_staff",
+                f"[{case.ref}] {letter[:1].upper()}{letter[1:]} was not sent: {case.subject}",
+                None,
+                letter=letter,
+                address=row.to_address,
+                reason=row.last_error,
+            )
+
     def to_staff(
         self,
         session: Session,
@@ -289,7 +318,11 @@ def _thread_from_database(session: Session, case: Case) -> tuple[list[str], list
         col(Inbound.case_id) == case.id,
         col(Inbound.kind).in_([MessageKind.COMPLAINT, MessageKind.CUSTOMER_REPLY]),
     )
-    ours = (col(Outbound.case_id) == case.id, col(Outbound.to_address) == case.customer_email)
+    ours = (
+        col(Outbound.case_id) == case.id,
+        col(Outbound.to_address) == case.customer_email,
+        col(Outbound.status) != OutboundStatus.HELD,  # never sent: nothing to thread on
+    )
     both: CompoundSelect[str, int, int] = union_all(
         sql_select(
             col(Inbound.message_id), literal(0).label("ours"), col(Inbound.id).label("n")

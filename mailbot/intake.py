@@ -102,7 +102,8 @@ class Intake:
         self.ref_regex = ref_pattern(settings.procedure.case_ref_format)
         self.own = settings.own_addresses
         self.reader = Reader(self.own, tuple(settings.procedure.deadlock_phrases))
-        self.letters_out = Correspondence(settings, letters, OutboxWriter(settings, letters, clock))
+        outbox = OutboxWriter(settings, letters, clock, calendar)
+        self.letters_out = Correspondence(settings, letters, outbox)
         self.casework = Casework(settings, calendar, self.letters_out, clock)
         self.staff = StaffDesk(settings, self.letters_out, self.casework, clock, self.open_case)
 

@@ -21,10 +21,16 @@ from mailbot.backoff import capped_delay
 from mailbot.config import Settings
 from mailbot.letters import Letters
 from mailbot.mail.compose import Letter, compose, new_message_id, unsendable
+from mailbot.procedure.calendar import BusinessCalendar
 from mailbot.store import db
 from mailbot.store.journal import SendJournal
 from mailbot.store.models import Case, Event, MessageKind, Outbound, OutboundStatus, Suppression
-from mailbot.transport.smtp import SmtpConnectionLost, SmtpPermanentError, SmtpTemporaryError
+from mailbot.transport.smtp import (
+    SmtpCannotAddress,
+    SmtpConnectionLost,
+    SmtpPermanentError,
+    SmtpTemporaryError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,34 +55,49 @@ CLAIM = {"skip_locked": True}
 class OutboxWriter:
     """Queues letters in the caller's transaction, their bytes and Message-ID fixed then."""
 
-    def __init__(self, settings: Settings, letters: Letters, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        letters: Letters,
+        clock: Callable[[], datetime],
+        calendar: BusinessCalendar,
+    ) -> None:
         self.settings = settings
         self.smtp = settings.smtp
         self.letters = letters
         self.clock = clock
+        self.calendar = calendar
         self.domain = self.smtp.from_address.rpartition("@")[2]
 
     def queue(
-        self, session: Session, case: Case | None, kind: MessageKind, letter: Letter
-    ) -> Outbound | None:
-        """Queue LETTER, unless its address bounced or has had its fill of automated mail."""
+        self,
+        session: Session,
+        case: Case | None,
+        kind: MessageKind,
+        letter: Letter,
+        business_time_only: bool = False,
+    ) -> Outbound:
+        """Queue LETTER (BUSINESS_TIME_ONLY: to go at the next opening, dated then).
+
+        A letter that must not go (its address bounced, the cap, an address no server can
+        take) is kept as a held-back row with the reason, never sent (R8: recorded, not lost).
+        """
         now = self.clock()
         address = letter.to_address.lower()
-        held = self._held_back(session, kind, letter, address, now)
-        if held:
-            log.warning("not sending %s to %s: %s", kind, address, held)
-            if case is not None:
-                self._event(session, case, f"not sent {kind}", f"to {address}: {held}")
-            return None
+        held = self._held_back(session, case, kind, letter, address, now)
+        # queued_at is when it may go: the cap, the case's history and give_up count from there
+        release = self.calendar.next_opening(now) if business_time_only and not held else now
         message_id = new_message_id(self.domain)
-        raw = compose(
-            letter,
-            from_address=self.smtp.from_address,
-            from_name=self.smtp.from_name,
-            message_id=message_id,
-            date=now,
-            kind=kind,
-        )
+        raw = b""  # an address no letter can be composed for: the row keeps the reason
+        if not unsendable(address):
+            raw = compose(
+                letter,
+                from_address=self.smtp.from_address,
+                from_name=self.smtp.from_name,
+                message_id=message_id,
+                date=release,
+                kind=kind,
+            )
         row = Outbound(
             case_id=case.id if case else None,
             kind=kind,
@@ -84,31 +105,53 @@ class OutboxWriter:
             to_address=address,
             subject=letter.subject,
             raw=raw,
-            queued_at=now,
-            next_attempt_at=now,
+            queued_at=release,
+            next_attempt_at=release,
         )
+        if held:
+            row.status, row.last_error = OutboundStatus.HELD, held
+            log.warning("not sending %s to %s: %s", kind, address, held)
         session.add(row)
         if case is not None:
             assert case.id is not None
-            self._event(session, case, f"queued {kind}", f"to {address}")
-            if address == case.customer_email:
-                db.note_in_thread(session, case.id, message_id, ours=True)
+            if held:
+                self._event(session, case, f"not sent {kind}", f"to {address}: {held}")
+            else:
+                later = f", to go at {release.isoformat()}" if release != now else ""
+                self._event(session, case, f"queued {kind}", f"to {address}{later}")
+                if address == case.customer_email:
+                    db.note_in_thread(session, case.id, message_id, ours=True)
         return row
 
     def _held_back(
-        self, session: Session, kind: MessageKind, letter: Letter, address: str, now: datetime
+        self,
+        session: Session,
+        case: Case | None,
+        kind: MessageKind,
+        letter: Letter,
+        address: str,
+        now: datetime,
     ) -> str:
         """Why LETTER must not go ("" if it may)."""
         problem = unsendable(address)
-        if problem:  # e.g. a non-ASCII local part: the case stands, staff reach them otherwise
+        if problem:  # the case stands, staff reach them otherwise
             return f"cannot address mail to {address!r} ({problem})"
         bounced = db.suppressed_addresses(session)
         suppressed = session.get(Suppression, address) if address in bounced else None
         if letter.auto_submitted is None:  # a person writing to the address lifts a bounce
             if suppressed is not None:
-                suppressed.lifted_at, suppressed.lifted_by = now, letter.from_name or kind
+                who = letter.author or letter.from_name or kind
+                suppressed.lifted_at, suppressed.lifted_by = now, who
                 session.add(suppressed)  # recorded, not deleted (R8)
                 bounced.discard(address)
+                if case is not None:
+                    self._event(
+                        session,
+                        case,
+                        "bounce suppression lifted",
+                        f"{address} (it bounced: {suppressed.reason}): {who} wrote to it",
+                        actor=who,
+                    )
             return ""
         if suppressed is not None:
             return f"the address bounced ({suppressed.reason})"
@@ -120,13 +163,17 @@ class OutboxWriter:
                 select(func.count(col(Outbound.id))).where(
                     Outbound.to_address == address,
                     col(Outbound.kind).in_(CAPPED),
+                    Outbound.status != OutboundStatus.HELD,
                     col(Outbound.queued_at) > now - DAY,
                 )
             ).one()
         sent += sum(
             1
             for row in session.new
-            if isinstance(row, Outbound) and row.to_address == address and row.kind in CAPPED
+            if isinstance(row, Outbound)
+            and row.to_address == address
+            and row.kind in CAPPED
+            and row.status != OutboundStatus.HELD
         )
         if sent < cap:
             return ""
@@ -188,10 +235,12 @@ class OutboxWriter:
         session.commit()
         return len(stale)
 
-    def _event(self, session: Session, case: Case, action: str, detail: str) -> None:
+    def _event(
+        self, session: Session, case: Case, action: str, detail: str, actor: str = "mailbot"
+    ) -> None:
         assert case.id is not None
         session.add(
-            Event(case_id=case.id, at=self.clock(), actor="mailbot", action=action, detail=detail)
+            Event(case_id=case.id, at=self.clock(), actor=actor, action=action, detail=detail)
         )
 
 
@@ -204,6 +253,7 @@ class SendReport:
     sent: int = 0
     deferred: int = 0
     failed: int = 0
+    held: int = 0  # the server cannot take the address (no SMTPUTF8): held back, not retried
     unreachable: bool = False  # the server could not be reached at all
     error: str = ""
     last_id: int = 0  # the last row tried
@@ -213,6 +263,7 @@ class SendReport:
         self.sent += more.sent
         self.deferred += more.deferred
         self.failed += more.failed
+        self.held += more.held
         self.unreachable, self.error, self.last_id = more.unreachable, more.error, more.last_id
 
 
@@ -460,6 +511,10 @@ class _Pipeline:
             log.error(
                 "failed %s %s case=%s to=%s: %s", row.kind, row.message_id, ref, row.to_address, exc
             )
+        except SmtpCannotAddress as exc:  # the case's side is settled after (Casework)
+            change["status"], change["last_error"] = OutboundStatus.HELD, str(exc)
+            report.held += 1
+            log.warning("held back %s %s case=%s: %s", row.kind, row.message_id, ref, exc)
         else:
             change["status"], change["sent_at"] = OutboundStatus.SENT, self.now
             report.sent += 1

@@ -149,6 +149,7 @@ class Envelope:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    smtputf8: bool = False  # sent with MAIL FROM ... SMTPUTF8 (RFC 6531)
 
     @property
     def message(self) -> EmailMessage:
@@ -185,18 +186,25 @@ class SinkHandler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
             self.received.append(
-                Envelope(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content))
+                Envelope(
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    bytes(envelope.content),
+                    bool(envelope.smtp_utf8),
+                )
             )
         return "250 2.0.0 queued as mailbot-test"
 
 
 class SmtpSink:
-    """A real SMTP server (aiosmtpd) in a thread on 127.0.0.1."""
+    """A real SMTP server (aiosmtpd) in a thread on 127.0.0.1; SMTPUTF8: it offers RFC 6531."""
 
-    def __init__(self) -> None:
+    def __init__(self, smtputf8: bool = False) -> None:
         self.handler = SinkHandler()
         self.port = free_port()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(
+            self.handler, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=smtputf8
+        )
         self.running = False
 
     @property

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from mailbot.procedure.details import Detail, missing_details
-from mailbot.store.models import Case, Event, Inbound, Outbound
+from mailbot.store.models import Case, Event, Inbound, MessageKind, Outbound, OutboundStatus
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -49,6 +50,7 @@ def case_json(
             "message_id": m.message_id,
             "subject": m.subject,
             "to": m.to_address,
+            "status": m.status,  # "held": never sent, the outbound list says why
             "at": _iso(m.sent_at or m.queued_at),
         }
         for m in outbound
@@ -88,6 +90,7 @@ def case_json(
         "deadlock_sent_at": _iso(case.deadlock_sent_at),
         "deadlock_refused_at": _iso(case.deadlock_refused_at),
         "deadlock_position": case.deadlock_position or None,
+        "deadlock_letter_held_back": deadlock_held_back(case, outbound),
         "first_response_overdue_sent_at": _iso(case.first_response_overdue_sent_at),
         "messages": messages,
         "outbound": [
@@ -109,6 +112,18 @@ def case_json(
             for e in events
         ],
     }
+
+
+def deadlock_held_back(case: Case, outbound: Sequence[Outbound]) -> str | None:
+    """Why the case's deadlock letter was held back, if it was written but never went."""
+    if case.deadlock_sent_at is not None or not case.deadlock_position:
+        return None
+    held = [
+        m
+        for m in outbound
+        if m.kind == MessageKind.DEADLOCK_LETTER and m.status == OutboundStatus.HELD
+    ]
+    return held[-1].last_error if held else None
 
 
 def case_line(case: Case) -> str:

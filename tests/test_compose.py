@@ -7,7 +7,7 @@ from email import message_from_bytes
 from email.policy import default
 
 from mailbot.letters import Letters
-from mailbot.mail.compose import Letter, compose, new_message_id
+from mailbot.mail.compose import Letter, compose, new_message_id, unsendable
 from mailbot.store.db import OUR_MESSAGE_IDS
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -77,3 +77,11 @@ def test_html_letters_escape_what_customers_wrote() -> None:
 def test_our_message_ids_start_as_the_bounce_lookup_expects() -> None:
     # a bounce naming no such id is not looked up in the outbox at all
     assert new_message_id("provider.example").startswith(OUR_MESSAGE_IDS)
+
+
+def test_a_non_ascii_address_is_written_in_utf8_and_a_broken_one_refused() -> None:
+    raw = sent(Letter(to_address="jörg@müller.example", to_name="Jörg", subject="s", text="t"))
+    assert "<jörg@müller.example>".encode() in raw  # RFC 6532: sent with SMTPUTF8
+    assert unsendable("jörg@müller.example") == ""
+    for broken in ("jörg müller@example.net", "a\u0085b@example.net", "no-at-sign", "a@b@c"):
+        assert unsendable(broken), broken

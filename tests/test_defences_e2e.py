@@ -232,6 +232,7 @@ def test_the_cap_counts_letters_not_yet_flushed_in_the_same_transaction(tmp_path
         with Session(app.engine) as session:
             kind = MessageKind.ACKNOWLEDGEMENT
             queued = [outbox.queue(session, None, kind, letter) for _ in range(3)]
-            assert [row is not None for row in queued] == [True, True, False]
+            assert [row.status for row in queued] == ["queued", "queued", "held"]
+            assert "the cap is 2" in queued[2].last_error
     finally:
         app.close()

@@ -361,6 +361,13 @@ def test_r6_the_letter_is_sent_once_per_case() -> None:
     assert Due.DEADLOCK_LETTER not in due_at(again, london(2026, 11, 30, 10))
 
 
+def test_r6_a_letter_held_back_is_decided_and_not_due_again() -> None:
+    case = replace(requested(), deadlock_held_back=True)  # the managers were told instead
+    assert deadlock_letter_at(case, CALENDAR, POLICY) is None
+    assert Due.DEADLOCK_LETTER not in due_at(case, london(2026, 11, 23, 16))
+    assert Due.DEADLOCK_LETTER not in due_at(case, london(2026, 11, 24, 16))
+
+
 # Planning: when to look again, and doing what is due only once
 
 

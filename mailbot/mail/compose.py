@@ -31,8 +31,16 @@ def new_message_id(domain: str) -> str:
 
 @lru_cache(maxsize=4096)
 def unsendable(address: str) -> str:
-    """Why ADDRESS cannot be the To: of a letter of ours ("" when it can)."""
-    return "" if _ASCII_ADDRESS.match(address) else "not a plain ASCII address"
+    """Why ADDRESS cannot be the To: of a letter of ours ("" when it can).
+
+    A non-ASCII address (RFC 6531) can: whether it goes depends on the server's SMTPUTF8,
+    known only when sending.
+    """
+    if _ASCII_ADDRESS.match(address):
+        return ""
+    if _UTF8_ADDRESS.match(address) and address.isprintable():  # no control or odd spaces
+        return ""
+    return "not an address mail can be sent to"
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,7 @@ class Letter:
     references: Sequence[str] = ()
     reply_to: str | None = None
     from_name: str | None = None  # defaults to the configured from_name
+    author: str = ""  # the member of staff who wrote it (a relayed reply); "" for mailbot's
     auto_submitted: str | None = "auto-generated"  # None: written by a person (a relayed reply)
 
 
@@ -64,7 +73,8 @@ def compose(
 
     Written directly rather than through EmailMessage, which spends a millisecond on
     its header registry per letter: every value is cleaned by header_safe and encoded
-    (RFC 2047) by email.header, every Message-ID checked to be plain ASCII.
+    (RFC 2047) by email.header, every Message-ID checked to be plain ASCII. The bytes are
+    ASCII but for a non-ASCII address, kept as UTF-8 (RFC 6532) and sent with SMTPUTF8.
     """
     headers = [
         ("From", _mailbox(letter.from_name or from_name, from_address)),
@@ -98,7 +108,7 @@ def compose(
             f"\r\n--{boundary}--\r\n"
         )
     head = "".join(f"{name}: {value}\r\n" for name, value in headers)
-    return (head + body).encode("ascii")
+    return (head + body).encode("utf-8")
 
 
 _MESSAGE_ID = re.compile(r"^<[!-;=?-~]{1,250}>$")  # printable ASCII, no <, > or space
@@ -107,7 +117,7 @@ _ATOMS = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ .-]*$")
 
 def _mailbox(name: str, address: str) -> str:
     """'Name <address>', the name quoted or RFC 2047-encoded as it needs."""
-    if not _ASCII_ADDRESS.match(address):
+    if unsendable(address):
         raise ValueError(f"cannot address mail to {address!r}")
     name = header_safe(name)
     if not name:
@@ -122,6 +132,10 @@ def _mailbox(name: str, address: str) -> str:
 
 
 _ASCII_ADDRESS = re.compile(r"^[!#-'*+\-/-9=?A-Z^-~.]+@[A-Za-z0-9.\-\[\]:]+$")
+# RFC 6531: the same, with UTF-8 in the local part and the domain (U-labels)
+_UTF8_ADDRESS = re.compile(
+    r"^[!#-'*+\-/-9=?A-Z^-~.\u0080-\U0010ffff]+@[A-Za-z0-9.\-\u0080-\U0010ffff]+$"
+)
 
 
 def _words(name: str, value: str) -> str:

@@ -47,6 +47,7 @@ class Timers:
     deadlock_requested_at: datetime | None
     deadlock_sent_at: datetime | None
     deadlock_refused_at: datetime | None
+    deadlock_held_back: bool = False  # the letter was written but held back: decided
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ def deadlock_letter_at(
 ) -> datetime | None:
     """R6: when a pending request becomes a letter, unless staff recorded an exception."""
     requested = timers.deadlock_requested_at
-    if requested is None or timers.deadlock_sent_at is not None:
+    if requested is None or timers.deadlock_sent_at is not None or timers.deadlock_held_back:
         return None
     if timers.deadlock_refused_at is not None and timers.deadlock_refused_at >= requested:
         return None

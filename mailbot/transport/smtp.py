@@ -21,6 +21,10 @@ class SmtpPermanentError(Exception):
     """A 5xx answer: this message will never go."""
 
 
+class SmtpCannotAddress(Exception):
+    """The server cannot take this recipient (RFC 6531, no SMTPUTF8): the letter is held back."""
+
+
 class SmtpTransport:
     """A connection to the submission server, opened on entry."""
 
@@ -64,9 +68,10 @@ class SmtpTransport:
         """Send RAW; return the server's final answer, or raise by the answer's class."""
         assert self.client is not None, "use SmtpTransport as a context manager"
         client = self.client
+        options = _mail_options(client, recipient)
         try:
-            for command, argument in (("mail", sender), ("rcpt", recipient)):
-                code, text = getattr(client, command)(argument)
+            for command, arguments in (("mail", (sender, options)), ("rcpt", (recipient,))):
+                code, text = getattr(client, command)(*arguments)
                 _check(code, text, client)
             code, text = client.data(raw)
             _check(code, text, client)
@@ -75,6 +80,17 @@ class SmtpTransport:
         except OSError as exc:
             raise SmtpConnectionLost(f"connection error: {exc}") from exc
         return _answer(code, text)
+
+
+def _mail_options(client: smtplib.SMTP, recipient: str) -> list[str]:
+    """SMTPUTF8 for a non-ASCII address, if the server offers it (its EHLO says so)."""
+    if recipient.isascii():
+        return []
+    if not client.has_extn("smtputf8"):
+        raise SmtpCannotAddress(
+            f"{recipient} is not an ASCII address and the mail server does not offer SMTPUTF8"
+        )
+    return ["SMTPUTF8"]
 
 
 def _answer(code: int, text: bytes | str) -> str:
