@@ -277,3 +277,15 @@ def test_no_line_of_a_third_party_notice_reads_as_a_command_however_a_client_quo
     )
     assert '"#customer-address bob@example.org"' in notice
     assert lines_read_as_commands(notice) == []
+
+
+def test_no_line_of_a_held_letter_notice_reads_as_a_command_however_a_client_quotes_it() -> None:
+    notice = staff_letter(
+        "letter_held_staff",
+        letter="the ADR notice",
+        reason="the address bounced (5.1.1 permanent bounce)",
+        address="alice@example.net",
+        received="Monday 2 November 2026 at 10:00",
+        adr_date="Monday 28 December 2026",
+    )
+    assert lines_read_as_commands(notice) == []
