@@ -91,8 +91,8 @@ def test_a_staff_refusal_waits_for_the_tick_working_the_case(
     engine = db.open_database(mailbot.db_url)
     tick = engine.connect()  # the tick, mid-transaction: the case locked, the letter decided
     tick.execute(
-        text('UPDATE "case" SET deadlock_sent_at = :at WHERE ref = :ref'),
-        {"at": MONDAY_4PM - timedelta(hours=2), "ref": ref},
+        text('UPDATE "case" SET deadlock_sent_at = :at, deadlock_position = :why WHERE ref = :ref'),
+        {"at": MONDAY_4PM - timedelta(hours=2), "why": "We have done all we can.", "ref": ref},
     )
     codes: list[int] = []
     staff = threading.Thread(
