@@ -118,12 +118,17 @@ class App:
         return Mailbox(self.settings.mailbox)
 
     def send(self) -> SendReport:
-        """Give up on what waited too long, then send what is due in the outbox."""
+        """Send what is due in the outbox, then give up on the letters just refused whose
+        first refusal is older than smtp.give_up_after, and send the admins' alerts."""
         if self.journal is not None:
             self.journal.fold(self.engine)  # a crash's answers first: what is recorded is not sent
+        sender = self.settings.smtp.from_address
+        report = send_outbox(self.engine, self._smtp, sender, self.clock())
         with Session(self.engine) as session:
-            self.intake.letters_out.outbox.give_up(session, self.clock())
-        report = send_outbox(self.engine, self._smtp, self.settings.smtp.from_address, self.clock())
+            given_up = self.intake.letters_out.outbox.give_up(session, self.clock(), report.refused)
+        report.failed += given_up
+        if given_up and not report.unreachable:  # the alerts about them go now, not next time
+            report.add(send_outbox(self.engine, self._smtp, sender, self.clock()))
         self._count(report)
         return report
 
