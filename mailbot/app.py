@@ -54,10 +54,10 @@ class Taken:
 
 @dataclass
 class Cursor:
-    """How far the checkpoint may go: not past a message another daemon holds."""
+    """How far the checkpoint may go: not past a message left in the mailbox for later."""
 
     last_uid: int
-    held_elsewhere: bool = False
+    held_back: bool = False
 
 
 @dataclass
@@ -228,12 +228,12 @@ class App:
             report.outcomes.append(outcome)
             self.stats.fetched += 1
             self.stats.count(outcome)
-            if outcome.claimed_elsewhere:
-                cursor.held_elsewhere = True  # its daemon moves it; our checkpoint waits
+            if outcome.left_in_mailbox:  # its daemon moves it, or a later cycle does
+                cursor.held_back = True  # the checkpoint waits for it
                 continue
             quarantined = outcome.disposition is Disposition.QUARANTINED
             done[s.quarantine_folder if quarantined else s.processed_folder].append(uid)
-            if not cursor.held_elsewhere:
+            if not cursor.held_back:
                 cursor.last_uid = max(cursor.last_uid, uid)
         # the database has committed every message above: only now touch the mailbox
         for folder, moved in done.items():

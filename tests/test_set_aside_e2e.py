@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlmodel import Session, create_engine, select
+from sqlmodel import Session, col, create_engine, select
 
-from mailbot.store.models import Case, Event
+from mailbot.store.models import Case, Checkpoint, Event, Inbound
 from tests.conftest import TEAM_LEADER, Mailbot
 from tests.test_defences_e2e import cases, ingest, with_alerts
 from tests.test_intake_e2e import complaint
@@ -113,3 +113,68 @@ def test_a_case_whose_timers_raise_is_set_aside_once_and_the_other_cases_go_on(
     assert mail_to(mailbot, BOB) == ["acknowledgement", "update"]
     assert len(events(mailbot, bob, "put back in the tick")) == 1
     assert len(mailbot.staff_mail(OPS)) == 1
+
+
+def disk_failing_on_new_cases(db_url: str, failing: bool) -> None:
+    """The database refuses to store a case (as with a full disk), or works again."""
+    engine = create_engine(db_url)
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.begin() as connection:
+        if not failing:
+            connection.exec_driver_sql(
+                "DROP TRIGGER disk_fails" if sqlite else 'DROP TRIGGER disk_fails ON "case"'
+            )
+        elif sqlite:  # a trigger naming a table that is gone: "no such table", at each insert
+            connection.exec_driver_sql(
+                'CREATE TRIGGER disk_fails BEFORE INSERT ON "case" BEGIN SELECT 1 FROM gone; END'
+            )
+        else:
+            connection.exec_driver_sql(
+                "CREATE FUNCTION disk_fails() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "RAISE EXCEPTION 'could not extend file: No space left on device' "
+                "USING ERRCODE = 'disk_full'; END $$"
+            )
+            connection.exec_driver_sql(
+                'CREATE TRIGGER disk_fails BEFORE INSERT ON "case" '
+                "FOR EACH ROW EXECUTE FUNCTION disk_fails()"
+            )
+    engine.dispose()
+
+
+def test_a_database_error_while_processing_leaves_the_message_in_the_inbox_for_a_later_run(
+    mailbot: Mailbot, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_of_office = complaint(extra_headers="Auto-Submitted: auto-replied\r\n")[0]
+    mailbot.append(out_of_office)  # recorded on no case: no case row to store
+    mailbot.append(complaint()[0])
+    mailbot.append(complaint(extra_headers="Auto-Submitted: auto-replied\r\n")[0])
+    assert mailbot("migrate") == 0
+    disk_failing_on_new_cases(mailbot.db_url, True)
+    capsys.readouterr()
+
+    assert mailbot("run", "--once") == 0
+
+    warnings = [line for line in capsys.readouterr().err.splitlines() if " WARNING " in line]
+    assert len([line for line in warnings if "left for the next cycle" in line]) == 1
+    assert mailbot.folder_count("INBOX") == 1, "the complaint waits in the mailbox"
+    assert mailbot.folder_count("mailbot/processed") == 2
+    assert mailbot.folder_count("mailbot/quarantine") == 0, "good mail is not quarantined"
+    engine = create_engine(mailbot.db_url)
+    with Session(engine) as session:
+        stored = session.exec(select(Inbound).order_by(col(Inbound.id))).all()
+        assert [m.disposition for m in stored] == ["ignored", "received", "ignored"]
+        [checkpoint] = session.exec(select(Checkpoint)).all()
+    engine.dispose()
+    with mailbot.imap() as client:
+        client.select_folder("INBOX")
+        [waiting] = client.search("ALL")
+    assert checkpoint.last_uid < waiting, "the checkpoint has not passed it"
+    assert cases(mailbot, capsys) == [] and mailbot.smtp.received == []
+
+    disk_failing_on_new_cases(mailbot.db_url, False)
+    assert mailbot("run", "--once") == 0
+
+    assert mailbot.folder_count("INBOX") == 0
+    assert mailbot.folder_count("mailbot/processed") == 3
+    assert len(cases(mailbot, capsys)) == 1
+    assert mailbot.customer_kinds() == ["acknowledgement"]
