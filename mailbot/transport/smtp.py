@@ -108,18 +108,19 @@ class SmtpTransport:
     def _reset(self, code: int) -> None:
         """Forget the refused letter; a server that hung up is connected to again."""
         assert self.client is not None
-        try:
-            if code == 421:  # the server is closing the channel
-                raise smtplib.SMTPServerDisconnected("421")
-            self.client.rset()
-        except (OSError, smtplib.SMTPException):
-            self.client.close()
-            self.client = None
+        if code != 421:  # 421: the server is closing the channel
+            try:
+                self.client.rset()
+                return
+            except (OSError, smtplib.SMTPException):
+                pass
+        self.client.close()
+        self.client = None
 
 
 def _conversation(
     client: smtplib.SMTP, sender: str, recipient: str, raw: bytes
-) -> tuple[str, int, bytes]:
+) -> tuple[str, int, bytes | str]:
     """The stage and answer that decide the letter: the first refusal, or the final answer."""
     for stage, command, argument in (
         ("MAIL", client.mail, sender),
@@ -131,12 +132,8 @@ def _conversation(
     try:
         code, text = client.data(raw)
     except smtplib.SMTPDataError as exc:  # the answer to the DATA command itself was not 354
-        return "DATA", exc.smtp_code, _bytes(exc.smtp_error)
+        return "DATA", exc.smtp_code, exc.smtp_error
     return "the end of data", code, text
-
-
-def _bytes(text: bytes | str) -> bytes:
-    return text if isinstance(text, bytes) else text.encode("utf-8", "replace")
 
 
 def _answer(code: int, text: bytes | str) -> str:
