@@ -54,10 +54,10 @@ class Taken:
 
 @dataclass
 class Cursor:
-    """How far the checkpoint may go: not past a message another daemon holds."""
+    """How far the checkpoint may go: not past a message left in the mailbox for later."""
 
     last_uid: int
-    held_elsewhere: bool = False
+    held_back: bool = False
 
 
 @dataclass
@@ -118,19 +118,19 @@ class App:
         return Mailbox(self.settings.mailbox)
 
     def send(self) -> SendReport:
-        """Give up on what waited too long, then send what is due in the outbox."""
+        """Send what is due in the outbox, then give up on the letters just refused whose
+        first refusal is older than smtp.give_up_after, and send the admins' alerts."""
         if self.journal is not None:
             self.journal.fold(self.engine)  # a crash's answers first: what is recorded is not sent
+        sender = self.settings.smtp.from_address
+        report = send_outbox(self.engine, self._smtp, sender, self.clock())
         with Session(self.engine) as session:
-            self.intake.letters_out.outbox.give_up(session, self.clock())
-        report = send_outbox(self.engine, self._smtp, self.settings.smtp.from_address, self.clock())
-        with Session(self.engine) as session:  # letters the server could not take after all
-            settled = self.intake.casework.held_in_sending(session)
+            given_up = self.intake.letters_out.outbox.give_up(session, self.clock(), report.refused)
+            settled = self.intake.casework.held_in_sending(session)  # the server could not take
             session.commit()
-        if settled:  # the managers' notices go now, not at the next cycle
-            report.add(
-                send_outbox(self.engine, self._smtp, self.settings.smtp.from_address, self.clock())
-            )
+        report.failed += given_up
+        if (given_up or settled) and not report.unreachable:  # their notices go now
+            report.add(send_outbox(self.engine, self._smtp, sender, self.clock()))
         self._count(report)
         return report
 
@@ -231,12 +231,12 @@ class App:
             report.outcomes.append(outcome)
             self.stats.fetched += 1
             self.stats.count(outcome)
-            if outcome.claimed_elsewhere:
-                cursor.held_elsewhere = True  # its daemon moves it; our checkpoint waits
+            if outcome.left_in_mailbox:  # its daemon moves it, or a later cycle does
+                cursor.held_back = True  # the checkpoint waits for it
                 continue
             quarantined = outcome.disposition is Disposition.QUARANTINED
             done[s.quarantine_folder if quarantined else s.processed_folder].append(uid)
-            if not cursor.held_elsewhere:
+            if not cursor.held_back:
                 cursor.last_uid = max(cursor.last_uid, uid)
         # the database has committed every message above: only now touch the mailbox
         for folder, moved in done.items():

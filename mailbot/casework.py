@@ -90,7 +90,14 @@ class Casework:
         )
 
     def reschedule(self, case: Case) -> None:
-        """Keep the case's next due time (the tick's index) true after any change."""
+        """Keep the case's next due time (the tick's index) true after any change.
+
+        A case the tick set aside stays out of it, whatever else changes on it, until an
+        admin puts it back (`mailbot tick --retry-set-aside`).
+        """
+        if case.set_aside_reason:
+            case.next_due_at = None
+            return
         case.next_due_at = rules.plan(
             self.timers(case), self.clock(), self.calendar, self.policy
         ).next_due_at

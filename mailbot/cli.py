@@ -35,11 +35,13 @@ from mailbot.store.models import (
     OutboundStatus,
     Suppression,
 )
+from mailbot.tick import retry_set_aside
 from mailbot.transport.imap import MailboxUnavailable
 from mailbot.transport.smtp import SmtpPermanentError, SmtpTemporaryError, SmtpTransport
 from mailbot.views import case_json, case_line
 
 EX_OK, EX_USAGE, EX_TEMPFAIL = 0, 2, 75
+RETRY_SET_ASIDE = "mailbot tick --retry-set-aside"
 
 log = logging.getLogger("mailbot")
 
@@ -76,7 +78,14 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("ref")
     show.add_argument("--json", action="store_true")
     commands.add_parser("check", help="try the IMAP and SMTP settings and say what works")
-    commands.add_parser("tick", help="run the procedure's timers at --now (or now), then send")
+    tick = commands.add_parser(
+        "tick", help="run the procedure's timers at --now (or now), then send"
+    )
+    tick.add_argument(
+        "--retry-set-aside",
+        action="store_true",
+        help="first put back the cases the tick set aside after an error (once it is fixed)",
+    )
     commands.add_parser("migrate", help="upgrade the database's schema to this mailbot's")
     quarantine = commands.add_parser("quarantine", help="messages set aside, and why")
     actions = quarantine.add_subparsers(dest="action", required=True)
@@ -209,6 +218,9 @@ def _send(app: App) -> int:
 
 def _tick(app: App, args: argparse.Namespace) -> int:
     with _one_sender(app, "tick"):
+        if args.retry_set_aside:
+            back = retry_set_aside(app.engine, app.intake.casework, app.clock())
+            log.info("put back in the tick: %s", ", ".join(back) or "no case was set aside")
         log.info(app.tick().describe())
         return _send(app)
 
@@ -309,6 +321,8 @@ def _show(app: App, args: argparse.Namespace) -> int:
     print(case_line(case))
     print(f"  first response due {data['first_response_due']}, ADR from {data['adr_date']}")
     print(f"  missing details: {', '.join(data['missing_details']) or 'none'}")
+    if case.set_aside_reason:
+        print(f"  SET ASIDE by the tick: {case.set_aside_reason} (after a fix: {RETRY_SET_ASIDE})")
     for m in data["messages"]:
         print(f"  {m['at']}  {m['direction']:<3} {m['kind']:<16} {m['subject'][:60]}")
     for e in data["events"]:
@@ -369,6 +383,7 @@ def health(app: App) -> list[str]:
         bounced = count(
             select(func.count(col(Suppression.address))).where(col(Suppression.lifted_at).is_(None))
         )
+        set_aside = session.exec(select(Case.ref).where(Case.set_aside_reason != "")).all()
     url = app.settings.database.url.split("@")[-1]  # never print a password
     # SQLite: the one "daemon" lock; PostgreSQL: a "daemon HOST:PID" lock per daemon
     holders = running_now(app.engine)
@@ -384,6 +399,11 @@ def health(app: App) -> list[str]:
     ]
     if bounced:
         lines.append(f"{bounced} address(es) bounced: no automated mail goes to them")
+    if set_aside:
+        lines.append(
+            f"{len(set_aside)} case(s) set aside by the tick after an error, their timers stopped "
+            f"(mailbot show REF says why; after a fix: {RETRY_SET_ASIDE}): {', '.join(set_aside)}"
+        )
     if app.settings.staff_auth.require == "none":
         lines.append(
             'WARNING staff_auth.require = "none": any mail from a staff address is trusted'

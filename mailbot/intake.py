@@ -25,7 +25,7 @@ from mailbot.mail.classify import Classification, Sender, classify
 from mailbot.mail.digest import content_digest
 from mailbot.mail.parse import ParsedMessage, generated_message_id, parse_message
 from mailbot.outbox import OutboxWriter
-from mailbot.outcome import Outcome, attach, set_aside
+from mailbot.outcome import Outcome, attach, our_fault, set_aside
 from mailbot.procedure.calendar import BusinessCalendar
 from mailbot.procedure.deadlock import deadlock_request
 from mailbot.procedure.details import find_details, missing_details
@@ -200,7 +200,9 @@ class Intake:
         ]
 
     def process(self, inbound_id: int, reading: Reading | None = None) -> Outcome:
-        """Parse, classify and thread a stored message; quarantine it if that fails."""
+        """Parse, classify and thread a stored message; quarantine it if that fails because of
+        the message. A fault of ours (outcome.OUR_FAULTS: the database, a template) leaves it
+        stored as received and in the mailbox, for the next cycle."""
         for attempt in (1, 2):
             try:
                 with Session(self.engine) as session:
@@ -214,18 +216,23 @@ class Intake:
                     log.exception("inbound %s could not be processed", inbound_id)
                     return self.quarantine(inbound_id, "processing failed: a database conflict")
             except Exception as exc:
-                log.exception("inbound %s could not be processed", inbound_id)
                 first_line = str(exc).splitlines()[0][:300] if str(exc) else ""
-                return self.quarantine(
-                    inbound_id, f"processing failed: {type(exc).__name__}: {first_line}"
-                )
+                why = f"{type(exc).__name__}: {first_line}"
+                if our_fault(exc):  # the message is not to blame: it stays as received
+                    log.warning("inbound %s left for the next cycle: %s", inbound_id, why)
+                    log.debug("inbound %s: the fault", inbound_id, exc_info=True)
+                    left, which = f"to be processed again: {why}", f"inbound {inbound_id}"
+                    return Outcome(which, Disposition.RECEIVED, left_in_mailbox=left)
+                log.exception("inbound %s could not be processed", inbound_id)
+                return self.quarantine(inbound_id, f"processing failed: {why}")
         raise AssertionError("unreachable")
 
     def _process_in(
         self, session: Session, inbound_id: int, inbound: Inbound | None, reading: Reading | None
     ) -> Outcome:
         if inbound is None:  # another daemon is processing it (PostgreSQL row lock)
-            return Outcome(f"inbound {inbound_id}", Disposition.RECEIVED, claimed_elsewhere=True)
+            held = "being processed by another mailbot"
+            return Outcome(f"inbound {inbound_id}", Disposition.RECEIVED, left_in_mailbox=held)
         if inbound.disposition is not Disposition.RECEIVED:
             return _already(session, inbound)  # twice in one batch, or a race
         outcome = self._dispose(session, inbound, reading)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Protocol
@@ -28,6 +28,7 @@ from mailbot.store.models import Case, Event, MessageKind, Outbound, OutboundSta
 from mailbot.transport.smtp import (
     SmtpCannotAddress,
     SmtpConnectionLost,
+    SmtpNotTried,
     SmtpPermanentError,
     SmtpTemporaryError,
 )
@@ -50,6 +51,7 @@ CAPPED = frozenset(
 DAY = timedelta(days=1)
 # a row lock that other daemons (PostgreSQL) pass over rather than wait for; SQLite has one writer
 CLAIM = {"skip_locked": True}
+GIVE_UP_PAGE = 500  # refused letters looked at per query (bound parameters are limited)
 
 
 class OutboxWriter:
@@ -207,15 +209,20 @@ class OutboxWriter:
             letter = Letter(to_address=admin, to_name="", subject=subject, text=body)
             self.queue(session, None, MessageKind.ADMIN_ALERT, letter)
 
-    def give_up(self, session: Session, now: datetime) -> int:
-        """Mark failed what the server has refused for longer than smtp.give_up_after."""
+    def give_up(self, session: Session, now: datetime, refused: Sequence[int]) -> int:
+        """Mark failed the letters REFUSED just now whose first refusal is older than
+        smtp.give_up_after; the admins are told of each. Never a letter not tried: after an
+        outage every waiting letter is put to the server again before any is given up."""
         limit = self.smtp.give_up_delta
-        stale = session.exec(
-            select(Outbound).where(
-                Outbound.status == OutboundStatus.QUEUED,
-                col(Outbound.queued_at) < now - limit,
-            )
-        ).all()
+        stale: list[Outbound] = []
+        for start in range(0, len(refused), GIVE_UP_PAGE):
+            stale += session.exec(
+                select(Outbound).where(
+                    col(Outbound.id).in_(refused[start : start + GIVE_UP_PAGE]),
+                    Outbound.status == OutboundStatus.QUEUED,
+                    col(Outbound.first_refused_at) < now - limit,
+                )
+            ).all()
         for row in stale:
             row.status = OutboundStatus.FAILED
             row.last_error = f"gave up after {self.smtp.give_up_after}: {row.last_error}"
@@ -228,8 +235,9 @@ class OutboxWriter:
                     session,
                     f"gave up sending {row.kind} to {row.to_address}",
                     f"Message {row.message_id} ({row.subject}) was queued at "
-                    f"{row.queued_at.isoformat()} and the mail server kept refusing it for "
-                    f"{self.smtp.give_up_after} (after {row.attempts} attempts). Last answer: "
+                    f"{row.queued_at.isoformat()}; the mail server first refused it at "
+                    f"{_iso(row.first_refused_at)} and still refuses it after "
+                    f"{self.smtp.give_up_after} ({row.attempts} attempts). Last answer: "
                     f"{row.last_error}",
                 )
         session.commit()
@@ -242,6 +250,10 @@ class OutboxWriter:
         session.add(
             Event(case_id=case.id, at=self.clock(), actor=actor, action=action, detail=detail)
         )
+
+
+def _iso(moment: datetime | None) -> str:
+    return moment.isoformat() if moment else "?"
 
 
 class Transport(Protocol):
@@ -257,6 +269,7 @@ class SendReport:
     unreachable: bool = False  # the server could not be reached at all
     error: str = ""
     last_id: int = 0  # the last row tried
+    refused: list[int] = field(default_factory=list)  # rows deferred by their own attempt
 
     def add(self, more: SendReport) -> None:
         """Count MORE in too; its outage (or its end) and its last row are the latest."""
@@ -264,6 +277,7 @@ class SendReport:
         self.deferred += more.deferred
         self.failed += more.failed
         self.held += more.held
+        self.refused += more.refused
         self.unreachable, self.error, self.last_id = more.unreachable, more.error, more.last_id
 
 
@@ -400,6 +414,7 @@ class _Claimed:
     message_id: str
     to_address: str
     attempts: int  # counting the send in hand
+    first_refused_at: datetime | None
 
 
 _OUTBOUND = Outbound.__table__  # type: ignore[attr-defined]  # SQLModel's table
@@ -410,6 +425,7 @@ _CLAIM = (
         _OUTBOUND.c.to_address,
         _OUTBOUND.c.raw,
         _OUTBOUND.c.attempts,
+        _OUTBOUND.c.first_refused_at,
     )
     .where(_OUTBOUND.c.id == bindparam("row_id"), _OUTBOUND.c.status == OutboundStatus.QUEUED)
     .with_for_update(skip_locked=True)  # CLAIM: another daemon passes over it
@@ -471,8 +487,8 @@ class _Pipeline:
         if found is None:
             connection.rollback()
             return  # another daemon has it, or has sent it
-        kind, message_id, to_address, raw, attempts = found
-        row = _Claimed(row_id, str(kind), message_id, to_address, attempts + 1)
+        kind, message_id, to_address, raw, attempts, first_refused_at = found
+        row = _Claimed(row_id, str(kind), message_id, to_address, attempts + 1, first_refused_at)
         if self.smtp is None:  # inline: recorded before the next claim, one letter in doubt
             done: Future[str] = Future()
             try:
@@ -492,10 +508,16 @@ class _Pipeline:
         lost: SmtpConnectionLost | None = None
         try:
             change["smtp_reply"] = reply = flight.answer.result()
+        except SmtpNotTried:  # the link died on the letter before: this one is as it was
+            flight.connection.rollback()
+            raise
         except SmtpTemporaryError as exc:
             change["last_error"] = str(exc)
             change["next_attempt_at"] = self.now + retry_delay(row.attempts)
+            # absolute, as the journal needs: give_up_after counts from the first refusal
+            change["first_refused_at"] = row.first_refused_at or self.now
             report.deferred += 1
+            report.refused.append(row.id)
             log.warning(
                 "deferred %s %s case=%s to=%s: %s",
                 row.kind,

@@ -5,10 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from jinja2 import TemplateError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
 from mailbot.store import db
 from mailbot.store.models import Case, Disposition, Event, Inbound, MessageKind
+
+# Faults of ours, not the message's: it waits in the mailbox for the next cycle instead of
+# going to quarantine (the database unreachable, locked or failing; a broken template).
+OUR_FAULTS: tuple[type[Exception], ...] = (DBAPIError, TemplateError)
+
+
+def our_fault(error: Exception) -> bool:
+    """True when ERROR is ours (OUR_FAULTS), not the message's. An IntegrityError is not
+    among them: another daemon took the same row first, and the intake tries again."""
+    return isinstance(error, OUR_FAULTS) and not isinstance(error, IntegrityError)
 
 
 @dataclass
@@ -23,15 +35,17 @@ class Outcome:
     kind: str = ""
     queued: list[str] = field(default_factory=list)
     duplicate: bool = False
-    claimed_elsewhere: bool = False  # another daemon holds it: leave it in the mailbox
+    # why it is left in the mailbox, and the checkpoint waits for it: another daemon holds
+    # it, or a fault of ours (OUR_FAULTS); it is processed at a later cycle
+    left_in_mailbox: str = ""
     case: Case | None = field(default=None, repr=False, compare=False)  # for this transaction
 
     def describe(self) -> str:
         parts = [f"message_id={self.message_id}"]
         if self.duplicate:
             parts.append("duplicate: already processed")
-        if self.claimed_elsewhere:
-            parts.append("being processed by another mailbot")
+        if self.left_in_mailbox:
+            parts.append(f"left in the mailbox: {self.left_in_mailbox}")
         parts.append(f"-> {self.disposition.value}")
         if self.kind:
             parts.append(f"kind={self.kind}")

@@ -12,14 +12,16 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default
 from pathlib import Path
-from typing import Any
+from typing import Any, AnyStr
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, syntax
 
 DOVECOT_CONF = """\
 base_dir = {dir}/run
@@ -164,14 +166,36 @@ class Envelope:
         return body.get_content() if isinstance(body, EmailMessage) else ""
 
 
+# An answer (or the end of one: "554 5.7.1 no (hang up)") that closes the connection, as a
+# server going away mid-conversation, or one that hangs up after refusing, does.
+HANG_UP = "(hang up)"
+
+# A sink's answer at a stage of a letter: MAIL, RCPT, DATA (the command) or DOT (the end of
+# the data), given the letter so far; None accepts it (250, or 354 to DATA).
+Answer = Callable[[str, Envelope], str | None]
+
+
 @dataclass
 class SinkHandler:
-    """Keeps every message; can answer MAIL FROM with a chosen code, or call a hook first."""
+    """Keeps every message; answers any stage of a letter as told (answer), or MAIL FROM with
+    one code for every letter (refuse_with), or calls a hook at MAIL FROM first."""
 
     received: list[Envelope] = field(default_factory=list)
     refuse_with: str | None = None  # e.g. "451 4.3.0 try later" or "550 5.1.1 no such user"
+    answer: Answer | None = None
     on_mail: Any = None  # called at MAIL FROM, before answering (e.g. to kill the client)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def told(self, stage: str, envelope: Any, recipient: str = "") -> str | None:
+        """The answer set for STAGE of ENVELOPE (aiosmtpd's), or None to accept."""
+        if self.answer is None:
+            return None
+        letter = Envelope(
+            envelope.mail_from or "",
+            [*envelope.rcpt_tos, *([recipient] if recipient else [])],
+            bytes(envelope.content or b""),
+        )
+        return self.answer(stage, letter)
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -181,9 +205,25 @@ class SinkHandler:
         if self.refuse_with:
             return self.refuse_with
         envelope.mail_from = address
+        refusal = self.told("MAIL", envelope)
+        if refusal is not None:
+            envelope.mail_from = None
+            return refusal
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        refusal = self.told("RCPT", envelope, address)
+        if refusal is not None:
+            return refusal
+        envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        refusal = self.told("DOT", envelope)
+        if refusal is not None:
+            return refusal
         with self.lock:
             self.received.append(
                 Envelope(
@@ -196,13 +236,45 @@ class SinkHandler:
         return "250 2.0.0 queued as mailbot-test"
 
 
+class _SinkServer(SMTP):
+    """aiosmtpd's server, with the sink's answer to the DATA command itself (before 354),
+    which aiosmtpd has no handler hook for, and its HANG_UP."""
+
+    event_handler: SinkHandler
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        ready = self.envelope is not None and self.envelope.rcpt_tos and not arg
+        refusal = self.event_handler.told("DATA", self.envelope) if ready else None
+        if refusal is not None:
+            await self.push(refusal)
+            return
+        await super().smtp_DATA(arg)
+
+    async def push(self, status: AnyStr) -> None:
+        text = status.decode() if isinstance(status, bytes) else status
+        if not text.endswith(HANG_UP):
+            await super().push(status)
+            return
+        said = text.removesuffix(HANG_UP).strip()
+        if said:
+            await super().push(said)
+        if self.transport is not None:
+            self.transport.close()
+
+
+class _SinkController(Controller):
+    def factory(self) -> SMTP:
+        return _SinkServer(self.handler, **self.SMTP_kwargs)
+
+
 class SmtpSink:
     """A real SMTP server (aiosmtpd) in a thread on 127.0.0.1; SMTPUTF8: it offers RFC 6531."""
 
     def __init__(self, smtputf8: bool = False) -> None:
         self.handler = SinkHandler()
         self.port = free_port()
-        self.controller = Controller(
+        self.controller = _SinkController(
             self.handler, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=smtputf8
         )
         self.running = False

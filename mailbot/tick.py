@@ -6,13 +6,14 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from mailbot.casework import Casework
 from mailbot.outbox import CLAIM
 from mailbot.procedure.rules import Due
-from mailbot.store.models import Case
+from mailbot.store.models import Case, Event
 
 log = logging.getLogger(__name__)
 
@@ -21,10 +22,12 @@ log = logging.getLogger(__name__)
 class TickReport:
     cases: int = 0  # cases looked at (their next due time had come)
     done: dict[str, int] = field(default_factory=dict)  # what was done, by kind
+    set_aside: list[str] = field(default_factory=list)  # cases that raised, by reference
 
     def describe(self) -> str:
         what = ", ".join(f"{k}={v}" for k, v in sorted(self.done.items())) or "nothing due"
-        return f"tick: {self.cases} case(s) due: {what}"
+        aside = f"; set aside: {', '.join(self.set_aside)}" if self.set_aside else ""
+        return f"tick: {self.cases} case(s) due: {what}{aside}"
 
 
 BATCH = 100  # cases per commit: one fsync for the lot, not one per case
@@ -47,8 +50,13 @@ def tick(engine: Engine, casework: Casework, now: datetime) -> TickReport:
             for case_id in batch:
                 try:
                     done += _run(engine, casework, now, [case_id])
-                except Exception:
+                except OperationalError:  # the database's fault, not the case's
                     log.exception("tick failed for case id %d; retried at the next tick", case_id)
+                except Exception as error:  # the case's: once, not again every tick
+                    log.exception("tick failed for case id %d", case_id)
+                    ref = set_aside(engine, casework, case_id, error)
+                    if ref is not None:
+                        report.set_aside.append(ref)
         for ref, what in done:
             report.cases += 1
             for kind in what:
@@ -56,6 +64,55 @@ def tick(engine: Engine, casework: Casework, now: datetime) -> TickReport:
             if what:
                 log.info("case=%s rules: %s", ref, ", ".join(what))
     return report
+
+
+def set_aside(engine: Engine, casework: Casework, case_id: int, error: Exception) -> str | None:
+    """Take a case whose procedure raised out of the tick, until an admin puts it back.
+
+    Its reason is kept on the case, with an event, and the admins are told once. Plain
+    statements: the case's row may be what broke. Returns its reference (None if even
+    this failed: the next tick tries the case again).
+    """
+    lines = str(error).strip().splitlines()
+    reason = f"{type(error).__name__}: {lines[0] if lines else ''}"[:300]
+    try:
+        with Session(engine) as session:
+            ref = session.exec(select(Case.ref).where(col(Case.id) == case_id)).one()
+            session.execute(
+                update(Case)
+                .where(col(Case.id) == case_id)
+                .values(set_aside_reason=reason, next_due_at=None)
+            )
+            at = casework.clock()
+            session.add(
+                Event(case_id=case_id, at=at, actor="mailbot", action="set aside", detail=reason)
+            )
+            casework.out.outbox.alert(
+                session,
+                f"case {ref} set aside by the tick",
+                f"The procedure's timers raised an error on case {ref}: {reason}\n\n"
+                "No update, escalation, ADR notice or deadlock letter goes on it until an "
+                "admin puts it back; mail about the case is still received and threaded. "
+                "The log has the traceback. After a fix: mailbot tick --retry-set-aside",
+            )
+            session.commit()
+    except Exception:
+        log.exception("could not set case id %d aside; retried at the next tick", case_id)
+        return None
+    log.error("case=%s set aside by the tick: %s", ref, reason)
+    return ref
+
+
+def retry_set_aside(engine: Engine, casework: Casework, now: datetime) -> list[str]:
+    """Put every case the tick set aside back in it, due at once (after a fix)."""
+    with Session(engine) as session:
+        cases = session.exec(select(Case).where(Case.set_aside_reason != "")).all()
+        for case in cases:
+            casework.record(session, case, "admin", "put back in the tick", case.set_aside_reason)
+            case.set_aside_reason, case.next_due_at = "", now
+            session.add(case)
+        session.commit()
+        return [case.ref for case in cases]
 
 
 def _run(

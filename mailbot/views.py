@@ -82,6 +82,7 @@ def case_json(
         "first_staff_reply_at": _iso(case.first_staff_reply_at),
         "reopened_from": case.reopened_from or None,
         "next_due_at": _iso(case.next_due_at),
+        "set_aside_reason": case.set_aside_reason or None,  # the tick stopped working it
         "next_update_due": _iso(next_update_due),
         "adr_notice_due": _iso(case.adr_date),
         "adr_notice_sent_at": _iso(case.adr_notice_sent_at),

@@ -144,9 +144,8 @@ def test_answers_of_every_kind_fold_into_their_rows(
         [ack, staff_copy] = outbound(app.settings.database.url)
         assert app.journal is not None and ack.id is not None and staff_copy.id is not None
         later = NOW + timedelta(minutes=1)
-        app.journal.record(
-            ack.id, {"attempts": 1, "last_error": "451 try later", "next_attempt_at": later}
-        )
+        deferral = {"attempts": 1, "last_error": "451 try later", "next_attempt_at": later}
+        app.journal.record(ack.id, deferral | {"first_refused_at": NOW})
         app.journal.record(
             staff_copy.id,
             {"attempts": 1, "status": OutboundStatus.FAILED, "last_error": "550 no such user"},
@@ -161,6 +160,7 @@ def test_answers_of_every_kind_fold_into_their_rows(
             "451 try later",
         )
         assert ack_now.next_attempt_at.replace(tzinfo=UTC) == later
+        assert ack_now.first_refused_at == NOW, "give_up_after counts from the first refusal"
         assert (staff_now.status, staff_now.attempts, staff_now.last_error) == (
             OutboundStatus.FAILED,
             1,

@@ -16,7 +16,7 @@ from mailbot.store.models import Outbound, OutboundStatus
 
 log = logging.getLogger(__name__)
 _OUTBOUND = Outbound.__table__  # type: ignore[attr-defined]  # SQLModel's table
-_WHEN = ("sent_at", "next_attempt_at")  # the changes that hold a time
+_WHEN = ("sent_at", "next_attempt_at", "first_refused_at")  # the changes that hold a time
 
 
 class SendJournal:
@@ -67,7 +67,7 @@ class SendJournal:
             for _, outbound_id, change in entries:
                 values = json.loads(change)
                 for key in _WHEN:
-                    if key in values:
+                    if values.get(key) is not None:
                         values[key] = datetime.fromisoformat(values[key])
                 if "status" in values:
                     values["status"] = OutboundStatus(values["status"])

@@ -17,6 +17,10 @@ class SmtpConnectionLost(SmtpTemporaryError):
     """The connection failed mid-batch: the rest of the batch waits too."""
 
 
+class SmtpNotTried(SmtpConnectionLost):
+    """The connection was lost on an earlier letter: this one was never put to the server."""
+
+
 class SmtpPermanentError(Exception):
     """A 5xx answer: this message will never go."""
 
@@ -26,13 +30,22 @@ class SmtpCannotAddress(Exception):
 
 
 class SmtpTransport:
-    """A connection to the submission server, opened on entry."""
+    """A connection to the submission server, opened on entry.
+
+    A server that hangs up after refusing a letter (as some do after a 5xx, and a 421 says it
+    will) is connected to again for the next letter: that letter is not lost with the link.
+    """
 
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
         self.client: smtplib.SMTP | None = None
+        self.lost = ""  # why the connection died mid-letter: the letters after it wait
 
     def __enter__(self) -> SmtpTransport:
+        self.client = self._connect()
+        return self
+
+    def _connect(self) -> smtplib.SMTP:
         s = self.settings
         try:
             if s.security == "ssl":
@@ -51,8 +64,7 @@ class SmtpTransport:
             raise SmtpPermanentError(f"login refused: {answer}") from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise SmtpTemporaryError(f"cannot connect to {s.host}:{s.port}: {exc}") from exc
-        self.client = client
-        return self
+        return client
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -65,21 +77,67 @@ class SmtpTransport:
             self.client = None
 
     def send(self, sender: str, recipient: str, raw: bytes) -> str:
-        """Send RAW; return the server's final answer, or raise by the answer's class."""
-        assert self.client is not None, "use SmtpTransport as a context manager"
-        client = self.client
+        """Send RAW; return the server's final answer, or raise by the answer's class.
+
+        The answer that decides is the first refusal (to MAIL, RCPT or the DATA command) or
+        the answer after the final dot: 2xx sent, 5xx SmtpPermanentError, anything else
+        SmtpTemporaryError, each with the server's words. Only a connection that fails
+        mid-conversation is SmtpConnectionLost.
+        """
+        if self.lost:
+            raise SmtpNotTried(f"not tried: {self.lost}")
+        client = self._client()
         options = _mail_options(client, recipient)
         try:
-            for command, arguments in (("mail", (sender, options)), ("rcpt", (recipient,))):
-                code, text = getattr(client, command)(*arguments)
-                _check(code, text, client)
-            code, text = client.data(raw)
-            _check(code, text, client)
-        except smtplib.SMTPServerDisconnected as exc:
-            raise SmtpConnectionLost(f"connection lost: {exc}") from exc
-        except OSError as exc:
-            raise SmtpConnectionLost(f"connection error: {exc}") from exc
-        return _answer(code, text)
+            stage, code, text = _conversation(client, sender, recipient, raw, options)
+        except (OSError, smtplib.SMTPException) as exc:  # SMTPServerDisconnected among them
+            self.lost = f"connection lost: {exc}"
+            raise SmtpConnectionLost(self.lost) from exc
+        answer = _answer(code, text)
+        if 200 <= code < 300:
+            return answer
+        self._reset(code)
+        if 500 <= code < 600:
+            raise SmtpPermanentError(f"{answer} (to {stage})")
+        raise SmtpTemporaryError(f"{answer} (to {stage})")
+
+    def _client(self) -> smtplib.SMTP:
+        if self.client is None:  # the server hung up after refusing the letter before
+            try:
+                self.client = self._connect()
+            except (SmtpTemporaryError, SmtpPermanentError) as exc:
+                self.lost = f"connecting again: {exc}"
+                raise SmtpConnectionLost(self.lost) from exc
+        return self.client
+
+    def _reset(self, code: int) -> None:
+        """Forget the refused letter; a server that hung up is connected to again."""
+        assert self.client is not None
+        if code != 421:  # 421: the server is closing the channel
+            try:
+                self.client.rset()
+                return
+            except (OSError, smtplib.SMTPException):
+                pass
+        self.client.close()
+        self.client = None
+
+
+def _conversation(
+    client: smtplib.SMTP, sender: str, recipient: str, raw: bytes, options: list[str]
+) -> tuple[str, int, bytes | str]:
+    """The stage and answer that decide the letter: the first refusal, or the final answer."""
+    code, text = client.mail(sender, options)
+    if not 200 <= code < 300:
+        return "MAIL", code, text
+    code, text = client.rcpt(recipient)
+    if not 200 <= code < 300:
+        return "RCPT", code, text
+    try:
+        code, text = client.data(raw)
+    except smtplib.SMTPDataError as exc:  # the answer to the DATA command itself was not 354
+        return "DATA", exc.smtp_code, exc.smtp_error
+    return "the end of data", code, text
 
 
 def _mail_options(client: smtplib.SMTP, recipient: str) -> list[str]:
@@ -95,12 +153,3 @@ def _mail_options(client: smtplib.SMTP, recipient: str) -> list[str]:
 
 def _answer(code: int, text: bytes | str) -> str:
     return f"{code} {text.decode('utf-8', 'replace') if isinstance(text, bytes) else text}"
-
-
-def _check(code: int, text: bytes, client: smtplib.SMTP) -> None:
-    if 200 <= code < 400:
-        return
-    client.rset()
-    if 400 <= code < 500 or code < 0:
-        raise SmtpTemporaryError(_answer(code, text))
-    raise SmtpPermanentError(_answer(code, text))
