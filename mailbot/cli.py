@@ -158,6 +158,13 @@ def _run(app: App, args: argparse.Namespace) -> int:
 
 
 def _ingest(app: App, args: argparse.Namespace) -> int:
+    for name in args.files:  # all readable, or nothing is processed
+        try:
+            if name != "-":
+                Path(name).open("rb").close()
+        except OSError as exc:
+            print(f"mailbot: cannot read {name}: {exc.strerror}", file=sys.stderr)
+            return EX_USAGE
     for name in args.files:
         raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
         log_outcome(app.intake.receive(raw, app.clock(), f"file {name}"), f"file={name}")

@@ -1,8 +1,9 @@
 """Installed as users install it: the operator's own letters, the start-up check of every
-template."""
+template, and ingest's answer to a file that is not there."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -151,3 +152,17 @@ def test_every_letter_mailbot_writes_is_checked_at_start_up(tmp_path: Path) -> N
         if not p.name.startswith("_")
     }
     assert checked == ours
+
+
+def test_ingesting_a_file_that_is_not_there_says_so_in_one_line_and_does_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = serverless_config(tmp_path)
+    assert main(["--config", str(config), "cases"]) == 0  # the database made, and empty
+    capsys.readouterr()
+
+    assert main(["--config", str(config), "ingest", str(SAMPLE), "NOSUCHFILE"]) == 2
+
+    assert one_line(capsys) == "mailbot: cannot read NOSUCHFILE: No such file or directory"
+    assert main(["--config", str(config), "cases", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []  # the sample before it was not ingested
