@@ -13,8 +13,9 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from mailbot.config import ConfigError, Settings
+from mailbot.correspondence import specimens
 from mailbot.intake import Clock, Intake
-from mailbot.letters import Letters
+from mailbot.letters import Letters, TemplateFault
 from mailbot.outbox import SendAhead, SendReport, send_outbox
 from mailbot.outcome import Outcome
 from mailbot.procedure.calendar import BusinessCalendar
@@ -252,7 +253,8 @@ def log_outcome(outcome: Outcome, where: str) -> None:
 
 
 def build_app(settings: Settings, clock: Callable[[], datetime] = wall_clock) -> App:
-    """Build the parts; a setting the calendar refuses becomes a ConfigError."""
+    """Build the parts; a setting the calendar refuses, or a letter's template that fails to
+    render, becomes a ConfigError."""
     p = settings.procedure
     try:
         calendar = BusinessCalendar(
@@ -266,7 +268,12 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = wall_clock) ->
         raise ConfigError("procedure.region/timezone", str(exc)) from None
     if settings.staff_auth.require == "none":
         log.warning('staff_auth.require = "none": any mail from a staff address is trusted')
-    letters = Letters(p.timezone)
+    letters = Letters(p.timezone, settings.letters.own_templates)
+    try:  # every letter once, now: a template fault stops start-up, never a customer's mail
+        for kind, context in specimens(settings, letters):
+            letters.check(kind, context)
+    except TemplateFault as fault:
+        raise ConfigError(f"template {fault.template}", fault.problem) from None
     engine = db.open_database(settings.database.url)
     intake = Intake(engine, settings, calendar, letters, clock)
     readers = Readers(intake.reader, settings.limits.max_message_bytes)

@@ -201,6 +201,13 @@ class Refused(Exception):
 
 
 def _ingest(app: App, args: argparse.Namespace) -> int:
+    for name in args.files:  # all readable, or nothing is processed
+        try:
+            if name != "-":
+                Path(name).open("rb").close()
+        except OSError as exc:
+            print(f"mailbot: cannot read {name}: {exc.strerror}", file=sys.stderr)
+            return EX_USAGE
     with _one_sender(app, "ingest"):
         for name in args.files:
             raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()

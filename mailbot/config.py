@@ -159,6 +159,17 @@ class NotificationSettings:
 
 
 @dataclass(frozen=True)
+class LetterSettings:
+    """[letters]: the operator's own wording of the letters."""
+
+    templates_dir: str = ""  # their templates; any missing there is the packaged one
+
+    @property
+    def own_templates(self) -> Path | None:
+        return Path(self.templates_dir) if self.templates_dir else None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting mailbot reads, checked at start-up."""
 
@@ -171,6 +182,7 @@ class Settings:
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    letters: LetterSettings = field(default_factory=LetterSettings)
     staff: tuple[StaffMember, ...] = ()
 
     @property
@@ -196,6 +208,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "notifications": NotificationSettings,
     "alerts": AlertSettings,
     "limits": LimitSettings,
+    "letters": LetterSettings,
 }
 
 
@@ -352,5 +365,8 @@ def _check(settings: Settings) -> None:
             raise ConfigError("alerts.to", f"not an email address: {address!r}")
     if settings.limits.max_message_bytes < 1024:
         raise ConfigError("limits.max_message_bytes", "must be at least 1024")
+    own = settings.letters.own_templates
+    if own is not None and not own.is_dir():
+        raise ConfigError("letters.templates_dir", f"not a directory: {str(own)!r}")
     if not settings.database.url.partition("://")[1]:
         raise ConfigError("database.url", f"not a database URL: {settings.database.url!r}")

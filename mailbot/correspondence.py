@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import CompoundSelect, literal, union_all
@@ -14,7 +15,7 @@ from mailbot.letters import Letters
 from mailbot.mail.compose import Letter
 from mailbot.mail.parse import Address, ParsedMessage
 from mailbot.outbox import OutboxWriter
-from mailbot.procedure.commands import COMMANDS
+from mailbot.procedure.commands import COMMANDS, known
 from mailbot.procedure.details import Detail
 from mailbot.store import db
 from mailbot.store.models import Case, Inbound, Level, MessageKind, Outbound, OutboundStatus
@@ -283,24 +284,122 @@ class Correspondence:
         self.outbox.queue(session, case, kind, letter)
 
     def _context(self, case: Case | None, **extra: Any) -> dict[str, Any]:
-        settings = self.settings
-        context: dict[str, Any] = {
-            "case": case,
-            "company_name": settings.procedure.company_name,
-            "adr": settings.adr_scheme,
-            "hours": f"{settings.procedure.opening_time} and {settings.procedure.closing_time}",
-            "complaints_address": settings.smtp.from_address,
+        return letter_context(self.settings, self.letters, case, **extra)
+
+
+def letter_context(
+    settings: Settings, letters: Letters, case: Case | None, **extra: Any
+) -> dict[str, Any]:
+    """What a letter's template sees: the settings it names, CASE's dates, and EXTRA."""
+    context: dict[str, Any] = {
+        "case": case,
+        "company_name": settings.procedure.company_name,
+        "adr": settings.adr_scheme,
+        "hours": f"{settings.procedure.opening_time} and {settings.procedure.closing_time}",
+        "complaints_address": settings.smtp.from_address,
+    }
+    if case is not None:
+        context |= {
+            "customer_name": case.customer_name,
+            "due": letters.when(case.first_response_due),
+            "received": letters.when(case.received_at),
+            "adr_date": letters.day(case.adr_date),
+            "received_day": letters.day(case.received_at),
+            "referral_limit_months": settings.adr_scheme.referral_limit_months,
         }
-        if case is not None:
-            context |= {
-                "customer_name": case.customer_name,
-                "due": self.letters.when(case.first_response_due),
-                "received": self.letters.when(case.received_at),
-                "adr_date": self.letters.day(case.adr_date),
-                "received_day": self.letters.day(case.received_at),
-                "referral_limit_months": settings.adr_scheme.referral_limit_months,
-            }
-        return context | extra
+    return context | extra
+
+
+def specimens(settings: Settings, letters: Letters) -> list[tuple[str, dict[str, Any]]]:
+    """Every letter kind with a sample context shaped like its callers', every branch taken.
+
+    Start-up renders each once (`Letters.check`), so that a missing or broken template stops
+    start-up rather than a customer's mail: a letter's caller and its specimen change together.
+    """
+    received = datetime(2026, 11, 20, 16, 0, tzinfo=UTC)
+    ref = settings.procedure.case_ref_format
+    case = Case(
+        ref=ref.format(year=2026, number=42),
+        customer_email="pat@example.com",
+        customer_name="Pat Example",
+        subject="My broadband keeps dropping",
+        received_at=received,
+        first_response_due=received + timedelta(days=3),
+        adr_date=received + timedelta(weeks=settings.procedure.adr_wait_weeks),
+        resolution_summary="The line fault is fixed and a month's charge refunded",
+        reopened_from=ref.format(year=2026, number=41),
+    )
+    member = StaffMember("terry@example.com", "Terry Leader", "team_leader")
+
+    def of(about: Case | None, **extra: Any) -> dict[str, Any]:
+        return letter_context(settings, letters, about, **extra)
+
+    def to_staff(about: Case | None = case, **extra: Any) -> dict[str, Any]:
+        return {**of(about), "member": member, **extra}
+
+    words = "The connection drops every evening."
+    return [
+        ("acknowledgement", of(case, missing=list(Detail), detail_help=DETAIL_HELP)),
+        ("staff_reply", of(case, text=words, member=member)),
+        (
+            MessageKind.UPDATE,
+            of(case, history=["20 November: we received your complaint"], next_words="soon"),
+        ),
+        (MessageKind.ADR_NOTICE, of(case, weeks=settings.procedure.adr_wait_weeks)),
+        (MessageKind.ESCALATION_NOTICE, of(case)),
+        (MessageKind.RESOLUTION, of(case, reopen_days=settings.procedure.reopen_days)),
+        (
+            MessageKind.DEADLOCK_LETTER,
+            of(case, position=words, copy=True, sent_day=letters.day(received)),
+        ),
+        (MessageKind.DEADLOCK_REFUSAL, of(case, reason=words)),
+        (
+            MessageKind.TOO_LARGE,
+            of(None, name="Pat", subject=case.subject, size_mb="30.1", limit_mb="25"),
+        ),
+        (
+            MessageKind.STAFF_NOTIFICATION,
+            of(
+                case,
+                headline="New complaint",
+                text=words,
+                missing=list(Detail),
+                attachments=["bill.pdf"],
+                commands=COMMANDS.values(),
+            ),
+        ),
+        (f"{MessageKind.FIRST_RESPONSE_OVERDUE}_staff", to_staff()),
+        (f"{MessageKind.ESCALATION_NOTICE}_staff", to_staff(actor=member.email, reason=words)),
+        (MessageKind.STAFF_CONFIRMATION, to_staff(done=["resolved"])),
+        *[
+            (MessageKind.STAFF_ERROR, to_staff(about, errors=[words], subject="Re", known=known()))
+            for about in (case, None)  # a reply naming no case gets one too
+        ],
+        *[
+            (
+                MessageKind.SECURITY_ALERT,
+                to_staff(
+                    about, claimed=member.email, subject="Re", message_id="<1@x>", reason=words
+                ),
+            )
+            for about in (case, None)
+        ],
+        (
+            "third_party_staff",
+            of(
+                case,
+                writer=Address("Sam Other", "sam@example.net"),
+                text=words,
+                deadlock_words="deadlock letter",
+                attachments=["bill.pdf"],
+            ),
+        ),
+        (
+            "letter_held_staff",
+            to_staff(letter="the ADR notice", address=case.customer_email, reason=words),
+        ),
+        (MessageKind.ADMIN_ALERT, {"title": "SMTP gave up", "text": words}),  # outbox.alert's
+    ]
 
 
 def thread_of(session: Session, case: Case) -> tuple[str | None, list[str]]:
