@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import email
 import email.policy
 import email.utils
@@ -17,6 +16,8 @@ from email.parser import BytesParser
 
 import html2text
 import mailparser
+
+from mailbot.mail import charsets
 
 
 @dataclass(frozen=True)
@@ -262,34 +263,9 @@ def _container_bytes(part: Message, defects: list[str]) -> bytes:
     return b"".join(chunks)
 
 
-# Labels that senders get wrong: the superset decodes what the label promised and more.
-_CHARSET_ALIASES = {
-    "gb2312": "gb18030",
-    "gbk": "gb18030",
-    "ks_c_5601-1987": "cp949",
-    "iso-8859-1": "cp1252",
-    "latin1": "cp1252",
-    "us-ascii": "utf-8",
-    "ascii": "utf-8",
-}
-
-
 def _decode_bytes(data: bytes, charset: str | None, defects: list[str]) -> str:
     """Decode DATA, trusting CHARSET only as far as it works; never raises."""
-    label = (charset or "utf-8").strip().strip('"').lower()
-    declared = _CHARSET_ALIASES.get(label, label)
-    try:
-        codecs.lookup(declared)
-    except LookupError:
-        defects.append(f"unknown charset {charset!r}")
-        declared = "utf-8"
-    for candidate in dict.fromkeys((declared, "utf-8")):
-        try:
-            return data.decode(candidate)
-        except UnicodeDecodeError:
-            continue
-    defects.append(f"bytes not valid {charset or 'utf-8'}; replaced")
-    return data.decode(declared, errors="replace")
+    return charsets.decode(data, charset, defects)
 
 
 def _unfold(value: object) -> str:
