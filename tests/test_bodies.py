@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import re
+
+import pytest
 
 from mailbot.mail.parse import ParsedMessage, parse_message
+from mailbot.mail.trim import trim_reply
 from tests.corpus import corpus_dir
 
 MAIL_PARSER_MAILS = "mail-parser/tests/mails"
@@ -76,3 +80,126 @@ def test_a_part_whose_declared_utf_8_is_really_windows_1252_is_detected() -> Non
 def test_an_undeclared_cyrillic_part_is_detected_not_replaced() -> None:
     text = "Здравствуйте! Интернет не работает уже неделю, прошу вернуть деньги за месяц."
     assert parse(one_part(text.encode("cp1251"))).text == text
+
+
+HTML_COMPLAINT = (
+    "<html><head><style>p {margin: 0}</style></head><body>"
+    "<p>The <b>Caf&eacute;</b> router costs &pound;25 &mdash; it <i>never</i> worked.</p>"
+    "<p>Line one<br>line two</p>"
+    '<p>Please read <a href="https://shop.example/terms">your terms</a> again, or mail '
+    '<a href="mailto:ann@example.com">ann@example.com</a>.</p>'
+    "<p>-- not a signature, a dash<br>-- <br>Ann Customer<br>Flat 2, Leeds</p>"
+    "</body></html>"
+)
+
+
+def test_html_only_mail_becomes_clean_text() -> None:
+    text = parse(one_part(HTML_COMPLAINT.encode(), "text/html", "utf-8")).text
+    assert text == (
+        "The Café router costs £25 — it never worked.\n"
+        "\n"
+        "Line one\n"
+        "line two\n"
+        "\n"
+        "Please read your terms (https://shop.example/terms) again, or mail ann@example.com.\n"
+        "\n"
+        "-- not a signature, a dash\n"
+        "-- \n"
+        "Ann Customer\n"
+        "Flat 2, Leeds"
+    )
+
+
+def test_an_html_signature_is_still_found_by_the_trimmer() -> None:
+    html = "<div>Refund sent today.</div><div><br></div><div>-- <br>Sam Staff<br>Complaints</div>"
+    text = parse(one_part(html.encode(), "text/html", "utf-8")).text
+    assert trim_reply(text) == "Refund sent today."
+
+
+@pytest.mark.parametrize("name", ["mail_test_1", "mail_test_4", "mail_test_6", "mail_test_9"])
+def test_html_only_corpus_mail_reads_without_markdown_or_entities(name: str) -> None:
+    text = corpus_mail(name).text
+    assert text.strip()
+    assert not re.search(r"\*\*|\\[-*_#.]|\]\(|  $|&[a-z]+;|&#\d+;", text, re.MULTILINE)
+
+
+def test_every_text_part_of_a_mixed_message_is_kept_in_order() -> None:
+    raw = multipart(
+        "mixed",
+        "Content-Type: text/plain\r\n\r\nFirst, the router.",
+        "Content-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8=",
+        "Content-Type: text/plain\r\n\r\nSecond, the bill.",
+        "Content-Type: text/html\r\n\r\n<p>Third, the engineer.</p>",
+    )
+    assert parse(raw).text == "First, the router.\n\nSecond, the bill.\n\nThird, the engineer."
+
+
+def test_of_alternatives_the_plain_one_is_read_and_the_rest_of_the_mail_too() -> None:
+    alternative = (
+        'Content-Type: multipart/alternative; boundary="YY"\r\n\r\n'
+        "--YY\r\nContent-Type: text/plain\r\n\r\nMy line is down.\r\n"
+        "--YY\r\nContent-Type: text/html\r\n\r\n<p>My <b>line</b> is down.</p>\r\n--YY--"
+    )
+    footer = "Content-Type: text/html\r\n\r\n<p>Sent from the Leeds office</p>"
+    assert parse(multipart("mixed", alternative, footer)).text == (
+        "My line is down.\n\nSent from the Leeds office"
+    )
+
+
+def test_an_empty_plain_alternative_gives_way_to_the_html() -> None:
+    alternative = (
+        'Content-Type: multipart/alternative; boundary="YY"\r\n\r\n'
+        "--YY\r\nContent-Type: text/plain\r\n\r\n \r\n"
+        "--YY\r\nContent-Type: text/html\r\n\r\n<p>Only the HTML says it: refund me.</p>\r\n--YY--"
+    )
+    postscript = "Content-Type: text/plain\r\n\r\nPS: account 12345678"
+    assert parse(multipart("mixed", alternative, postscript)).text == (
+        "Only the HTML says it: refund me.\n\nPS: account 12345678"
+    )
+
+
+def test_corpus_mail_keeps_its_html_body_and_its_plain_footer() -> None:
+    # mail_test_14: multipart/mixed of text/html, an image, then text/plain
+    assert corpus_mail("mail_test_14").text == "HTML here\n\nPlaintext here."
+
+
+def test_a_nameless_inline_image_is_named_by_its_content_id() -> None:
+    raw = multipart(
+        "related",
+        "Content-Type: text/html\r\n\r\n<p>See the photo</p>",
+        "Content-Type: image/png\r\nContent-ID: <image001.png@01D9C2F1.5A1B2C30>\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\naGVsbG8=",
+        "Content-Type: image/jpeg\r\nContent-ID: <part2.06090408.01060107@example.com>\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\naGVsbG8=",
+    )
+    names = [attachment.filename for attachment in parse(raw).attachments]
+    assert names == ["image001.png", "part2.06090408.01060107.jpg"]
+
+
+def test_an_attached_message_without_a_name_is_named_by_its_subject() -> None:
+    inner = (
+        "From: Shop <care@shop.example>\r\nSubject: Re: [CMP-2026-000001] Refund 12/2026\r\n"
+        "\r\nWe will refund you.\r\n"
+    )
+    raw = multipart(
+        "mixed",
+        "Content-Type: text/plain\r\n\r\nHere is what they told me.",
+        f"Content-Type: message/rfc822\r\nContent-Disposition: attachment\r\n\r\n{inner}",
+    )
+    [attached] = parse(raw).attachments
+    assert attached.filename == "Re CMP-2026-000001 Refund 12-2026.eml"
+    assert b"We will refund you." in attached.payload
+
+
+def test_two_attachments_with_the_same_name_are_made_unique() -> None:
+    def scan(name: str) -> str:
+        return (
+            f'Content-Type: application/pdf\r\nContent-Disposition: attachment; filename="{name}"'
+            "\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8="
+        )
+
+    raw = multipart(
+        "mixed", scan("scan.pdf"), scan("scan.pdf"), scan("Scan.PDF"), scan("scan-2.pdf")
+    )
+    names = [attachment.filename for attachment in parse(raw).attachments]
+    assert names == ["scan.pdf", "scan-2.pdf", "Scan-3.PDF", "scan-2-2.pdf"]
