@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
+import struct
+from pathlib import Path
 
 import pytest
 
@@ -203,3 +206,72 @@ def test_two_attachments_with_the_same_name_are_made_unique() -> None:
     )
     names = [attachment.filename for attachment in parse(raw).attachments]
     assert names == ["scan.pdf", "scan-2.pdf", "Scan-3.PDF", "scan-2-2.pdf"]
+
+
+TNEF_SAMPLES = Path(__file__).parent / "data" / "tnefparse"
+
+
+def winmail(sample: str, body: str | None) -> bytes:
+    """A mail as Outlook sends it through Exchange: maybe a text part, then winmail.dat."""
+    data = base64.encodebytes((TNEF_SAMPLES / sample).read_bytes()).decode()
+    tnef = (
+        'Content-Type: application/ms-tnef; name="winmail.dat"\r\n'
+        'Content-Disposition: attachment; filename="winmail.dat"\r\n'
+        f"Content-Transfer-Encoding: base64\r\n\r\n{data}"
+    )
+    parts = [f"Content-Type: text/plain\r\n\r\n{body}", tnef] if body else [tnef]
+    return multipart("mixed", *parts)
+
+
+def test_the_files_inside_winmail_dat_become_the_messages_attachments() -> None:
+    message = parse(winmail("two-files.tnef", "The two files are attached."))
+    assert message.text == "The two files are attached."
+    assert [(a.filename, a.content_type) for a in message.attachments] == [
+        ("AUTHORS", "application/octet-stream"),
+        ("README", "application/octet-stream"),
+    ]
+    assert b"TNEF is a program for unpacking" in message.attachments[1].payload
+
+
+def test_a_body_carried_only_in_winmail_dat_becomes_the_text() -> None:
+    message = parse(winmail("rtf.tnef", None))
+    assert "Greg Allen\nSenior Engineer" in message.text
+    assert "\\par" not in message.text
+    assert "{\\rtf" not in message.text
+    assert message.attachments == ()
+
+
+def test_an_attached_outlook_item_is_kept_and_its_text_read_as_quoted() -> None:
+    item = (corpus_dir() / MAIL_PARSER_MAILS / "mail_outlook_1").read_bytes()  # a .msg file
+    raw = multipart(
+        "mixed",
+        "Content-Type: text/plain\r\n\r\nThis is the newsletter I never signed up for.",
+        'Content-Type: application/vnd.ms-outlook; name="newsletter.msg"\r\n'
+        'Content-Disposition: attachment; filename="newsletter.msg"\r\n'
+        f"Content-Transfer-Encoding: base64\r\n\r\n{base64.encodebytes(item).decode()}",
+    )
+    message = parse(raw)
+    [attachment] = message.attachments
+    assert (attachment.filename, attachment.payload) == ("newsletter.msg", item)
+    own, _, quoted = message.text.partition("\n\n-----Original Message-----\n")
+    assert own == "This is the newsletter I never signed up for."
+    assert quoted.startswith("Subject: Newsletter Prüfung Personalwesen")
+    assert "Sehr geehrte Frau Gaiser-Schönenborn" in quoted
+    assert trim_reply(message.text) == own
+
+
+def test_a_winmail_dat_crafted_of_tiny_attributes_is_kept_as_it_is() -> None:
+    # 100,000 one-byte attributes: tnefparse would copy 60 GB reading them
+    tiny = struct.pack("<BHHI", 1, 0x9999, 6, 1) + b"x" + struct.pack("<H", ord("x"))
+    crafted = struct.pack("<IH", 0x223E9F78, 1) + tiny * 100_000
+    raw = multipart(
+        "mixed",
+        "Content-Type: text/plain\r\n\r\nSee attached.",
+        "Content-Type: application/ms-tnef\r\n"
+        'Content-Disposition: attachment; filename="winmail.dat"\r\n'
+        f"Content-Transfer-Encoding: base64\r\n\r\n{base64.encodebytes(crafted).decode()}",
+    )
+    message = parse(raw)
+    [kept] = message.attachments
+    assert (kept.filename, kept.payload) == ("winmail.dat", crafted)
+    assert any("too many attributes" in defect for defect in message.defects)

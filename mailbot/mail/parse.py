@@ -16,7 +16,7 @@ from email.parser import BytesParser
 
 import mailparser
 
-from mailbot.mail import charsets
+from mailbot.mail import charsets, outlook
 from mailbot.mail.html_text import html_to_text
 
 
@@ -181,7 +181,7 @@ def _collect(part: Message, found: _Found, defects: list[str]) -> None:
     if disposition == "attachment" or (filename is not None and not part.is_multipart()):
         name = _decode_words(filename or "", defects) or _made_up_name(part, defects)
         payload = _container_bytes(part, defects) if part.is_multipart() else _payload(part)
-        found.files.append(_File(name, content_type, payload))
+        _add_file(found, _File(name, content_type, payload), defects)
         return
     if content_type.startswith("multipart/") and not part.is_multipart():
         reparsed = _with_found_boundary(part, defects)
@@ -206,7 +206,27 @@ def _collect(part: Message, found: _Found, defects: list[str]) -> None:
         elif text.strip():
             found.texts.append((content_type, _lines(text)))
     elif maintype not in ("text", "multipart", "message"):
-        found.files.append(_File(_made_up_name(part, defects), content_type, _payload(part)))
+        file = _File(_made_up_name(part, defects), content_type, _payload(part))
+        _add_file(found, file, defects)
+
+
+def _add_file(found: _Found, file: _File, defects: list[str]) -> None:
+    """Keep FILE; an Outlook container gives up what it holds: a winmail.dat its files and
+    the body it carries, an Outlook item (.msg) its text, quoted as Outlook quotes one."""
+    winmail = outlook.read_winmail(file.payload, defects)
+    if winmail is not None and (winmail.files or winmail.text):
+        for name, data in winmail.files:
+            found.files.append(_File(name, _type_of(name) or "application/octet-stream", data))
+        if winmail.text:
+            found.carried.append(winmail.text)
+        return
+    found.files.append(file)
+    item = outlook.read_outlook_item(file.payload, defects)
+    if item is not None and item.text:
+        # the trimmer cuts a staff reply at this line, so an attached item never reaches
+        # the customer as part of the reply
+        quoted = f"-----Original Message-----\nSubject: {item.subject}\n\n{item.text}"
+        found.texts.append(("text/plain", _lines(quoted)))
 
 
 def _collect_parts(
