@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import copy
 import html
 import re
 from typing import Any
@@ -70,7 +71,7 @@ def html_to_text(markup: str) -> str:
     for rule in tree.iter("hr"):
         rule.text = _RULE
     try:
-        engine = Inscriptis(tree, _CONFIG)
+        engine = Inscriptis(tree, _config())
     except RecursionError:  # nested deeper than Python's stack
         return _words(markup)
     text = _quoted(engine.get_text(), [(a.start, a.end) for a in engine.get_annotations()])
@@ -78,6 +79,13 @@ def html_to_text(markup: str) -> str:
     # "-- " is the signature delimiter (RFC 3676); HTML's white-space rules eat its space.
     lines = ["-- " if line == "--" else line for line in lines]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip("\n")
+
+
+def _config() -> ParserConfig:
+    """_CONFIG for one conversion: inscriptis hangs its canvas on the profile's <body>."""
+    config = copy.copy(_CONFIG)
+    config.css = {**_CONFIG.css, "body": _CONFIG.css["body"].__copy__()}
+    return config
 
 
 def _words(markup: str) -> str:
