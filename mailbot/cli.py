@@ -38,7 +38,7 @@ from mailbot.store.models import (
 from mailbot.tick import retry_set_aside
 from mailbot.transport.imap import MailboxUnavailable
 from mailbot.transport.smtp import SmtpPermanentError, SmtpTemporaryError, SmtpTransport
-from mailbot.views import case_json, case_line
+from mailbot.views import case_json, case_line, quarantined_json
 
 EX_OK, EX_USAGE, EX_TEMPFAIL = 0, 2, 75
 RETRY_SET_ASIDE = "mailbot tick --retry-set-aside"
@@ -89,7 +89,8 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="upgrade the database's schema to this mailbot's")
     quarantine = commands.add_parser("quarantine", help="messages set aside, and why")
     actions = quarantine.add_subparsers(dest="action", required=True)
-    actions.add_parser("list", help="every quarantined message with its reason")
+    listing = actions.add_parser("list", help="every quarantined message with its reason")
+    listing.add_argument("--json", action="store_true")
     show_one = actions.add_parser("show", help="one quarantined message: headers and reason")
     show_one.add_argument("id", type=int)
     show_one.add_argument("--raw", action="store_true", help="print the raw bytes as received")
@@ -236,7 +237,11 @@ def _quarantine(app: App, args: argparse.Namespace) -> int:
     with Session(app.engine) as session:
         query = select(Inbound).where(Inbound.disposition == Disposition.QUARANTINED)
         if args.action == "list":
-            for row in session.exec(query.order_by(col(Inbound.id))):
+            rows = session.exec(query.order_by(col(Inbound.id))).all()
+            if args.json:
+                print(json.dumps([quarantined_json(row) for row in rows], indent=2))
+                return EX_OK
+            for row in rows:
                 print(
                     f"{row.id:>6}  {row.received_at:%Y-%m-%d %H:%M}  {row.size:>9} B  "
                     f"{row.from_address or '-':<30} {row.subject[:40]!r}  {row.reason}"

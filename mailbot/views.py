@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
 
+from mailbot.mail.parse import parse_message
 from mailbot.procedure.details import Detail, missing_details
-from mailbot.store.models import Case, Event, Inbound, MessageKind, Outbound, OutboundStatus
+from mailbot.store.models import (
+    Attachment,
+    Case,
+    Event,
+    Inbound,
+    MessageKind,
+    Outbound,
+    OutboundStatus,
+)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -33,14 +43,17 @@ def case_json(
     events = session.exec(
         select(Event).where(Event.case_id == case.id).order_by(col(Event.id))
     ).all()
-    messages = [
+    files = _attachments(session, [m.id for m in inbound if m.id is not None])
+    messages: list[dict[str, Any]] = [
         {
             "direction": "in",
             "kind": m.kind,
             "message_id": m.message_id,
             "subject": m.subject,
-            "from": m.from_address,
+            "from": {"address": m.from_address, "name": m.from_name},
             "at": _iso(m.received_at),
+            "text": m.text,  # what mailbot read: every text part, HTML made plain
+            "attachments": files.get(m.id, []),
         }
         for m in inbound
     ] + [
@@ -125,6 +138,59 @@ def deadlock_held_back(case: Case, outbound: Sequence[Outbound]) -> str | None:
         if m.kind == MessageKind.DEADLOCK_LETTER and m.status == OutboundStatus.HELD
     ]
     return held[-1].last_error if held else None
+
+
+def _attachments(
+    session: Session, inbound_ids: list[int]
+) -> dict[int | None, list[dict[str, Any]]]:
+    """Each message's attachments as stored, with the SHA-256 of the bytes kept."""
+    found: dict[int | None, list[dict[str, Any]]] = {}
+    if not inbound_ids:
+        return found
+    rows = session.exec(
+        select(Attachment)
+        .where(col(Attachment.inbound_id).in_(inbound_ids))
+        .order_by(col(Attachment.id))
+    )
+    for a in rows:
+        found.setdefault(a.inbound_id, []).append(
+            {
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "size": a.size,
+                "sha256": hashlib.sha256(a.payload).hexdigest(),
+            }
+        )
+    return found
+
+
+def quarantined_json(row: Inbound) -> dict[str, Any]:
+    """A set-aside message, as `mailbot quarantine list --json` prints it.
+
+    One set aside because its processing failed was never recorded as read (the failed
+    transaction took that with it): its sender and subject come from its header block.
+    """
+    address, name, subject = row.from_address, row.from_name, row.subject
+    if not row.parser:
+        head = parse_message(_header_block(row.raw), row.content_sha256)
+        address, name = (head.sender.email, head.sender.name) if head.sender else ("", "")
+        subject = head.subject
+    sender = {"address": address, "name": name} if address else None
+    return {
+        "id": row.id,
+        "received_at": _iso(row.received_at),
+        "size": row.size,
+        "source": row.source,
+        "sender": sender,
+        "subject": subject,
+        "reason": row.reason,
+    }
+
+
+def _header_block(raw: bytes) -> bytes:
+    end = raw.find(b"\r\n\r\n")
+    end = raw.find(b"\n\n") if end < 0 else end
+    return raw[: end if end >= 0 else 64 * 1024] + b"\r\n\r\n"
 
 
 def case_line(case: Case) -> str:

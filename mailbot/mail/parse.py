@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import email
 import email.policy
 import email.utils
@@ -15,8 +14,10 @@ from email.header import decode_header
 from email.message import Message
 from email.parser import BytesParser
 
-import html2text
 import mailparser
+
+from mailbot.mail import charsets, outlook
+from mailbot.mail.html_text import html_to_text
 
 
 @dataclass(frozen=True)
@@ -121,14 +122,7 @@ def _extract(message: Message, digest: str, parser: str, defects: list[str]) -> 
     def raw_header(name: str) -> str:
         return next((value for key, value in raw_headers if key.lower() == name), "")
 
-    plain: list[str] = []
-    html: list[str] = []
-    attachments: list[Attachment] = []
-    _collect(message, plain, html, attachments, defects)
-    text = "\n".join(part for part in plain if part.strip())
-    text = text.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
-    if not text and html:
-        text = _html_to_text("\n".join(html), defects)
+    text, attachments = _body(message, defects)
     senders = _addresses(raw_header("from"), defects)
     return ParsedMessage(
         message_id=_message_id(raw_header("message-id"), digest),
@@ -149,36 +143,56 @@ def _extract(message: Message, digest: str, parser: str, defects: list[str]) -> 
     )
 
 
-def _collect(
-    part: Message,
-    plain: list[str],
-    html: list[str],
-    attachments: list[Attachment],
-    defects: list[str],
-) -> None:
+@dataclass
+class _File:
+    """An attachment as found, before it gets a safe name no other attachment has."""
+
+    name: str  # the sender's, or one made from a Content-ID or a Subject; "" for none
+    content_type: str
+    payload: bytes
+
+
+@dataclass
+class _Found:
+    """What the walk over a message's parts found, in the parts' order."""
+
+    texts: list[tuple[str, str]] = field(default_factory=list)  # (content type, text) a part
+    carried: list[str] = field(default_factory=list)  # body text carried only in winmail.dat
+    files: list[_File] = field(default_factory=list)
+
+
+def _body(message: Message, defects: list[str]) -> tuple[str, tuple[Attachment, ...]]:
+    """The message's text, every text part of it in order, and its attachments."""
+    found = _Found()
+    _collect(message, found, defects)
+    # HTML is turned into text only here, once the alternatives not read are dropped.
+    texts = [
+        _html_to_text(text, defects) if kind == "text/html" else text for kind, text in found.texts
+    ]
+    text = "\n\n".join(text for text in texts if text.strip()) or "\n\n".join(found.carried)
+    return text, _named(found.files)
+
+
+def _collect(part: Message, found: _Found, defects: list[str]) -> None:
     """Sort PART's leaves into body text and attachments, depth first."""
     filename = _filename(part)
     disposition = part.get_content_disposition()
     content_type = part.get_content_type().lower()
     if disposition == "attachment" or (filename is not None and not part.is_multipart()):
-        name = _decode_words(filename or "", defects)
+        name = _decode_words(filename or "", defects) or _made_up_name(part, defects)
         payload = _container_bytes(part, defects) if part.is_multipart() else _payload(part)
-        number = len(attachments) + 1
-        attachments.append(
-            Attachment(_safe_filename(name, number, content_type), content_type, payload)
-        )
+        _add_file(found, _File(name, content_type, payload), defects)
         return
     if content_type.startswith("multipart/") and not part.is_multipart():
         reparsed = _with_found_boundary(part, defects)
         if reparsed is not None:
-            _collect(reparsed, plain, html, attachments, defects)
+            _collect(reparsed, found, defects)
         return
     if part.is_multipart():
-        for child in part.get_payload():
-            if isinstance(child, Message):
-                _collect(child, plain, html, attachments, defects)
+        children = [child for child in part.get_payload() if isinstance(child, Message)]
+        _collect_parts(part, children, found, defects)
         for recovered in _parts_in_epilogue(part, defects):
-            _collect(recovered, plain, html, attachments, defects)
+            _collect(recovered, found, defects)
         return
     maintype = part.get_content_maintype().lower()
     if content_type in ("text/plain", "text/html"):
@@ -186,16 +200,130 @@ def _collect(
         text = _decode_bytes(payload, part.get_content_charset(), defects)
         if _is_binary(text):  # e.g. a Word file labelled text/plain: keep it, don't read it
             defects.append(f"{content_type} part holds binary data: kept as an attachment")
-            number = len(attachments) + 1
-            binary = "application/octet-stream"
-            attachments.append(Attachment(_safe_filename("", number, binary), binary, payload))
-        else:
-            (plain if content_type == "text/plain" else html).append(text)
+            found.files.append(_File("", "application/octet-stream", payload))
+        elif content_type == "text/html":
+            found.texts.append((content_type, text))
+        elif text.strip():
+            found.texts.append((content_type, _lines(text)))
     elif maintype not in ("text", "multipart", "message"):
-        number = len(attachments) + 1
-        attachments.append(
-            Attachment(_safe_filename("", number, content_type), content_type, _payload(part))
-        )
+        file = _File(_made_up_name(part, defects), content_type, _payload(part))
+        _add_file(found, file, defects)
+
+
+def _add_file(found: _Found, file: _File, defects: list[str]) -> None:
+    """Keep FILE; an Outlook container gives up what it holds: a winmail.dat its files and
+    the body it carries, an Outlook item (.msg) its text, quoted as Outlook quotes one."""
+    winmail = outlook.read_winmail(file.payload, defects)
+    if winmail is not None and (winmail.files or winmail.text):
+        for name, data in winmail.files:
+            found.files.append(_File(name, _type_of(name) or "application/octet-stream", data))
+        if winmail.text:
+            found.carried.append(winmail.text)
+        return
+    found.files.append(file)
+    item = outlook.read_outlook_item(file.payload, defects)
+    if item is not None and item.text:
+        # the trimmer cuts a staff reply at this line, so an attached item never reaches
+        # the customer as part of the reply
+        quoted = f"-----Original Message-----\nSubject: {item.subject}\n\n{item.text}"
+        found.texts.append(("text/plain", _lines(quoted)))
+
+
+def _collect_parts(
+    parent: Message, parts: list[Message], found: _Found, defects: list[str]
+) -> None:
+    """A multipart's parts: every one in order, or one of several alternatives."""
+    nested = next((i for i, part in enumerate(parts) if _reuses_boundary(part, parent)), None)
+    if nested is not None:
+        # The parts after a nested multipart that took its parent's boundary are its own.
+        defects.append(f"{parts[nested].get_content_type()} reused its parent's boundary")
+        _collect_parts(parent, parts[:nested], found, defects)
+        _collect_parts(parts[nested], parts[nested + 1 :], found, defects)
+    elif parent.get_content_type() == "multipart/alternative":
+        _collect_alternative(parts, found, defects)
+    else:
+        for part in parts:
+            _collect(part, found, defects)
+
+
+def _reuses_boundary(part: Message, parent: Message) -> bool:
+    boundary = part.get_boundary()
+    return (
+        part.get_content_maintype() == "multipart"
+        and not part.is_multipart()
+        and boundary is not None
+        and boundary == parent.get_boundary()
+    )
+
+
+def _collect_alternative(parts: list[Message], found: _Found, defects: list[str]) -> None:
+    """Renderings of one text: read the plain one unless it is empty; keep every file."""
+    readings = []
+    for part in parts:
+        reading = _Found()
+        _collect(part, reading, defects)
+        found.files += reading.files
+        found.carried += reading.carried
+        if reading.texts:
+            readings.append(reading)
+    plain = [r for r in readings if all(kind == "text/plain" for kind, _ in r.texts)]
+    for reading in (plain or readings)[:1]:
+        found.texts += reading.texts
+
+
+def _lines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
+
+
+def _made_up_name(part: Message, defects: list[str]) -> str:
+    """A name for an attachment without one: from its Content-ID, or the attached
+    message's Subject; "" when it has neither (it is numbered then)."""
+    content_type = part.get_content_type().lower()
+    content_id = _unfold(part.get("content-id", "")).strip().strip("<>").split("@")[0]
+    if content_id:
+        known = _type_of(content_id) is not None
+        return content_id if known else f"{content_id}{_extension(content_type)}"
+    inner = part.get_payload()
+    if content_type == "message/rfc822" and isinstance(inner, list) and inner:
+        first = inner[0]
+        headers = list(first.raw_items()) if isinstance(first, Message) else []
+        subject = next((str(value) for key, value in headers if key.lower() == "subject"), "")
+        subject = " ".join(_decode_words(_unfold(subject), defects).split())
+        if subject:
+            return _SLASHES.sub("-", subject) + ".eml"  # "Refund 12/2026", not "2026"
+    return ""
+
+
+_SLASHES = re.compile(r"[/\\]")
+
+
+def _named(files: list[_File]) -> tuple[Attachment, ...]:
+    """Each attachment under a safe name that no other attachment of the message has."""
+    taken: set[str] = set()
+    named = []
+    for number, file in enumerate(files, start=1):
+        name = _unique(_safe_filename(file.name, number, file.content_type), taken)
+        taken.add(name.casefold())
+        named.append(Attachment(name, file.content_type, file.payload))
+    return tuple(named)
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """NAME, or NAME-2, NAME-3 ... (before its extension) when that is taken."""
+    if name.casefold() not in taken:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem or len(ext) > 10:
+        stem, ext = name, ""
+    else:
+        ext = f".{ext}"
+    copy = 2
+    while True:
+        suffix = f"-{copy}{ext}"
+        candidate = stem[: _MAX_NAME - len(suffix)].rstrip(" ") + suffix
+        if candidate.casefold() not in taken:
+            return candidate
+        copy += 1
 
 
 def _is_binary(text: str) -> bool:
@@ -262,34 +390,9 @@ def _container_bytes(part: Message, defects: list[str]) -> bytes:
     return b"".join(chunks)
 
 
-# Labels that senders get wrong: the superset decodes what the label promised and more.
-_CHARSET_ALIASES = {
-    "gb2312": "gb18030",
-    "gbk": "gb18030",
-    "ks_c_5601-1987": "cp949",
-    "iso-8859-1": "cp1252",
-    "latin1": "cp1252",
-    "us-ascii": "utf-8",
-    "ascii": "utf-8",
-}
-
-
 def _decode_bytes(data: bytes, charset: str | None, defects: list[str]) -> str:
     """Decode DATA, trusting CHARSET only as far as it works; never raises."""
-    label = (charset or "utf-8").strip().strip('"').lower()
-    declared = _CHARSET_ALIASES.get(label, label)
-    try:
-        codecs.lookup(declared)
-    except LookupError:
-        defects.append(f"unknown charset {charset!r}")
-        declared = "utf-8"
-    for candidate in dict.fromkeys((declared, "utf-8")):
-        try:
-            return data.decode(candidate)
-        except UnicodeDecodeError:
-            continue
-    defects.append(f"bytes not valid {charset or 'utf-8'}; replaced")
-    return data.decode(declared, errors="replace")
+    return charsets.decode(data, charset, defects)
 
 
 def _unfold(value: object) -> str:
@@ -378,14 +481,10 @@ def _date(value: str, defects: list[str]) -> datetime | None:
 
 
 def _html_to_text(html: str, defects: list[str]) -> str:
-    converter = html2text.HTML2Text()
-    converter.body_width = 0
-    converter.ignore_images = True
-    converter.ignore_links = True
     try:
-        return str(converter.handle(html)).strip()
+        return html_to_text(html)
     except Exception as exc:  # losing the HTML body beats losing the message
-        defects.append(f"html2text failed: {type(exc).__name__}")
+        defects.append(f"HTML not readable as text: {type(exc).__name__}")
         return ""
 
 
@@ -408,6 +507,14 @@ def _safe_filename(name: str, number: int, content_type: str) -> str:
 
 
 @functools.cache
-def _extension(content_type: str) -> str:
+def _mime_types() -> mimetypes.MimeTypes:
     # A private table, so the guess does not depend on the host's mime.types.
-    return mimetypes.MimeTypes().guess_extension(content_type) or ""
+    return mimetypes.MimeTypes()
+
+
+def _extension(content_type: str) -> str:
+    return _mime_types().guess_extension(content_type) or ""
+
+
+def _type_of(filename: str) -> str | None:
+    return _mime_types().guess_type(filename, strict=False)[0]

@@ -49,7 +49,7 @@ _FORWARD_MARKER = re.compile(
 )
 
 # Header names of an embedded message ("From: ... Sent: ... To: ... Subject:"), as Outlook
-# and other clients write them in their language; html2text may bold them ("**From:**").
+# and other clients write them in their language, some in bold ("*From:*", "**From:**").
 _SENDER_KEYS = r"from|von|de|da|från|fra|van|od|от|від|lähettäjä|feladó|发件人|寄件者"
 _HEADER_KEYS = (
     _SENDER_KEYS + r"|sent|date|to|cc|bcc|subject|reply-to|organization|gesendet|datum|an|betreff|"
@@ -66,7 +66,7 @@ _HEADER_BLOCK_WINDOW = 6
 
 # A line standing alone that separates the message from a signature or from quoted history:
 # "-- " (RFC 3676), "--", Outlook's "_____", "-----", "=====", "*****", "~~~~~", "+++++", and
-# html2text's "* * *" for <hr>, and "ᐧ" (the mark an email-tracking extension appends).
+# "* * *" drawn by hand, and "ᐧ" (the mark an email-tracking extension appends).
 # Never "#": staff commands start with it.
 _DELIMITER = re.compile(r"^\s*(?:--|[-_=*~+]{4,}|\*(?: \*){2,}|\u1427)\s*$")
 
@@ -98,7 +98,7 @@ _REPLY_ABOVE = re.compile(r"^[\W_]*please\s+reply\s+above\s+this\s+line[\W_]*$",
 def trim_reply(text: str) -> str:
     """Return the new part of reply TEXT: without quoted history and signature.
 
-    Plain text in, plain text out; HTML replies go through html2text first. What is removed:
+    Plain text in, plain text out; HTML replies are made text first (html_text). What is removed:
     the attribution line ("On <date>, <name> wrote:" in a dozen languages) and the quote
     under it, an embedded message ("From: ... Sent: ... To: ... Subject:", "-----Original
     Message-----", forwarded-message markers) and everything after it, a signature after a
