@@ -311,11 +311,11 @@ class Casework:
             self.deadlock_letter(session, case, RULE, "a copy, as requested again")
             return
         if self.deadlock_held_back(case):  # decided, but it never went: try again, as asked
-            self.record(session, case, "customer", "deadlock letter requested again", words)
+            self.record(session, case, actor, "deadlock letter requested again", words)
             self.deadlock_letter(session, case, RULE, "requested again after it was held back")
             return
         if self.deadlock_pending(case):
-            self.deadlock_chased(session, case, words, text)
+            self.deadlock_chased(session, case, actor, words, text)
             return
         case.deadlock_requested_at = self.clock()
         due = rules.deadlock_decision_due(case.deadlock_requested_at, self.calendar, self.policy)
@@ -329,7 +329,9 @@ class Casework:
             f'"#vexatious REASON" or "#out-of-scope REASON"; "#deadlock" sends it now.\n\n{text}',
         )
 
-    def deadlock_chased(self, session: Session, case: Case, words: str, text: str) -> None:
+    def deadlock_chased(
+        self, session: Session, case: Case, actor: str, words: str, text: str
+    ) -> None:
         """R6: a request while one is pending keeps the first one's window; the handlers are
         told of the first chase only."""
         requested = case.deadlock_requested_at
@@ -342,7 +344,7 @@ class Casework:
             )
         ).first()
         when = self.out.letters.when
-        self.record(session, case, "customer", CHASED, f"{words}; requested {when(requested)}")
+        self.record(session, case, actor, CHASED, f"{words}; requested {when(requested)}")
         if chased_before is not None:
             return
         due = rules.deadlock_decision_due(requested, self.calendar, self.policy)
@@ -352,9 +354,9 @@ class Casework:
             "Customer chased the deadlock letter",
             f'The customer asked again for the deadlock letter ("{words}"), first asked for '
             f"{when(requested)}. The decision is still due {when(due)}: the letter goes "
-            "automatically then unless you reply with #deadlock refuse REASON, #vexatious "
-            "REASON or #out-of-scope REASON. #deadlock sends it now. Further chases are "
-            f"recorded on the case without telling you again.\n\n{text}",
+            'automatically then unless you reply with "#deadlock refuse REASON", '
+            '"#vexatious REASON" or "#out-of-scope REASON"; "#deadlock" sends it now. '
+            f"Further chases are recorded on the case without telling you again.\n\n{text}",
         )
 
     def deadlock_letter(

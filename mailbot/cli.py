@@ -278,7 +278,8 @@ def _quarantine(app: App, args: argparse.Namespace) -> int:
             outcome = app.intake.process(inbound_id)
             log_outcome(outcome, f"retry id={inbound_id}")
             print(f"{inbound_id}: {outcome.describe()}")
-            if source.startswith("imap ") and outcome.disposition is not Disposition.QUARANTINED:
+            done = outcome.disposition in (Disposition.CASE, Disposition.IGNORED)
+            if source.startswith("imap ") and done:  # not set aside again, not left for later
                 released[key] = message_id
         _release(app, released)
         return _send(app) or status
