@@ -31,8 +31,24 @@ def new_message_id(domain: str) -> str:
 
 @lru_cache(maxsize=4096)
 def unsendable(address: str) -> str:
-    """Why ADDRESS cannot be the To: of a letter of ours ("" when it can)."""
-    return "" if _ASCII_ADDRESS.match(address) else "not a plain ASCII address"
+    """Why ADDRESS cannot be the To: of a letter of ours ("" when it can).
+
+    Only a plain addr-spec that a mail server could route is written to: what a sender's
+    client garbled ("test test@example.com", "jane@example") would only bounce, or reach
+    a stranger at a host of that name.
+    """
+    if not address.isascii():
+        return "not a plain ASCII address"
+    if any(ch.isspace() for ch in address):
+        return "not an address: it holds a space"
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain or "@" in local:
+        return "not an address: it needs one @ between a name and a domain"
+    if not (domain.startswith("[") or "." in domain):
+        return f"not an address: no dot in the domain {domain!r}"
+    if not (_LOCAL_PART.match(local) and _DOMAIN.match(domain)) or len(address) > 254:
+        return "not a valid address"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -122,6 +138,13 @@ def _mailbox(name: str, address: str) -> str:
 
 
 _ASCII_ADDRESS = re.compile(r"^[!#-'*+\-/-9=?A-Z^-~.]+@[A-Za-z0-9.\-\[\]:]+$")
+# RFC 5321 4.1.2: a dot-atom local part; a domain of LDH labels with a letter in its last,
+# or an address literal
+_LOCAL_PART = re.compile(r"^[!#-'*+\-/-9=?A-Z^-~]+(\.[!#-'*+\-/-9=?A-Z^-~]+)*$")
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DOMAIN = re.compile(
+    rf"^({_LABEL}\.)+([A-Za-z]{{2,63}}|xn--[A-Za-z0-9-]{{1,59}})\.?$|^\[[0-9A-Fa-f.:]+\]$"
+)
 
 
 def _words(name: str, value: str) -> str:
