@@ -9,7 +9,7 @@ import email.utils
 import functools
 import mimetypes
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -80,7 +80,7 @@ def parse_message_tree(raw: bytes, digest: str) -> tuple[ParsedMessage, Message 
     if not isinstance(raw, bytes | bytearray):
         raise TypeError(f"parse_message needs bytes, not {type(raw).__name__}")
     defects: list[str] = []
-    raw = _repair_header_block(bytes(raw), defects)  # what is stored stays as received
+    raw = repair_header_block(bytes(raw), defects)  # what is stored stays as received
     try:
         parsed = mailparser.parse_from_bytes(raw)
         found = [f"mail-parser: {name}" for name in sorted(parsed.defects_categories)]
@@ -134,14 +134,18 @@ def _extract(message: Message, digest: str, parser: str, defects: list[str]) -> 
     text = text.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
     if not text and html:
         text = _html_to_text("\n".join(html), defects)
-    sender, sender_header = _sender(raw_headers, defects, declared)
+    # each header's mailboxes read once: the sender is looked for in From, then Reply-To ...
+    addresses = functools.cache(lambda value: _addresses(value, defects, declared))
+    sender, sender_header = _sender(raw_headers, addresses)
+    if sender_header not in ("", "From"):
+        defects.append(f"sender taken from {sender_header}")
     return ParsedMessage(
         message_id=_message_id(raw_header("message-id"), digest),
         subject=" ".join(_decode_words(raw_header("subject"), defects, declared).split()),
         sender=sender,
-        to=_addresses(raw_header("to"), defects, declared),
-        cc=_addresses(raw_header("cc"), defects, declared),
-        reply_to=_addresses(raw_header("reply-to"), defects, declared),
+        to=addresses(raw_header("to")),
+        cc=addresses(raw_header("cc")),
+        reply_to=addresses(raw_header("reply-to")),
         in_reply_to=_ids(raw_header("in-reply-to")),
         references=_ids(raw_header("references")),
         date=_date(raw_header("date"), defects),
@@ -404,7 +408,7 @@ _KNOWN_FIELD = re.compile(
 _END_OF_HEADER = re.compile(rb"\r?\n\r?\n")
 
 
-def _repair_header_block(raw: bytes, defects: list[str]) -> bytes:
+def repair_header_block(raw: bytes, defects: list[str]) -> bytes:
     """RAW with header lines folded without leading white space (as some gateways write)
     made continuations again: the parsers would end the header block at the first one.
 
@@ -442,7 +446,7 @@ _SENDER_HEADERS = {
 
 
 def _sender(
-    raw_headers: Sequence[tuple[str, str]], defects: list[str], declared: Sequence[str]
+    raw_headers: Sequence[tuple[str, str]], addresses: Callable[[str], tuple[Address, ...]]
 ) -> tuple[Address | None, str]:
     """The first mailbox with an address in every From header, else in Sender, Reply-To,
     Return-Path (a "Name" <> or a junk first From header is passed over); and which header.
@@ -454,12 +458,10 @@ def _sender(
         for key, value in raw_headers:
             if key.lower() != header:
                 continue
-            for address in _addresses(value, defects, declared):
+            for address in addresses(value):
                 first = first or (address if title == "From" else None)
                 local, _, domain = address.email.rpartition("@")
                 if local and domain:
-                    if title != "From":
-                        defects.append(f"sender taken from {title}")
                     name = address.name or (first.name if first else "")
                     return Address(name, address.email), title
     return first, ""
