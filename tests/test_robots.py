@@ -107,7 +107,9 @@ def test_a_sender_that_takes_no_reply_is_a_notification(sender: str) -> None:
     assert verdict.sender is Sender.NOTIFICATION, verdict.reason
 
 
-@pytest.mark.parametrize("sender", ["noreen@example.net", "renotify.jones@example.org"])
+@pytest.mark.parametrize(
+    "sender", ["noreen@example.net", "renotify.jones@example.org", "bounce.hire@example.co.uk"]
+)
 def test_people_whose_names_look_like_it_are_people(sender: str) -> None:
     assert classify_raw(mail("Subject: Complaint", sender=sender)).sender is Sender.PERSON
 

@@ -267,7 +267,7 @@ def _machine_report(message: ParsedMessage, own_addresses: frozenset[str]) -> Cl
 # cloud service ("calendar-notification@", "noreply-dmarc-support@" ...)
 _NO_REPLY = re.compile(
     r"(^|[-_.+])(no|do[-_.]?not|dont|never)[-_.]?(reply|respond|response)([-_.+]|$)"
-    r"|(^|[-_.+])(notifications?|notify|automailer|bounces?)([-_.+]|$)",
+    r"|(^|[-_.+])(notifications?|automailer)([-_.+]|$)",
     re.IGNORECASE,
 )
 
