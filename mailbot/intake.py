@@ -23,7 +23,12 @@ from mailbot.letters import Letters
 from mailbot.mail.bounce import BounceReport
 from mailbot.mail.classify import Classification, Sender, classify
 from mailbot.mail.digest import content_digest
-from mailbot.mail.parse import ParsedMessage, generated_message_id, parse_message
+from mailbot.mail.parse import (
+    ParsedMessage,
+    generated_message_id,
+    parse_message,
+    repair_header_block,
+)
 from mailbot.outbox import OutboxWriter
 from mailbot.outcome import Outcome, attach, our_fault, set_aside
 from mailbot.procedure.calendar import BusinessCalendar
@@ -47,8 +52,11 @@ Clock = Callable[[], datetime]
 
 _MACHINE_KINDS = {
     Sender.BOUNCE: MessageKind.BOUNCE,
+    Sender.READ_RECEIPT: MessageKind.READ_RECEIPT,
+    Sender.REPORT: MessageKind.REPORT,
     Sender.AUTO_REPLY: MessageKind.AUTO_REPLY,
     Sender.MAILING_LIST: MessageKind.MAILING_LIST,
+    Sender.NOTIFICATION: MessageKind.NOTIFICATION,
     Sender.OWN_MAIL: MessageKind.OWN_MAIL,
 }
 
@@ -75,6 +83,7 @@ def message_id_of(raw: bytes, digest: str) -> str:
     """The Message-ID, read from the headers alone so the raw bytes can be stored first."""
     ends = [at for at in (raw.find(b"\n\n"), raw.find(b"\n\r\n"), raw.find(b"\r\r")) if at >= 0]
     head = raw[: min(ends) + 3] if ends else raw  # the parser stops at the blank line anyway
+    head = repair_header_block(head, [])  # as parse_message reads it: a bad fold hides none
     try:
         value = BytesHeaderParser(policy=compat32).parsebytes(head).get("Message-ID")
     except Exception:  # a header block bad enough to break the parser still gets an id

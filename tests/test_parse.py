@@ -30,7 +30,7 @@ MAIL_PARSER_EXPECTED: dict[str, tuple[str | None, bool, int, Sender]] = {
     "mail_test_12": ("baoguan@hotmail.com", True, 0, Sender.PERSON),
     "mail_test_13": ("info@continuityinsights.com", True, 0, Sender.MAILING_LIST),
     "mail_test_14": ("example@example.com", True, 1, Sender.PERSON),
-    "mail_test_15": ("do-not-reply@ncs.gov.ng", True, 1, Sender.PERSON),
+    "mail_test_15": ("do-not-reply@ncs.gov.ng", True, 1, Sender.NOTIFICATION),  # takes no reply
     "mail_test_16": ("sender@example.net", True, 0, Sender.AUTO_REPLY),  # Precedence: junk
     "mail_test_17": ("notificaccion-clientes@bbva.mx", True, 0, Sender.PERSON),
     "mail_test_18": ("comma.name@example.com", True, 0, Sender.PERSON),

@@ -28,6 +28,8 @@ def verify_sender(
         return Verdict(True, 'staff_auth.require = "none"')
     if message.sender is None or "@" not in message.sender.email:
         return Verdict(False, "no From address")
+    if message.sender_header != "From":  # DMARC and DKIM vouch for the From domain only
+        return Verdict(False, f"no usable From address (sender from {message.sender_header})")
     domain = message.sender.email.rpartition("@")[2]
     trusted = {t.lower() for t in trusted_authserv_ids}
     seen: list[str] = []

@@ -94,6 +94,16 @@ def decode(data: bytes, charset: str | None, defects: list[str]) -> str:
     return data.decode("cp1252", errors="replace")
 
 
+def codec_for(label: str) -> str | None:
+    """The codec the senders of charset LABEL really write (its superset); None if unknown."""
+    name = label.strip().strip("'\"").split("*")[0].lower()  # RFC 2231 "utf-8*en"
+    try:
+        codec = codecs.lookup(_LABELS.get(name, name)).name
+    except LookupError:
+        return None
+    return _SUPERSETS.get(codec, codec)
+
+
 def _codec(label: str, defects: list[str]) -> str | None:
     if not label:
         return None

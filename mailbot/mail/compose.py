@@ -33,14 +33,24 @@ def new_message_id(domain: str) -> str:
 def unsendable(address: str) -> str:
     """Why ADDRESS cannot be the To: of a letter of ours ("" when it can).
 
-    A non-ASCII address (RFC 6531) can: whether it goes depends on the server's SMTPUTF8,
-    known only when sending.
+    Only an addr-spec a mail server could route is written to: what a sender's client
+    garbled ("test test@example.com", "jane@example") would only bounce, or reach a stranger
+    at a host of that name. A non-ASCII address (RFC 6531) can be written to: whether it
+    goes depends on the server's SMTPUTF8, known only when sending.
     """
-    if _ASCII_ADDRESS.match(address):
-        return ""
-    if _UTF8_ADDRESS.match(address) and address.isprintable():  # no control or odd spaces
-        return ""
-    return "not an address mail can be sent to"
+    if any(ch.isspace() for ch in address):
+        return "not an address: it holds a space"
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain or "@" in local:
+        return "not an address: it needs one @ between a name and a domain"
+    if not (domain.startswith("[") or "." in domain):
+        return f"not an address: no dot in the domain {domain!r}"
+    if not address.isascii():  # no control characters, a UTF-8 local part and domain
+        ok = _UTF8_ADDRESS.match(address) and address.isprintable()
+        return "" if ok else "not an address mail can be sent to"
+    if not (_LOCAL_PART.match(local) and _DOMAIN.match(domain)) or len(address) > 254:
+        return "not a valid address"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -131,10 +141,16 @@ def _mailbox(name: str, address: str) -> str:
     return f"{encoded} <{address}>"
 
 
-_ASCII_ADDRESS = re.compile(r"^[!#-'*+\-/-9=?A-Z^-~.]+@[A-Za-z0-9.\-\[\]:]+$")
-# RFC 6531: the same, with UTF-8 in the local part and the domain (U-labels)
+# RFC 6531: UTF-8 in the local part and the domain (U-labels)
 _UTF8_ADDRESS = re.compile(
     r"^[!#-'*+\-/-9=?A-Z^-~.\u0080-\U0010ffff]+@[A-Za-z0-9.\-\u0080-\U0010ffff]+$"
+)
+# RFC 5321 4.1.2: a dot-atom local part; a domain of LDH labels with a letter in its last,
+# or an address literal
+_LOCAL_PART = re.compile(r"^[!#-'*+\-/-9=?A-Z^-~]+(\.[!#-'*+\-/-9=?A-Z^-~]+)*$")
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DOMAIN = re.compile(
+    rf"^({_LABEL}\.)+([A-Za-z]{{2,63}}|xn--[A-Za-z0-9-]{{1,59}})\.?$|^\[[0-9A-Fa-f.:]+\]$"
 )
 
 

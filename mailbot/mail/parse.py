@@ -8,12 +8,15 @@ import email.utils
 import functools
 import mimetypes
 import re
+from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.header import decode_header
 from email.message import Message
 from email.parser import BytesParser
 
+import charset_normalizer
 import mailparser
 
 from mailbot.mail import charsets, outlook
@@ -43,7 +46,7 @@ class ParsedMessage:
 
     message_id: str  # "<...>", generated from the SHA-256 when the header is missing
     subject: str
-    sender: Address | None  # From:
+    sender: Address | None  # From:, else Sender:, Reply-To:, Return-Path: (see sender_header)
     to: tuple[Address, ...]
     cc: tuple[Address, ...]
     reply_to: tuple[Address, ...]
@@ -56,6 +59,7 @@ class ParsedMessage:
     headers: tuple[tuple[str, str], ...]  # every header, decoded, in order
     parser: str  # "mail-parser" or "email" (the fallback)
     defects: tuple[str, ...] = field(default=())
+    sender_header: str = ""  # the header the sender came from: "From", "Sender", ... or ""
 
     def header(self, name: str) -> str | None:
         """The first value of header NAME (case-insensitive), or None."""
@@ -76,8 +80,8 @@ def parse_message_tree(raw: bytes, digest: str) -> tuple[ParsedMessage, Message 
     compat32 Message) for a reader that would parse it so again; None if it failed."""
     if not isinstance(raw, bytes | bytearray):
         raise TypeError(f"parse_message needs bytes, not {type(raw).__name__}")
-    raw = bytes(raw)
     defects: list[str] = []
+    raw = repair_header_block(bytes(raw), defects)  # what is stored stays as received
     try:
         parsed = mailparser.parse_from_bytes(raw)
         found = [f"mail-parser: {name}" for name in sorted(parsed.defects_categories)]
@@ -116,21 +120,26 @@ def _unreadable(digest: str, defects: list[str]) -> ParsedMessage:
 
 
 def _extract(message: Message, digest: str, parser: str, defects: list[str]) -> ParsedMessage:
-    raw_headers = [(str(name), _unfold(value)) for name, value in message.raw_items()]
-    headers = tuple((name, _decode_words(value, defects)) for name, value in raw_headers)
+    declared = _declared_charsets(message)
+    raw_headers = [(str(name), _unfold(value, declared)) for name, value in message.raw_items()]
+    headers = tuple((name, _decode_words(value, defects, declared)) for name, value in raw_headers)
 
     def raw_header(name: str) -> str:
         return next((value for key, value in raw_headers if key.lower() == name), "")
 
     text, attachments = _body(message, defects)
-    senders = _addresses(raw_header("from"), defects)
+    # each header's mailboxes read once: the sender is looked for in From, then Reply-To ...
+    addresses = functools.cache(lambda value: _addresses(value, defects, declared))
+    sender, sender_header = _sender(raw_headers, addresses)
+    if sender_header not in ("", "From"):
+        defects.append(f"sender taken from {sender_header}")
     return ParsedMessage(
         message_id=_message_id(raw_header("message-id"), digest),
-        subject=" ".join(_decode_words(raw_header("subject"), defects).split()),
-        sender=senders[0] if senders else None,
-        to=_addresses(raw_header("to"), defects),
-        cc=_addresses(raw_header("cc"), defects),
-        reply_to=_addresses(raw_header("reply-to"), defects),
+        subject=" ".join(_decode_words(raw_header("subject"), defects, declared).split()),
+        sender=sender,
+        to=addresses(raw_header("to")),
+        cc=addresses(raw_header("cc")),
+        reply_to=addresses(raw_header("reply-to")),
         in_reply_to=_ids(raw_header("in-reply-to")),
         references=_ids(raw_header("references")),
         date=_date(raw_header("date"), defects),
@@ -140,6 +149,7 @@ def _extract(message: Message, digest: str, parser: str, defects: list[str]) -> 
         headers=headers,
         parser=parser,
         defects=tuple(defects),
+        sender_header=sender_header,
     )
 
 
@@ -395,18 +405,21 @@ def _decode_bytes(data: bytes, charset: str | None, defects: list[str]) -> str:
     return charsets.decode(data, charset, defects)
 
 
-def _unfold(value: object) -> str:
-    """Header value as text: folding removed, raw 8-bit bytes decoded."""
+def _unfold(value: object, declared: Sequence[str] = ()) -> str:
+    """Header value as text: folding removed, raw 8-bit bytes decoded (see _header_text)."""
     text = str(value)
     if any("\udc80" <= ch <= "\udcff" for ch in text):
         # The parsers smuggle undecodable header bytes through as surrogates.
-        text = _decode_bytes(text.encode("utf-8", "surrogateescape"), None, [])
+        text = _header_text(text.encode("utf-8", "surrogateescape"), declared, [])
     text = re.sub(r"\r?\n(?=[ \t])", "", text)
     return text.replace("\r", " ").replace("\n", " ").strip()
 
 
-def _decode_words(value: str, defects: list[str]) -> str:
-    """Decode RFC 2047 encoded words in VALUE, whatever their charset claims."""
+def _decode_words(value: str, defects: list[str], declared: Sequence[str] = ()) -> str:
+    """Decode RFC 2047 encoded words in VALUE, whatever their charset claims.
+
+    DECLARED are the charsets the message declares elsewhere, tried after a word's own.
+    """
     if "=?" not in value:
         return value
     try:
@@ -422,15 +435,136 @@ def _decode_words(value: str, defects: list[str]) -> str:
             # decode_header hands back the unencoded stretches this way.
             text.append(chunk.decode("raw-unicode-escape", errors="replace"))
         else:
-            text.append(_decode_bytes(chunk, charset, defects))
+            text.append(_header_text(chunk, (charset, *declared), defects))
     return "".join(text).replace("\r", "").replace("\n", "")
+
+
+# Charsets mail clients write headers in: the detector picks among these only, as on a few
+# bytes it would otherwise find EBCDIC or UTF-16 as likely as anything.
+_MAIL_CHARSETS = [
+    "cp1252", "cp1250", "cp1251", "koi8_r", "cp1253", "cp1254", "cp1255", "cp1256",
+    "cp1257", "cp874", "gb18030", "big5", "shift_jis", "euc_jp", "euc_kr",
+]  # fmt: skip
+_HIGH_RUN = re.compile(rb"[\x80-\xff]{2,}")
+
+
+def _header_text(data: bytes, declared: Sequence[str], defects: list[str]) -> str:
+    """Header bytes as text, never raising, U+FFFD only when nothing reads them.
+
+    Valid UTF-8 first (a legacy charset decodes almost any bytes, UTF-8 by chance almost
+    never), then the DECLARED charsets, then Windows-1252 if the 8-bit bytes stand alone
+    (accented letters among ASCII: Western text), then a detector (runs of 8-bit bytes:
+    Cyrillic, Chinese, Japanese ...), then Windows-1252 with replacement.
+    """
+    if not data.isascii():
+        with suppress(UnicodeDecodeError):
+            return data.decode("utf-8")
+    for label in declared:
+        codec = charsets.codec_for(label)
+        if codec is not None:
+            with suppress(UnicodeDecodeError):
+                return data.decode(codec)
+    if data.isascii():
+        return data.decode("ascii")
+    if _HIGH_RUN.search(data) is None:
+        with suppress(UnicodeDecodeError):
+            return data.decode("cp1252")
+    guess = charset_normalizer.from_bytes(data, cp_isolation=_MAIL_CHARSETS).best()
+    if guess is not None:
+        defects.append(
+            f"header bytes not {'/'.join(declared) or 'UTF-8'}: read as {guess.encoding}"
+        )
+        return str(guess)
+    defects.append("undecodable header bytes: replaced")
+    return data.decode("cp1252", errors="replace")
+
+
+def _declared_charsets(message: Message) -> tuple[str, ...]:
+    """The charsets MESSAGE declares for its parts: raw 8-bit headers are usually in them."""
+    try:
+        found = [c for c in message.get_charsets() if c and c.lower() not in ("us-ascii", "utf-8")]
+    except Exception:  # a broken part's parameters must not lose the headers
+        return ()
+    return tuple(dict.fromkeys(found))
+
+
+# A line the parsers take for a header field: a name and a colon, or a continuation.
+_FIELD_LINE = re.compile(rb"^(From |[\x21-\x39\x3b-\x7e]*:|[ \t])")
+# A field mail systems write: one after a line without a colon shows the line is in the header.
+_KNOWN_FIELD = re.compile(
+    rb"^((x|content|list|resent|arc|thread)-[\x21-\x39\x3b-\x7e]+|from|to|cc|subject|date"
+    rb"|message-id|in-reply-to|references|reply-to|sender|return-path|received|delivered-to"
+    rb"|mime-version|importance|priority|precedence|auto-submitted|user-agent|organization"
+    rb"|errors-to|dkim-signature|authentication-results|received-spf|x-mailer)[ \t]*:",
+    re.IGNORECASE,
+)
+_END_OF_HEADER = re.compile(rb"\r?\n\r?\n")
+
+
+def repair_header_block(raw: bytes, defects: list[str]) -> bytes:
+    """RAW with header lines folded without leading white space (as some gateways write)
+    made continuations again: the parsers would end the header block at the first one.
+
+    A line without a colon counts as such only when a known header field follows it;
+    otherwise it is the first line of a body whose blank separator line is missing.
+    """
+    end = _END_OF_HEADER.search(raw)
+    head_end = end.start() if end else len(raw)
+    lines = raw[:head_end].split(b"\n")
+    broken = [
+        number
+        for number, line in enumerate(lines)
+        if number and line.strip(b"\r") and not _FIELD_LINE.match(line)
+    ]
+    if not broken:
+        return raw
+    last_field = max(
+        (number for number, line in enumerate(lines) if _KNOWN_FIELD.match(line)), default=0
+    )
+    repaired = [number for number in broken if number < last_field]
+    for number in repaired:
+        lines[number] = b" " + lines[number]
+    if repaired:
+        defects.append(f"header lines {repaired} folded without white space: repaired")
+    return b"\n".join(lines) + raw[head_end:]
+
+
+# A sender is looked for in these, in order (RFC 5322 3.6.2; Return-Path as the last resort).
+_SENDER_HEADERS = {
+    "from": "From",
+    "sender": "Sender",
+    "reply-to": "Reply-To",
+    "return-path": "Return-Path",
+}
+
+
+def _sender(
+    raw_headers: Sequence[tuple[str, str]], addresses: Callable[[str], tuple[Address, ...]]
+) -> tuple[Address | None, str]:
+    """The first mailbox with an address in every From header, else in Sender, Reply-To,
+    Return-Path (a "Name" <> or a junk first From header is passed over); and which header.
+
+    With none, the first From mailbox as it is (a name alone still tells a robot), and "".
+    """
+    first: Address | None = None
+    for header, title in _SENDER_HEADERS.items():
+        for key, value in raw_headers:
+            if key.lower() != header:
+                continue
+            for address in addresses(value):
+                first = first or (address if title == "From" else None)
+                local, _, domain = address.email.rpartition("@")
+                if local and domain:
+                    name = address.name or (first.name if first else "")
+                    return Address(name, address.email), title
+    return first, ""
 
 
 # An unquoted display name holding an "@" ("bob@x <alice@y>") fools getaddresses.
 _BARE_AT_NAME = re.compile(r'(^|,)\s*([^,"<>]*@[^,"<>]*?)\s*<')
 
 
-def _addresses(value: str, defects: list[str]) -> tuple[Address, ...]:
+def _addresses(value: str, defects: list[str], declared: Sequence[str] = ()) -> tuple[Address, ...]:
     if not value:
         return ()
     try:
@@ -440,11 +574,12 @@ def _addresses(value: str, defects: list[str]) -> tuple[Address, ...]:
         return ()
     if any("=?" in addr for _, addr in pairs):
         # Some senders encode the whole mailbox, addr-spec included.
-        return _addresses(_decode_words(value, defects), defects)
+        return _addresses(_decode_words(value, defects, declared), defects)
     found = []
     for name, addr in pairs:
         if name or addr:
-            found.append(Address(_decode_words(name, defects).strip(), addr.strip().lower()))
+            decoded = _decode_words(name, defects, declared).strip()
+            found.append(Address(decoded, addr.strip().lower()))
     return tuple(found)
 
 

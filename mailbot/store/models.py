@@ -67,8 +67,11 @@ class MessageKind(StrEnum):
     COMPLAINT = "complaint"
     CUSTOMER_REPLY = "customer_reply"
     BOUNCE = "bounce"
+    READ_RECEIPT = "read_receipt"  # in: a disposition notification ("Read: ...")
+    REPORT = "report"  # in: a machine's report: abuse feedback (ARF), TLS, DMARC
     AUTO_REPLY = "auto_reply"
     MAILING_LIST = "mailing_list"
+    NOTIFICATION = "notification"  # in: a service's mail from an address that takes no reply
     OWN_MAIL = "own_mail"
     THIRD_PARTY = "third_party"  # in: names a case, from neither its customer nor staff
     ACKNOWLEDGEMENT = "acknowledgement"
