@@ -22,6 +22,7 @@ from mailbot.correspondence import Correspondence
 from mailbot.letters import Letters
 from mailbot.mail.bounce import BounceReport
 from mailbot.mail.classify import Classification, Sender, classify
+from mailbot.mail.compose import unsendable
 from mailbot.mail.digest import content_digest
 from mailbot.mail.parse import (
     ParsedMessage,
@@ -280,7 +281,9 @@ class Intake:
             return self._customer_reply(session, inbound, reading, case)
         if case is not None:  # a [REF] or a thread header proves nothing: anyone can copy one
             return self._third_party(session, inbound, reading, case)
-        customer = parsed.reply_to[0] if parsed.reply_to else parsed.sender
+        # letters go to the Reply-To when it holds a usable address ("Name" <> does not)
+        reply_to = [a for a in parsed.reply_to if not unsendable(a.email)]
+        customer = reply_to[0] if reply_to else parsed.sender
         return self.open_case(
             session,
             inbound,

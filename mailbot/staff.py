@@ -16,7 +16,16 @@ from mailbot.mail.parse import ParsedMessage
 from mailbot.mail.trim import trim_reply
 from mailbot.outcome import Outcome, attach, set_aside
 from mailbot.procedure.commands import Command, Role, StaffReply, known, read_commands
-from mailbot.store.models import Case, CaseStatus, Disposition, Event, Inbound, Level, MessageKind
+from mailbot.store.models import (
+    Case,
+    CaseStatus,
+    Disposition,
+    Event,
+    Inbound,
+    Level,
+    MessageKind,
+    OutboundStatus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -210,8 +219,8 @@ class StaffDesk:
         now = self.clock()
         if case.first_staff_reply_at is None:
             case.first_staff_reply_at = now
-        recipients = {a.email for a in (*parsed.to, *parsed.cc)}
-        if case.customer_email in recipients:
+        recipients = {a.email.lower() for a in (*parsed.to, *parsed.cc)}
+        if recipients & case.addresses():
             # reply-all already reached the customer: record it, do not send it twice
             assert case.id is not None
             case.last_customer_contact_at = now
@@ -224,7 +233,12 @@ class StaffDesk:
                 )
             )
             return f"noted that you wrote to {case.customer_email} directly (not sent again)"
-        self.out.staff_reply(session, case, member, text)
+        row = self.out.staff_reply(session, case, member, text)
+        if row.status == OutboundStatus.HELD:
+            return (
+                f"could not send your reply to {case.customer_email}: {row.last_error}; it is "
+                "kept on the case, please reach the customer another way"
+            )
         queued.append(MessageKind.STAFF_REPLY)
         return f"sent your reply to {case.customer_email}"
 

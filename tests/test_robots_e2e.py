@@ -118,3 +118,34 @@ def test_a_customer_whose_address_is_not_one_gets_a_case_and_no_letter(
     why = [e["detail"] for e in case["events"]] + [o["last_error"] or "" for o in case["outbound"]]
     assert any("no dot in the domain" in reason for reason in why), why
     assert mailbot.staff_mail(TEAM_LEADER), "staff hear of the complaint all the same"
+
+
+def test_a_staff_reply_to_an_address_that_is_not_one_is_kept_and_staff_told_it_did_not_go(
+    mailbot: Mailbot, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw, _ = complaint(sender="Alice Customer <alice@example>")  # no dot in the domain
+    mailbot.append(raw, FRIDAY_4PM)
+    assert mailbot("run", "--once") == 0
+    ref = str(the_case(mailbot, capsys)["ref"])
+    reply, _ = staff_reply(TEAM_LEADER, "We have booked an engineer.", f"RE: [{ref}] x")
+    mailbot.append(reply)
+    assert mailbot("run", "--once") == 0
+
+    assert mailbot.customer_mail() == []
+    [done] = [e for e in mailbot.staff_mail(TEAM_LEADER) if "Done" in e.message["Subject"]]
+    assert "could not send your reply to alice@example" in done.text
+    assert "sent your reply" not in done.text
+    [held] = [o for o in the_case(mailbot, capsys)["outbound"] if o["kind"] == "staff_reply"]
+    assert held["status"] == "held"
+
+
+def test_a_reply_to_without_an_address_leaves_the_letters_to_the_from_address(
+    mailbot: Mailbot, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw, _ = complaint(extra_headers='Reply-To: "Alice Customer" <>\r\n')
+    mailbot.append(raw, FRIDAY_4PM)
+    assert mailbot("run", "--once") == 0
+
+    assert the_case(mailbot, capsys)["customer_email"] == "alice@example.net"
+    [ack] = mailbot.customer_mail()
+    assert ack.rcpt_tos == ["alice@example.net"]
