@@ -64,9 +64,7 @@ class Correspondence:
         )
         return row.status != OutboundStatus.HELD
 
-    def staff_reply(
-        self, session: Session, case: Case, member: StaffMember, text: str
-    ) -> Outbound:
+    def staff_reply(self, session: Session, case: Case, member: StaffMember, text: str) -> Outbound:
         """Relay a staff member's words to the customer, signed with their name: its row
         (HELD if it was held back)."""
         body, _ = self.letters.render("staff_reply", self._context(case, text=text, member=member))

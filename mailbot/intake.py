@@ -326,6 +326,9 @@ class Intake:
             ),
             None,
         ) or db.case_by_message_ids(session, [*parsed.references, *parsed.in_reply_to])
+        return self._locked(session, case)
+
+    def _locked(self, session: Session, case: Case | None) -> Case | None:
         if case is None or self.engine.dialect.name != "postgresql":
             return case  # SQLite: one writer at a time already
         return session.get(Case, case.id, with_for_update=True, populate_existing=True)
@@ -343,6 +346,10 @@ class Intake:
         if verdict.sender is Sender.BOUNCE:
             assert bounce is not None  # read() reads every bounce
             return self._bounce(session, inbound, case, bounce)
+        if case is None and verdict.sender in (Sender.READ_RECEIPT, Sender.REPORT):
+            # a receipt or report may name our letter only inside: Original-Message-ID, or
+            # the Message-ID of the original it returns
+            case = self._locked(session, db.case_by_message_ids(session, reported_ids(inbound.raw)))
         if case is None:
             return set_aside(inbound, Disposition.IGNORED, verdict.reason)
         return attach(session, inbound, case, "mailbot", self.clock(), verdict.reason)
@@ -517,6 +524,16 @@ class Intake:
         if words and inbound.kind == MessageKind.COMPLAINT:
             self.casework.deadlock_requested(session, case, actor, words, outline)
         return outcome
+
+
+_REPORTED_ID = re.compile(rb"^(?:Original-)?Message-ID:[ \t]*(<[^<>\s]+>)", re.IGNORECASE | re.M)
+
+
+def reported_ids(raw: bytes) -> list[str]:
+    """The Message-IDs a report names below its own header block (RFC 8098, RFC 5965)."""
+    end = re.search(rb"\r?\n\r?\n", raw)
+    body = raw[end.end() :] if end else b""
+    return [m.decode("ascii", "replace") for m in _REPORTED_ID.findall(body)]
 
 
 def _claim(session: Session, inbound_ids: Sequence[int]) -> dict[int, Inbound]:

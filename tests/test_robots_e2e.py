@@ -149,3 +149,25 @@ def test_a_reply_to_without_an_address_leaves_the_letters_to_the_from_address(
     assert the_case(mailbot, capsys)["customer_email"] == "alice@example.net"
     [ack] = mailbot.customer_mail()
     assert ack.rcpt_tos == ["alice@example.net"]
+
+
+def test_a_read_receipt_naming_our_letter_only_inside_is_recorded_on_its_case(
+    mailbot: Mailbot, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw, _ = complaint()
+    mailbot.append(raw, FRIDAY_4PM)
+    assert mailbot("run", "--once") == 0
+    [ack] = mailbot.customer_mail()
+    receipt, receipt_id = outlook_read_receipt("x", "y", str(ack.message["Message-ID"]))
+    # a client that keeps no subject and no thread headers: only the report names our letter
+    receipt = (
+        receipt.replace(b"Subject: Read: [x] y", b"Subject: Read: your message")
+        .replace(b"In-Reply-To: ", b"X-Was-In-Reply-To: ")
+        .replace(b"References: ", b"X-Was-References: ")
+    )
+    mailbot.append(receipt)
+    assert mailbot("run", "--once") == 0
+
+    kinds = {m["message_id"]: m["kind"] for m in the_case(mailbot, capsys)["messages"]}
+    assert kinds[receipt_id] == "read_receipt"
+    assert len(mailbot.customer_mail()) == 1, "never answered"
