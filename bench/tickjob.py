@@ -68,7 +68,7 @@ def build(config: Path, now: datetime, due: int) -> None:
 def run_tick(config: Path, now: datetime) -> None:
     app = build_app(load_settings(config), lambda: now)
     started = time.perf_counter()
-    report = tick(app.engine, app.intake.casework, now)
+    report = tick(app.engine, app.casefile, now)
     seconds = time.perf_counter() - started
     with Session(app.engine) as session:
         queued = session.exec(select(func.count(col(Outbound.id)))).one()

@@ -12,14 +12,18 @@ from threading import Event
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
+from mailbot.apply import Casefile
 from mailbot.config import ConfigError, Settings
-from mailbot.correspondence import specimens
+from mailbot.correspondence import Correspondence, specimens
 from mailbot.intake import Clock, Intake
 from mailbot.letters import Letters, TemplateFault
-from mailbot.outbox import SendAhead, SendReport, send_outbox
+from mailbot.outbox import OutboxWriter, SendAhead, SendReport, send_outbox
 from mailbot.outcome import Outcome
+from mailbot.procedure import rules
 from mailbot.procedure.calendar import BusinessCalendar
-from mailbot.reading import Readers, Reading
+from mailbot.procedure.transitions import Policy
+from mailbot.reading import Reader, Readers, Reading
+from mailbot.staff import StaffDesk
 from mailbot.store import db
 from mailbot.store.journal import SendJournal
 from mailbot.store.models import Disposition, Outbound, OutboundStatus
@@ -92,6 +96,8 @@ class App:
     calendar: BusinessCalendar
     letters: Letters
     clock: Clock
+    outbox: OutboxWriter
+    casefile: Casefile
     intake: Intake
     readers: Readers
     journal: SendJournal | None  # SQLite's: answers from sends while a backlog drains
@@ -126,8 +132,8 @@ class App:
         sender = self.settings.smtp.from_address
         report = send_outbox(self.engine, self._smtp, sender, self.clock())
         with Session(self.engine) as session:
-            given_up = self.intake.letters_out.outbox.give_up(session, self.clock(), report.refused)
-            settled = self.intake.casework.held_in_sending(session)  # the server could not take
+            given_up = self.outbox.give_up(session, self.clock(), report.refused)
+            settled = self.casefile.held_in_sending(session)  # the server could not take
             session.commit()
         report.failed += given_up
         if (given_up or settled) and not report.unreachable:  # their notices go now
@@ -144,7 +150,7 @@ class App:
 
     def tick(self) -> TickReport:
         """Run the procedure's timers at the clock's now."""
-        return tick(self.engine, self.intake.casework, self.clock())
+        return tick(self.engine, self.casefile, self.clock())
 
     def resume_pending(self) -> None:
         """Process messages stored before a crash but never processed."""
@@ -275,7 +281,35 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = wall_clock) ->
     except TemplateFault as fault:
         raise ConfigError(f"template {fault.template}", fault.problem) from None
     engine = db.open_database(settings.database.url)
-    intake = Intake(engine, settings, calendar, letters, clock)
-    readers = Readers(intake.reader, settings.limits.max_message_bytes)
+    outbox = OutboxWriter(settings, letters, clock, calendar)
+    casefile = Casefile(
+        engine,
+        procedure_policy(settings, calendar),
+        Correspondence(settings, letters, outbox),
+        outbox,
+        clock,
+        p.case_ref_format,
+    )
+    reader = Reader(settings.own_addresses, tuple(p.deadlock_phrases))
+    staff = StaffDesk(settings, casefile, clock)
+    intake = Intake(engine, settings, casefile, staff, reader, clock)
+    readers = Readers(reader, settings.limits.max_message_bytes)
     journal = SendJournal.beside(engine)
-    return App(settings, engine, calendar, letters, clock, intake, readers, journal)
+    return App(
+        settings, engine, calendar, letters, clock, outbox, casefile, intake, readers, journal
+    )
+
+
+def procedure_policy(settings: Settings, calendar: BusinessCalendar) -> Policy:
+    """What the procedure's transitions read of the settings."""
+    p = settings.procedure
+    return Policy(
+        calendar=calendar,
+        timers=rules.Policy(
+            p.cutoff, p.auto_escalate_working_days, p.deadlock_decision_working_days
+        ),
+        reopen_days=p.reopen_days,
+        adr_wait_weeks=p.adr_wait_weeks,
+        adr_scheme=settings.adr_scheme.name,
+        staff_addresses=frozenset(m.email.lower() for m in settings.staff),
+    )

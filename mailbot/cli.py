@@ -227,7 +227,7 @@ def _send(app: App) -> int:
 def _tick(app: App, args: argparse.Namespace) -> int:
     with _one_sender(app, "tick"):
         if args.retry_set_aside:
-            back = retry_set_aside(app.engine, app.intake.casework, app.clock())
+            back = retry_set_aside(app.engine, app.clock())
             log.info("put back in the tick: %s", ", ".join(back) or "no case was set aside")
         log.info(app.tick().describe())
         return _send(app)
@@ -344,7 +344,7 @@ def _show(app: App, args: argparse.Namespace) -> int:
 
 
 def _json(app: App, session: Session, case: Case) -> dict[str, Any]:
-    return case_json(session, case, next_update_due=app.intake.casework.next_update_due(case))
+    return case_json(session, case, next_update_due=app.casefile.next_update_due(case))
 
 
 def _check(app: App, args: argparse.Namespace) -> int:

@@ -240,9 +240,11 @@ class Correspondence:
             )
             self.outbox.queue(session, case, MessageKind.STAFF_NOTIFICATION, letter)
 
-    def letter_held(self, session: Session, case: Case, row: Outbound, letter: str) -> None:
-        """Tell the managers at once that LETTER (its ROW) to the customer was held back: it
-        must reach them another way (the team leaders, if no managers are listed)."""
+    def letter_held(
+        self, session: Session, case: Case, letter: str, address: str, reason: str
+    ) -> None:
+        """Tell the managers at once that LETTER to ADDRESS was held back (REASON): it must
+        reach the customer another way (the team leaders, if no managers are listed)."""
         managers = self.settings.staff_with_role("manager")
         for member in managers or self.settings.staff_with_role("team_leader"):
             self.to_staff(
@@ -254,8 +256,8 @@ class Correspondence:
                 f"[{case.ref}] {letter[:1].upper()}{letter[1:]} was not sent: {case.subject}",
                 None,
                 letter=letter,
-                address=row.to_address,
-                reason=row.last_error,
+                address=address,
+                reason=reason,
             )
 
     def to_staff(

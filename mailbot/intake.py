@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import cast
@@ -16,10 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import QueryableAttribute, defer
 from sqlmodel import Session, col, select
 
-from mailbot.casework import Casework
+from mailbot.apply import Casefile
 from mailbot.config import Settings
-from mailbot.correspondence import Correspondence
-from mailbot.letters import Letters
 from mailbot.mail.bounce import BounceReport
 from mailbot.mail.classify import Classification, Sender, classify
 from mailbot.mail.compose import unsendable
@@ -30,18 +28,15 @@ from mailbot.mail.parse import (
     parse_message,
     repair_header_block,
 )
-from mailbot.outbox import OutboxWriter
-from mailbot.outcome import Outcome, attach, our_fault, set_aside
-from mailbot.procedure.calendar import BusinessCalendar
-from mailbot.procedure.deadlock import deadlock_request
-from mailbot.procedure.details import find_details, missing_details
+from mailbot.outcome import Outcome, our_fault, set_aside
+from mailbot.procedure import transitions as t
+from mailbot.procedure.details import Detail
 from mailbot.reading import Reader, Reading, read
 from mailbot.staff import StaffDesk
 from mailbot.store import db
 from mailbot.store.models import (
     Attachment,
     Case,
-    CaseStatus,
     Disposition,
     Inbound,
     MessageKind,
@@ -94,28 +89,25 @@ def message_id_of(raw: bytes, digest: str) -> str:
 
 
 class Intake:
-    """Receives messages: stores them, threads them onto cases, queues replies."""
+    """Receives messages: stores them, reads them, and hands each to the procedure."""
 
     def __init__(
         self,
         engine: Engine,
         settings: Settings,
-        calendar: BusinessCalendar,
-        letters: Letters,
+        casefile: Casefile,
+        staff: StaffDesk,
+        reader: Reader,
         clock: Clock,
     ) -> None:
         self.engine = engine
         self.settings = settings
-        self.calendar = calendar
-        self.letters = letters
+        self.casefile = casefile
+        self.staff = staff
+        self.reader = reader
         self.clock = clock
         self.ref_regex = ref_pattern(settings.procedure.case_ref_format)
         self.own = settings.own_addresses
-        self.reader = Reader(self.own, tuple(settings.procedure.deadlock_phrases))
-        outbox = OutboxWriter(settings, letters, clock, calendar)
-        self.letters_out = Correspondence(settings, letters, outbox)
-        self.casework = Casework(settings, calendar, self.letters_out, clock)
-        self.staff = StaffDesk(settings, self.letters_out, self.casework, clock, self.open_case)
 
     def receive(self, raw: bytes, received_at: datetime, source: str) -> Outcome:
         """Store RAW (committed), then process it; a message already processed is skipped."""
@@ -246,11 +238,6 @@ class Intake:
         if inbound.disposition is not Disposition.RECEIVED:
             return _already(session, inbound)  # twice in one batch, or a race
         outcome = self._dispose(session, inbound, reading)
-        if inbound.case_id is not None:
-            case = outcome.case if outcome.case and outcome.case.id == inbound.case_id else None
-            case = case or session.get(Case, inbound.case_id)  # (the identity map holds weakly)
-            assert case is not None
-            self.casework.reschedule(case)
         session.flush()
         return outcome
 
@@ -264,6 +251,8 @@ class Intake:
             return Outcome(inbound.message_id, Disposition.QUARANTINED, reason=reason)
 
     def _dispose(self, session: Session, inbound: Inbound, reading: Reading | None) -> Outcome:
+        """Read INBOUND, find its case, and hand it to the procedure as what it is: a robot's
+        mail, staff's, the customer's, a stranger's about a case, or a new complaint."""
         if inbound.size > self.settings.limits.max_message_bytes:
             return self._too_large(session, inbound)
         reading = reading or read(inbound.raw, self.reader, inbound.content_sha256)
@@ -284,17 +273,32 @@ class Intake:
         # letters go to the Reply-To when it holds a usable address ("Name" <> does not)
         reply_to = [a for a in parsed.reply_to if not unsendable(a.email)]
         customer = reply_to[0] if reply_to else parsed.sender
-        return self.open_case(
+        name = parsed.sender.name or customer.name
+        found = reading.details(name, parsed.text)
+        case = self.casefile.open_case(
             session,
-            inbound,
             customer.email,
-            parsed.sender.name or customer.name,
+            name,
             parsed.subject,
-            parsed.text,
-            actor=parsed.sender.email,
-            attachments=[a.filename for a in parsed.attachments],
-            reading=reading,
+            inbound.received_at,
+            found,
             other_addresses=[parsed.sender.email],  # with a Reply-To, the From is theirs too
+        )
+        return self._complaint(session, inbound, case, parsed.sender.email, reading, found)
+
+    def _complaint(
+        self,
+        session: Session,
+        inbound: Inbound,
+        case: Case,
+        actor: str,
+        reading: Reading,
+        found: frozenset[Detail],
+    ) -> Outcome:
+        text, attachments = reading.parsed.text, [a.filename for a in reading.parsed.attachments]
+        words = reading.deadlock_words(text)
+        return self.casefile.complaint(
+            session, inbound, case, actor, text, found, attachments, words
         )
 
     def _too_large(self, session: Session, inbound: Inbound) -> Outcome:
@@ -308,16 +312,13 @@ class Intake:
         reason = f"too large: {inbound.size} bytes, limit {limit} (limits.max_message_bytes)"
         outcome = set_aside(inbound, Disposition.QUARANTINED, reason)
         if parsed.sender is not None and not classify(parsed, self.own).is_machine:
-            self.letters_out.too_large(session, parsed, inbound.size, limit)
+            self.casefile.letters.too_large(session, parsed, inbound.size, limit)
             outcome.queued.append(MessageKind.TOO_LARGE)
         return outcome
 
     def _thread(self, session: Session, parsed: ParsedMessage) -> Case | None:
-        """The case named by a [REF] in the subject, else by In-Reply-To / References.
-
-        Locked for this transaction (PostgreSQL), as the tick locks the cases it works: a
-        staff refusal and the automatic deadlock letter never both act on one state.
-        """
+        """The case named by a [REF] in the subject, else by In-Reply-To / References, locked
+        for this transaction (Casefile.locked)."""
         case = next(
             (
                 found
@@ -326,12 +327,7 @@ class Intake:
             ),
             None,
         ) or db.case_by_message_ids(session, [*parsed.references, *parsed.in_reply_to])
-        return self._locked(session, case)
-
-    def _locked(self, session: Session, case: Case | None) -> Case | None:
-        if case is None or self.engine.dialect.name != "postgresql":
-            return case  # SQLite: one writer at a time already
-        return session.get(Case, case.id, with_for_update=True, populate_existing=True)
+        return self.casefile.locked(session, case)
 
     def _machine(
         self,
@@ -349,10 +345,11 @@ class Intake:
         if case is None and verdict.sender in (Sender.READ_RECEIPT, Sender.REPORT):
             # a receipt or report may name our letter only inside: Original-Message-ID, or
             # the Message-ID of the original it returns
-            case = self._locked(session, db.case_by_message_ids(session, reported_ids(inbound.raw)))
+            named = db.case_by_message_ids(session, reported_ids(inbound.raw))
+            case = self.casefile.locked(session, named)
         if case is None:
             return set_aside(inbound, Disposition.IGNORED, verdict.reason)
-        return attach(session, inbound, case, "mailbot", self.clock(), verdict.reason)
+        return self.casefile.file(session, inbound, case, [t.Attach(t.RULE, verdict.reason)])
 
     def _bounce(
         self, session: Session, inbound: Inbound, case: Case | None, report: BounceReport
@@ -366,164 +363,66 @@ class Intake:
             f"{r.address} {r.status or '?'} {'permanent' if r.permanent else 'temporary'}"
             for r in report.recipients
         )
-        why = f"bounce: {failed or 'no recipient named'}"
         if case is None:
+            why = f"bounce: {failed or 'no recipient named'}"
             return set_aside(inbound, Disposition.IGNORED, why)
-        outcome = attach(session, inbound, case, "mailbot", self.clock(), why)
         sent_to = {o.to_address for o in ours} | {case.customer_email}
-        stopped = [r for r in report.recipients if r.permanent and r.address in sent_to]
-        for recipient in stopped:
-            db.suppress(
-                session,
-                recipient.address,
-                f"{recipient.status or 'permanent'} bounce",
-                self.clock(),
-                case.id,
-            )
-        if stopped:
-            self.letters_out.staff_notification(
-                session,
-                case,
-                "Mail to the customer bounced",
-                f"Our mail to {', '.join(r.address for r in stopped)} bounced permanently "
-                f"({failed}). mailbot sends no more automated mail there until one of you "
-                "writes to that address; please find another way to reach the customer.",
-            )
-            outcome.queued.append(MessageKind.STAFF_NOTIFICATION)
-        return outcome
+        stopped = [
+            (r.address, f"{r.status or 'permanent'} bounce")
+            for r in report.recipients
+            if r.permanent and r.address in sent_to
+        ]
+        effects = t.bounced(self.casefile.state(session, case), failed, stopped)
+        return self.casefile.file(session, inbound, case, effects)
 
     def _customer_reply(
         self, session: Session, inbound: Inbound, reading: Reading, case: Case
     ) -> Outcome:
         parsed = reading.parsed
         assert parsed.sender is not None
-        new_text = reading.new_text
-        headline = "Customer replied"
-        if case.status == CaseStatus.RESOLVED and case.resolved_at is not None:
-            window = timedelta(days=self.settings.procedure.reopen_days)
-            if inbound.received_at - case.resolved_at > window:  # R7: too late to reopen
-                inbound.kind = MessageKind.COMPLAINT
-                return self.open_case(
-                    session,
-                    inbound,
-                    case.customer_email,
-                    case.customer_name,
-                    parsed.subject,
-                    parsed.text,
-                    actor=parsed.sender.email,
-                    attachments=[a.filename for a in parsed.attachments],
-                    reopened_from=case.ref,
-                    reading=reading,
-                    other_addresses=case.addresses(),
-                )
-            self.casework.reopen(
+        state = self.casefile.state(session, case)
+        policy = self.casefile.policy
+        if t.too_late_to_reopen(state, inbound.received_at, policy):  # R7: a new complaint
+            found = reading.details(case.customer_name, parsed.text)
+            follow_on = self.casefile.open_case(
                 session,
-                case,
-                parsed.sender.email,
-                f"customer replied within {window.days} days of resolution",
+                case.customer_email,
+                case.customer_name,
+                parsed.subject,
+                inbound.received_at,
+                found,
+                reopened_from=case.ref,
+                other_addresses=case.addresses(),
             )
-            headline = "Customer replied; case reopened"
+            actor = parsed.sender.email
+            return self._complaint(session, inbound, follow_on, actor, reading, found)
         inbound.kind = MessageKind.CUSTOMER_REPLY
-        outcome = attach(session, inbound, case, actor=parsed.sender.email, at=self.clock())
-        words = reading.deadlock_words(new_text)
-        if words:
-            self.casework.deadlock_requested(session, case, parsed.sender.email, words, new_text)
-        else:
-            self.letters_out.staff_notification(
-                session,
-                case,
-                headline,
-                new_text,
-                attachments=[a.filename for a in parsed.attachments],
-            )
-        outcome.queued.append(MessageKind.STAFF_NOTIFICATION)
-        return outcome
+        new_text = reading.new_text
+        effects = t.customer_replied(
+            state,
+            parsed.sender.email,
+            new_text,
+            [a.filename for a in parsed.attachments],
+            reading.deadlock_words(new_text),
+            self.clock(),
+            policy,
+        )
+        return self.casefile.file(session, inbound, case, effects)
 
     def _third_party(
         self, session: Session, inbound: Inbound, reading: Reading, case: Case
     ) -> Outcome:
-        """Mail naming CASE from neither its customer nor staff: kept, the handlers told.
-
-        It reopens nothing, asks for nothing, is no part of the customer's thread and gets
-        no answer (a stranger could be anyone): the handlers decide, and #customer-address
-        makes the address the customer's for the mail that follows.
-        """
+        """Mail naming CASE from neither its customer nor staff (transitions.stranger_wrote)."""
         parsed = reading.parsed
         assert parsed.sender is not None
         inbound.kind = MessageKind.THIRD_PARTY
-        writer = parsed.sender.email
-        outcome = attach(
-            session,
-            inbound,
-            case,
-            actor=writer,
-            at=self.clock(),
-            why=f"third-party mail: {writer} is neither the customer nor staff",
-        )
-        self.letters_out.third_party_notification(
-            session,
-            case,
+        effects = t.stranger_wrote(
             parsed.sender,
             reading.new_text,
+            [a.filename for a in parsed.attachments],
             reading.deadlock_words(reading.new_text),
-            attachments=[a.filename for a in parsed.attachments],
         )
-        outcome.queued.append(MessageKind.STAFF_NOTIFICATION)
-        return outcome
-
-    def open_case(
-        self,
-        session: Session,
-        inbound: Inbound,
-        email: str,
-        name: str,
-        subject: str,
-        outline: str,
-        actor: str,
-        attachments: Sequence[str] = (),
-        reopened_from: str = "",
-        reading: Reading | None = None,
-        other_addresses: Iterable[str] = (),
-    ) -> Outcome:
-        """Open a case for a complaint in INBOUND, acknowledge it, and tell the team leaders.
-
-        Letters go to EMAIL; mail from it or from OTHER_ADDRESSES is the customer's.
-        """
-        received = inbound.received_at
-        found = reading.details(name, outline) if reading else find_details(name, outline)
-        local_year = received.astimezone(self.letters.zone).year
-        case = Case(
-            ref=db.next_case_ref(session, self.settings.procedure.case_ref_format, local_year),
-            customer_email=email.lower(),
-            customer_name=name,
-            subject=subject,
-            received_at=received,
-            details_found=",".join(sorted(found)),
-            first_response_due=self.calendar.first_response_due(received),
-            adr_date=received + timedelta(weeks=self.settings.procedure.adr_wait_weeks),
-            reopened_from=reopened_from,
-        )
-        for address in other_addresses:
-            case.add_address(address.lower())
-        session.add(case)
-        session.flush()
-        assert case.id is not None
-        db.start_thread(session, case.id)
-        if inbound.kind is None:
-            inbound.kind = MessageKind.COMPLAINT
-        outcome = attach(session, inbound, case, actor, self.clock())
-        outcome.new_case = True
-        missing = missing_details(found)
-        if self.letters_out.acknowledgement(session, case, missing):
-            outcome.queued.append(MessageKind.ACKNOWLEDGEMENT)
-        headline = f"New complaint (follows {reopened_from})" if reopened_from else "New complaint"
-        self.letters_out.staff_notification(session, case, headline, outline, missing, attachments)
-        outcome.queued.append(MessageKind.STAFF_NOTIFICATION)
-        phrases = self.settings.procedure.deadlock_phrases
-        words = reading.deadlock_words(outline) if reading else deadlock_request(outline, phrases)
-        if words and inbound.kind == MessageKind.COMPLAINT:
-            self.casework.deadlock_requested(session, case, actor, words, outline)
-        return outcome
+        return self.casefile.file(session, inbound, case, effects)
 
 
 _REPORTED_ID = re.compile(rb"^(?:Original-)?Message-ID:[ \t]*(<[^<>\s]+>)", re.IGNORECASE | re.M)

@@ -25,6 +25,8 @@ from jinja2 import (
 )
 from jinja2.bccache import Bucket
 
+from mailbot.procedure.calendar import day_words, when_words
+
 
 def packaged_templates() -> Path:
     """Our templates: inside the package in a wheel, at the top of a checkout (editable)."""
@@ -109,13 +111,10 @@ class Letters:
         self.env.filters["when"] = self.when
 
     def when(self, moment: datetime) -> str:
-        """A moment as a customer in the UK reads it: 'Monday 23 November 2026 at 16:00'."""
-        local = moment.astimezone(self.zone)
-        return f"{local:%A} {local.day} {local:%B %Y} at {local:%H:%M}"
+        return when_words(moment, self.zone)
 
     def day(self, moment: datetime) -> str:
-        local = moment.astimezone(self.zone)
-        return f"{local:%A} {local.day} {local:%B %Y}"
+        return day_words(moment, self.zone)
 
     def render(self, kind: str, context: dict[str, Any]) -> tuple[str, str | None]:
         """The plain text of letter KIND and, if there is one beside it, its HTML."""

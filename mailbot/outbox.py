@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from mailbot.backoff import capped_delay
 from mailbot.config import Settings
 from mailbot.letters import Letters
-from mailbot.mail.compose import Letter, compose, new_message_id, unsendable
+from mailbot.mail.compose import Letter, cannot_address, compose, new_message_id, unsendable
 from mailbot.procedure.calendar import BusinessCalendar
 from mailbot.store import db
 from mailbot.store.journal import SendJournal
@@ -49,8 +49,6 @@ CAPPED = frozenset(
     }
 )
 DAY = timedelta(days=1)
-# a row lock that other daemons (PostgreSQL) pass over rather than wait for; SQLite has one writer
-CLAIM = {"skip_locked": True}
 GIVE_UP_PAGE = 500  # refused letters looked at per query (bound parameters are limited)
 
 
@@ -125,6 +123,14 @@ class OutboxWriter:
                     db.note_in_thread(session, case.id, message_id, ours=True)
         return row
 
+    def automated_mail_held(self, session: Session, address: str) -> str:
+        """Why an automated letter to ADDRESS would be held back now ("" if it would go)."""
+        problem = cannot_address(address)
+        if problem or address not in db.suppressed_addresses(session):
+            return problem
+        suppressed = session.get(Suppression, address)
+        return f"the address bounced ({suppressed.reason})" if suppressed else ""
+
     def _held_back(
         self,
         session: Session,
@@ -135,9 +141,9 @@ class OutboxWriter:
         now: datetime,
     ) -> str:
         """Why LETTER must not go ("" if it may)."""
-        problem = unsendable(address)
+        problem = cannot_address(address)
         if problem:  # the case stands, staff reach them otherwise
-            return f"cannot address mail to {address!r} ({problem})"
+            return problem
         bounced = db.suppressed_addresses(session)
         suppressed = session.get(Suppression, address) if address in bounced else None
         if letter.auto_submitted is None:  # a person writing to the address lifts a bounce

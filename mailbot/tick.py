@@ -10,9 +10,9 @@ from sqlalchemy import Engine, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
-from mailbot.casework import Casework
-from mailbot.outbox import CLAIM
+from mailbot.apply import Casefile, record
 from mailbot.procedure.rules import Due
+from mailbot.store.db import CLAIM
 from mailbot.store.models import Case, Event
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ class TickReport:
 BATCH = 100  # cases per commit: one fsync for the lot, not one per case
 
 
-def tick(engine: Engine, casework: Casework, now: datetime) -> TickReport:
+def tick(engine: Engine, casefile: Casefile, now: datetime) -> TickReport:
     """Run what is due, a batch of cases per transaction: case changes and letters together."""
     report = TickReport()
     with Session(engine) as session:
@@ -43,18 +43,18 @@ def tick(engine: Engine, casework: Casework, now: datetime) -> TickReport:
     for start in range(0, len(due_ids), BATCH):
         batch = [i for i in due_ids[start : start + BATCH] if i is not None]
         try:
-            done = _run(engine, casework, now, batch)
+            done = _run(engine, casefile, now, batch)
         except Exception:  # one case's failure must not hold back the others: one at a time
             log.exception("tick batch failed; running its %d cases one by one", len(batch))
             done = []
             for case_id in batch:
                 try:
-                    done += _run(engine, casework, now, [case_id])
+                    done += _run(engine, casefile, now, [case_id])
                 except OperationalError:  # the database's fault, not the case's
                     log.exception("tick failed for case id %d; retried at the next tick", case_id)
                 except Exception as error:  # the case's: once, not again every tick
                     log.exception("tick failed for case id %d", case_id)
-                    ref = set_aside(engine, casework, case_id, error)
+                    ref = set_aside(engine, casefile, case_id, error)
                     if ref is not None:
                         report.set_aside.append(ref)
         for ref, what in done:
@@ -66,7 +66,7 @@ def tick(engine: Engine, casework: Casework, now: datetime) -> TickReport:
     return report
 
 
-def set_aside(engine: Engine, casework: Casework, case_id: int, error: Exception) -> str | None:
+def set_aside(engine: Engine, casefile: Casefile, case_id: int, error: Exception) -> str | None:
     """Take a case whose procedure raised out of the tick, until an admin puts it back.
 
     Its reason is kept on the case, with an event, and the admins are told once. Plain
@@ -83,11 +83,11 @@ def set_aside(engine: Engine, casework: Casework, case_id: int, error: Exception
                 .where(col(Case.id) == case_id)
                 .values(set_aside_reason=reason, next_due_at=None)
             )
-            at = casework.clock()
+            at = casefile.clock()
             session.add(
                 Event(case_id=case_id, at=at, actor="mailbot", action="set aside", detail=reason)
             )
-            casework.out.outbox.alert(
+            casefile.outbox.alert(
                 session,
                 f"case {ref} set aside by the tick",
                 f"The procedure's timers raised an error on case {ref}: {reason}\n\n"
@@ -103,12 +103,12 @@ def set_aside(engine: Engine, casework: Casework, case_id: int, error: Exception
     return ref
 
 
-def retry_set_aside(engine: Engine, casework: Casework, now: datetime) -> list[str]:
+def retry_set_aside(engine: Engine, now: datetime) -> list[str]:
     """Put every case the tick set aside back in it, due at once (after a fix)."""
     with Session(engine) as session:
         cases = session.exec(select(Case).where(Case.set_aside_reason != "")).all()
         for case in cases:
-            casework.record(session, case, "admin", "put back in the tick", case.set_aside_reason)
+            record(session, case, "admin", "put back in the tick", now, case.set_aside_reason)
             case.set_aside_reason, case.next_due_at = "", now
             session.add(case)
         session.commit()
@@ -116,7 +116,7 @@ def retry_set_aside(engine: Engine, casework: Casework, now: datetime) -> list[s
 
 
 def _run(
-    engine: Engine, casework: Casework, now: datetime, case_ids: list[int]
+    engine: Engine, casefile: Casefile, now: datetime, case_ids: list[int]
 ) -> list[tuple[str, list[Due]]]:
     done = []
     with Session(engine) as session:
@@ -124,6 +124,6 @@ def _run(
             case = session.get(Case, case_id, with_for_update=CLAIM)
             if case is None or case.next_due_at is None or case.next_due_at > now:
                 continue  # another daemon has it, or it changed meanwhile
-            done.append((case.ref, casework.run_due(session, case)))
+            done.append((case.ref, casefile.run_due(session, case)))
         session.commit()
     return done

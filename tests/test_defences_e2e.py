@@ -231,7 +231,7 @@ def test_the_cap_counts_letters_not_yet_flushed_in_the_same_transaction(tmp_path
     environ = {"MAILBOT_LIMITS_AUTO_REPLIES_PER_ADDRESS_PER_DAY": "2"}
     app = build_app(load_settings(config, environ=environ), clock=lambda: NOW)
     try:
-        outbox = app.intake.letters_out.outbox
+        outbox = app.outbox
         letter = Letter("flood@example.net", "", "Your complaint", "We have it.")
         with Session(app.engine) as session:
             kind = MessageKind.ACKNOWLEDGEMENT

@@ -200,7 +200,7 @@ def test_with_imap_unreachable_the_outbox_is_still_sent(
     with daemon_thread(mailbot, Outages(imap=Outage("imap", an_hour()))) as app:
         wait_until(lambda: "imap unreachable" in caplog.text, 30, "the IMAP server found down")
         with Session(app.engine) as session:
-            app.intake.letters_out.outbox.alert(session, "a test", "Queued while IMAP is down.")
+            app.outbox.alert(session, "a test", "Queued while IMAP is down.")
             session.commit()
         wait_until(lambda: len(mailbot.smtp.received) == 1, 30, "the queued letter to be sent")
     assert mailbot.smtp.received[0].rcpt_tos == [ADMIN]

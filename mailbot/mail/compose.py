@@ -53,6 +53,12 @@ def unsendable(address: str) -> str:
     return ""
 
 
+def cannot_address(address: str) -> str:
+    """Why no letter can go to ADDRESS, as the outbox records it ("" when one can)."""
+    problem = unsendable(address)
+    return f"cannot address mail to {address!r} ({problem})" if problem else ""
+
+
 @dataclass(frozen=True)
 class Letter:
     """What to send, before it becomes bytes."""

@@ -115,6 +115,12 @@ class BusinessCalendar:
             remaining -= available
             current = self.next_opening(closes)
 
+    def when(self, moment: datetime) -> str:
+        return when_words(moment, self._zone)
+
+    def day(self, moment: datetime) -> str:
+        return day_words(moment, self._zone)
+
     def working_days_after(self, day: date, n: int) -> date:
         """The n-th working day after `day` (n = 0 gives `day` itself)."""
         if n < 0:
@@ -147,6 +153,18 @@ class BusinessCalendar:
             .astimezone(UTC)
             .astimezone(self._zone)
         )
+
+
+def when_words(moment: datetime, zone: ZoneInfo) -> str:
+    """A moment as a customer in the UK reads it: 'Monday 23 November 2026 at 16:00'."""
+    local = moment.astimezone(zone)
+    return f"{local:%A} {local.day} {local:%B %Y} at {local:%H:%M}"
+
+
+def day_words(moment: datetime, zone: ZoneInfo) -> str:
+    """A day as a customer reads it: 'Monday 23 November 2026'."""
+    local = moment.astimezone(zone)
+    return f"{local:%A} {local.day} {local:%B %Y}"
 
 
 def _zone(name: str) -> ZoneInfo:

@@ -150,6 +150,10 @@ def next_case_ref(session: Session, fmt: str, year: int) -> str:
 _CACHES = "transaction caches"
 
 
+# a row lock that other daemons (PostgreSQL) pass over rather than wait for; SQLite has one writer
+CLAIM = {"skip_locked": True}
+
+
 def transaction_cache(session: Session, name: str) -> dict[Any, Any]:
     """A dict kept in SESSION for the current transaction only: forgotten at its end."""
     caches: dict[str, dict[Any, Any]] = session.info.setdefault(_CACHES, {})
