@@ -6,14 +6,33 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
 from datetime import date, time, timedelta
 from pathlib import Path
-from typing import Any, Literal, get_args, get_type_hints
+from typing import Annotated, Any, Literal
 
 from dotenv import dotenv_values
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 Security = Literal["ssl", "starttls", "none"]
+Role = Literal["agent", "team_leader", "manager"]
 
 
 class ConfigError(Exception):
@@ -24,69 +43,140 @@ class ConfigError(Exception):
         self.key = key
 
 
-@dataclass(frozen=True)
-class MailboxSettings:
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """ "2d", "36h", "90m", "30s" -> a timedelta; ValueError otherwise."""
+    found = _DURATION.match(text)
+    if found is None:
+        raise ValueError(f"not a duration like 2d, 36h or 90m: {text!r}")
+    return timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+
+
+def _address(text: str) -> str:
+    if "@" not in text:
+        raise ValueError(f"not an email address: {text!r}")
+    return text
+
+
+def _clock_time(text: str) -> str:
+    try:
+        time.fromisoformat(text)
+    except ValueError:
+        raise ValueError("must be a time like 09:00") from None
+    return text
+
+
+def _day(text: str) -> str:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"not a date: {text!r}") from None
+    return text
+
+
+def _duration(text: str) -> str:
+    parse_duration(text)
+    return text
+
+
+def _comma_list(value: Any) -> Any:
+    """An environment variable lists its items with commas: MAILBOT_ALERTS_TO=a@x,b@y."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+Address = Annotated[str, AfterValidator(_address)]
+ClockTime = Annotated[str, AfterValidator(_clock_time)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Strings = Annotated[list[str], NoDecode, BeforeValidator(_comma_list)]
+
+
+class _Section(BaseModel):
+    # strict: a TOML value of the wrong type is an error (port = "993"); pydantic-settings
+    # still reads the environment's strings as the type each key wants.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class MailboxSettings(_Section):
     """[mailbox]: the complaints IMAP mailbox."""
 
     host: str
     username: str
     password: str
-    port: int = 993
+    port: Port = 993
     security: Security = "ssl"
     folder: str = "INBOX"
     processed_folder: str = "mailbot/processed"
     quarantine_folder: str = "mailbot/quarantine"
-    poll_seconds: int = 60
+    poll_seconds: Annotated[int, Field(ge=1)] = 60
     batch_size: int = 100
     idle: bool = True  # wait in IMAP IDLE when the server offers it; polling stays the fallback
     read_ahead: bool = True  # a backlog: a helper process reads the next batch (a second core)
 
 
-@dataclass(frozen=True)
-class SmtpSettings:
+class SmtpSettings(_Section):
     """[smtp]: where mailbot sends from."""
 
     host: str
-    from_address: str
-    port: int = 587
+    from_address: Address
+    port: Port = 587
     security: Security = "starttls"
     username: str = ""
     password: str = ""
     from_name: str = "Complaints team"
     timeout_seconds: int = 30
-    give_up_after: str = "2d"  # a message the server keeps refusing this long is marked failed
+    # a message the server keeps refusing this long is marked failed
+    give_up_after: Annotated[str, AfterValidator(_duration)] = "2d"
 
     @property
     def give_up_delta(self) -> timedelta:
         return parse_duration(self.give_up_after)
 
 
-@dataclass(frozen=True)
-class DatabaseSettings:
+class DatabaseSettings(_Section):
     """[database]: an SQLAlchemy URL."""
 
     url: str = "sqlite:///data/mailbot.db"
 
+    @field_validator("url")
+    @classmethod
+    def _a_url(cls, url: str) -> str:
+        if not url.partition("://")[1]:
+            raise ValueError(f"not a database URL: {url!r}")
+        return url
 
-@dataclass(frozen=True)
-class ProcedureSettings:
+
+class ProcedureSettings(_Section):
     """[procedure]: the choices PROCEDURE.md leaves open."""
 
     timezone: str = "Europe/London"
     region: str = "GB-ENG"
     case_ref_format: str = "CMP-{year}-{number:06d}"
-    opening_time: str = "09:00"
-    closing_time: str = "17:30"
+    opening_time: ClockTime = "09:00"
+    closing_time: ClockTime = "17:30"
     adr_wait_weeks: int = 8
     company_name: str = "Claranet SOHO"
-    extra_closed_days: list[str] = field(default_factory=list)  # "2026-12-24", ...
-    update_cutoff: str = "16:00"
+    extra_closed_days: Annotated[Strings, AfterValidator(lambda days: [_day(d) for d in days])] = []
+    update_cutoff: ClockTime = "16:00"
     auto_escalate_working_days: int = 10
     deadlock_decision_working_days: int = 1
     reopen_days: int = 28
     tick_seconds: int = 60
-    deadlock_phrases: list[str] = field(default_factory=list)  # added to the built-in ones
+    deadlock_phrases: Strings = []  # added to the built-in ones
     acknowledge_out_of_hours: bool = True  # R2: false holds the acknowledgement to business time
+
+    @field_validator("case_ref_format")
+    @classmethod
+    def _names_year_and_number(cls, text: str) -> str:
+        try:
+            text.format(year=2026, number=1)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"must use only {{year}} and {{number}} ({exc})") from None
+        return text
 
     @property
     def opening(self) -> time:
@@ -105,8 +195,7 @@ class ProcedureSettings:
         return frozenset(date.fromisoformat(d) for d in self.extra_closed_days)
 
 
-@dataclass(frozen=True)
-class AdrSchemeSettings:
+class AdrSchemeSettings(_Section):
     """[adr_scheme]: the Ofcom-approved ADR scheme named in the code."""
 
     name: str = "Ombudsman Services"
@@ -116,74 +205,98 @@ class AdrSchemeSettings:
     referral_limit_months: int = 12
 
 
-@dataclass(frozen=True)
-class AlertSettings:
+class AlertSettings(_Section):
     """[alerts]: who hears about what needs an admin."""
 
-    to: list[str] = field(default_factory=list)
+    to: Annotated[Strings, AfterValidator(lambda to: [_address(a) for a in to])] = []
 
 
-@dataclass(frozen=True)
-class LimitSettings:
+class LimitSettings(_Section):
     """[limits]: what keeps mailbot from flooding anyone or being flooded."""
 
     auto_replies_per_address_per_day: int = 5
-    max_message_bytes: int = 25 * 1024 * 1024
+    max_message_bytes: Annotated[int, Field(ge=1024)] = 25 * 1024 * 1024
 
 
-Role = Literal["agent", "team_leader", "manager"]
-
-
-@dataclass(frozen=True)
-class StaffMember:
+class StaffMember(_Section):
     """[[staff]]: someone who works the cases from their own mail client."""
 
-    email: str
+    email: Address
     name: str
     role: Role
 
 
-@dataclass(frozen=True)
-class StaffAuthSettings:
+class StaffAuthSettings(_Section):
     """[staff_auth]: what proves a message really comes from staff."""
 
-    trusted_authserv_ids: list[str] = field(default_factory=list)
+    trusted_authserv_ids: Strings = []
     require: Literal["dmarc", "dkim", "none"] = "dmarc"
 
 
-@dataclass(frozen=True)
-class NotificationSettings:
+class NotificationSettings(_Section):
     """[notifications]: what mailbot tells staff."""
 
     confirm_staff_commands: bool = True
 
 
-@dataclass(frozen=True)
-class LetterSettings:
+class LetterSettings(_Section):
     """[letters]: the operator's own wording of the letters."""
 
     templates_dir: str = ""  # their templates; any missing there is the packaged one
+
+    @field_validator("templates_dir")
+    @classmethod
+    def _a_directory(cls, folder: str) -> str:
+        if folder and not Path(folder).is_dir():
+            raise ValueError(f"not a directory: {folder!r}")
+        return folder
 
     @property
     def own_templates(self) -> Path | None:
         return Path(self.templates_dir) if self.templates_dir else None
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(BaseSettings):
     """Every setting mailbot reads, checked at start-up."""
+
+    # MAILBOT_SMTP_GIVE_UP_AFTER: the prefix, then the section, then the key whole (max split 1).
+    model_config = SettingsConfigDict(
+        env_prefix="MAILBOT_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="forbid",
+        frozen=True,
+        strict=True,
+    )
 
     mailbox: MailboxSettings
     smtp: SmtpSettings
-    database: DatabaseSettings = field(default_factory=DatabaseSettings)
-    procedure: ProcedureSettings = field(default_factory=ProcedureSettings)
-    adr_scheme: AdrSchemeSettings = field(default_factory=AdrSchemeSettings)
-    staff_auth: StaffAuthSettings = field(default_factory=StaffAuthSettings)
-    notifications: NotificationSettings = field(default_factory=NotificationSettings)
-    alerts: AlertSettings = field(default_factory=AlertSettings)
-    limits: LimitSettings = field(default_factory=LimitSettings)
-    letters: LetterSettings = field(default_factory=LetterSettings)
-    staff: tuple[StaffMember, ...] = ()
+    database: DatabaseSettings = DatabaseSettings()
+    procedure: ProcedureSettings = ProcedureSettings()
+    adr_scheme: AdrSchemeSettings = AdrSchemeSettings()
+    staff_auth: StaffAuthSettings = StaffAuthSettings()
+    notifications: NotificationSettings = NotificationSettings()
+    alerts: AlertSettings = AlertSettings()
+    limits: LimitSettings = LimitSettings()
+    letters: LetterSettings = LetterSettings()
+    staff: Annotated[tuple[StaffMember, ...], Field(strict=False)] = ()  # TOML gives a list
+
+    @model_validator(mode="before")
+    @classmethod
+    def _required_sections_as_tables(cls, values: Any) -> Any:
+        """A missing [mailbox] is reported as its first missing key, mailbox.host."""
+        return {"mailbox": {}, "smtp": {}, **values} if isinstance(values, dict) else values
+
+    @model_validator(mode="after")
+    def _staff_can_be_proved(self) -> Settings:
+        auth = self.staff_auth
+        if self.staff and auth.require != "none" and not auth.trusted_authserv_ids:
+            raise ConfigError(
+                "staff_auth.trusted_authserv_ids",
+                "empty: name the server whose Authentication-Results to trust,"
+                ' or set require = "none"',
+            )
+        return self
 
     @property
     def own_addresses(self) -> frozenset[str]:
@@ -198,30 +311,30 @@ class Settings:
         return [m for m in self.staff if m.role == role]
 
 
-_SECTIONS: dict[str, type[Any]] = {
-    "mailbox": MailboxSettings,
-    "smtp": SmtpSettings,
-    "database": DatabaseSettings,
-    "procedure": ProcedureSettings,
-    "adr_scheme": AdrSchemeSettings,
-    "staff_auth": StaffAuthSettings,
-    "notifications": NotificationSettings,
-    "alerts": AlertSettings,
-    "limits": LimitSettings,
-    "letters": LetterSettings,
+_SECTIONS: dict[str, type[BaseModel]] = {
+    name: field.annotation
+    for name, field in Settings.model_fields.items()
+    if isinstance(field.annotation, type) and issubclass(field.annotation, _Section)
 }
 
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+class _Environment(EnvSettingsSource):
+    """MAILBOT_* from the mapping given (os.environ, or a test's), never for [[staff]]."""
 
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(Settings)
 
-def parse_duration(text: str) -> timedelta:
-    """ "2d", "36h", "90m", "30s" -> a timedelta; ValueError otherwise."""
-    found = _DURATION.match(text)
-    if found is None:
-        raise ValueError(f"not a duration like 2d, 36h or 90m: {text!r}")
-    return timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self._environ, self.case_sensitive)
+
+    def explode_env_vars(
+        self, field_name: str, field: Any, env_vars: Mapping[str, str | None]
+    ) -> dict[str, Any]:
+        # MAILBOT_STAFF_AUTH_REQUIRE belongs to [staff_auth], not to a [[staff]] member.
+        return (
+            {} if field_name == "staff" else super().explode_env_vars(field_name, field, env_vars)
+        )
 
 
 def config_path(explicit: str | None, environ: Mapping[str, str]) -> Path:
@@ -231,142 +344,51 @@ def config_path(explicit: str | None, environ: Mapping[str, str]) -> Path:
 
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
     """Read PATH, then let MAILBOT_<SECTION>_<KEY> (environment, then .env) override it."""
-    env: dict[str, str] = {}
     dotenv = path.parent / ".env"
-    if dotenv.is_file():
-        env.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+    env = {k: v for k, v in dotenv_values(dotenv).items() if v is not None}
     env.update(os.environ if environ is None else environ)
-
-    raw: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(str(path), f"not valid TOML ({exc})") from None
-    elif not any(k.startswith("MAILBOT_") and k != "MAILBOT_CONFIG" for k in env):
+    if not path.is_file() and not any(
+        k.startswith("MAILBOT_") and k != "MAILBOT_CONFIG" for k in env
+    ):
         raise ConfigError(str(path), "file not found (give --config or set MAILBOT_CONFIG)")
-
-    for name in raw:
-        if name not in _SECTIONS and name != "staff":
-            raise ConfigError(name, f"unknown section (known: {', '.join(_SECTIONS)}, staff)")
-    sections = {
-        name: _section(name, cls, raw.get(name, {}), env) for name, cls in _SECTIONS.items()
-    }
-    staff = raw.get("staff", [])
-    if not isinstance(staff, list):
-        raise ConfigError("staff", "must be a list of [[staff]] tables")
-    members = tuple(_section(f"staff[{n}]", StaffMember, t, {}) for n, t in enumerate(staff))
-    settings = Settings(**sections, staff=members)
-    _check(settings)
-    return settings
-
-
-def _section(name: str, cls: type[Any], values: Any, env: Mapping[str, str]) -> Any:
-    if not isinstance(values, dict):
-        raise ConfigError(name, "must be a table")
-    hints = get_type_hints(cls)
-    known = {f.name for f in fields(cls)}
-    for key in values:
-        if key not in known:
-            raise ConfigError(f"{name}.{key}", "unknown key")
-    kwargs: dict[str, Any] = {}
-    for f in fields(cls):
-        key = f"{name}.{f.name}"
-        env_value = env.get(f"MAILBOT_{name}_{f.name}".upper())
-        if env_value is not None:
-            kwargs[f.name] = _coerce(key, hints[f.name], env_value, from_env=True)
-        elif f.name in values:
-            kwargs[f.name] = _coerce(key, hints[f.name], values[f.name], from_env=False)
-        elif f.default is f.default_factory:  # neither a default nor a factory: required
-            raise ConfigError(key, "missing (set it in config.toml or " + _env_name(key) + ")")
-    return cls(**kwargs)
-
-
-def _env_name(key: str) -> str:
-    return "MAILBOT_" + key.replace(".", "_").upper()
-
-
-def _coerce(key: str, hint: Any, value: Any, *, from_env: bool) -> Any:
-    if hint is int:
-        if isinstance(value, bool):
-            raise ConfigError(key, f"must be an integer, not {value!r}")
-        if isinstance(value, int):
-            return value
-        if from_env and isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            return int(value)
-        raise ConfigError(key, f"must be an integer, not {value!r}")
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(key, f"must be a string, not {value!r}")
-        return value
-    if hint is bool:
-        if from_env and isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
-            return value.lower() in ("true", "1")
-        if not isinstance(value, bool):
-            raise ConfigError(key, f"must be true or false, not {value!r}")
-        return value
-    if hint == list[str]:
-        if from_env and isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(key, f"must be a list of strings, not {value!r}")
-        return list(value)
-    choices = get_args(hint)
-    if choices:
-        if value not in choices:
-            raise ConfigError(key, f"must be one of {', '.join(choices)}, not {value!r}")
-        return value
-    raise AssertionError(f"no coercion for {key}")  # pragma: no cover
-
-
-def _check(settings: Settings) -> None:
-    """Checks that span more than the type of one key."""
-    for section in ("mailbox", "smtp"):
-        port = getattr(settings, section).port
-        if not 0 < port < 65536:
-            raise ConfigError(f"{section}.port", f"must be between 1 and 65535, not {port}")
-    if settings.mailbox.poll_seconds < 1:
-        raise ConfigError("mailbox.poll_seconds", "must be at least 1")
-    if "@" not in settings.smtp.from_address:
-        raise ConfigError(
-            "smtp.from_address", f"not an email address: {settings.smtp.from_address!r}"
-        )
     try:
-        settings.procedure.case_ref_format.format(year=2026, number=1)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ConfigError(
-            "procedure.case_ref_format", f"must use only {{year}} and {{number}} ({exc})"
-        ) from None
-    for key in ("opening_time", "closing_time", "update_cutoff"):
-        try:
-            time.fromisoformat(getattr(settings.procedure, key))
-        except ValueError:
-            raise ConfigError(f"procedure.{key}", "must be a time like 09:00") from None
-    for day in settings.procedure.extra_closed_days:
-        try:
-            date.fromisoformat(day)
-        except ValueError:
-            raise ConfigError("procedure.extra_closed_days", f"not a date: {day!r}") from None
-    for n, member in enumerate(settings.staff):
-        if "@" not in member.email:
-            raise ConfigError(f"staff[{n}].email", f"not an email address: {member.email!r}")
-    auth = settings.staff_auth
-    if settings.staff and auth.require != "none" and not auth.trusted_authserv_ids:
-        raise ConfigError(
-            "staff_auth.trusted_authserv_ids",
-            'empty: name the server whose Authentication-Results to trust, or set require = "none"',
-        )
+        toml = TomlConfigSettingsSource(Settings, toml_file=path)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"not valid TOML ({exc})") from None
     try:
-        parse_duration(settings.smtp.give_up_after)
-    except ValueError as exc:
-        raise ConfigError("smtp.give_up_after", str(exc)) from None
-    for address in settings.alerts.to:
-        if "@" not in address:
-            raise ConfigError("alerts.to", f"not an email address: {address!r}")
-    if settings.limits.max_message_bytes < 1024:
-        raise ConfigError("limits.max_message_bytes", "must be at least 1024")
-    own = settings.letters.own_templates
-    if own is not None and not own.is_dir():
-        raise ConfigError("letters.templates_dir", f"not a directory: {str(own)!r}")
-    if not settings.database.url.partition("://")[1]:
-        raise ConfigError("database.url", f"not a database URL: {settings.database.url!r}")
+        # the sources built here for this call, in order of precedence (mypy sees only fields)
+        return Settings(_build_sources=((_Environment(env), toml), {}))  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise _config_error(exc.errors()[0]) from None
+
+
+_PROBLEMS = {
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "string_type": "must be a string",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "list_type": "must be a list of strings",
+    "model_type": "must be a table",
+    "tuple_type": "must be a list of [[staff]] tables",
+}
+
+
+def _config_error(error: ErrorDetails) -> ConfigError:
+    """Pydantic's first error as one line: the key as written in config.toml, then the problem."""
+    loc = error["loc"]
+    key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)[1:]
+    kind = error["type"]
+    if kind == "missing":
+        named = not any(isinstance(part, int) for part in loc)  # no variable for [[staff]]
+        env = f" or MAILBOT_{key.upper()}".replace(".", "_") if named else ""
+        return ConfigError(key, f"missing (set it in config.toml{env})")
+    if kind == "extra_forbidden":
+        return ConfigError(key, "unknown section" if len(loc) == 1 else "unknown key")
+    if kind == "value_error":
+        return ConfigError(key, str(error.get("ctx", {}).get("error", error["msg"])))
+    if kind == "literal_error":
+        problem = f"must be one of {error.get('ctx', {}).get('expected')}"
+    else:
+        problem = _PROBLEMS.get(kind) or error["msg"][0].lower() + error["msg"][1:]
+    return ConfigError(key, f"{problem}, not {error['input']!r}")

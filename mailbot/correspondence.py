@@ -332,7 +332,7 @@ def specimens(settings: Settings, letters: Letters) -> list[tuple[str, dict[str,
         resolution_summary="The line fault is fixed and a month's charge refunded",
         reopened_from=ref.format(year=2026, number=41),
     )
-    member = StaffMember("terry@example.com", "Terry Leader", "team_leader")
+    member = StaffMember(email="terry@example.com", name="Terry Leader", role="team_leader")
 
     def of(about: Case | None, **extra: Any) -> dict[str, Any]:
         return letter_context(settings, letters, about, **extra)
