@@ -24,8 +24,8 @@ POLICY = t.Policy(
     adr_scheme="Ombudsman Services",
     staff_addresses=frozenset({"terry@provider.example", "morgan@provider.example"}),
 )
-LEADER = StaffMember("terry@provider.example", "Terry Leader", "team_leader")
-MANAGER = StaffMember("morgan@provider.example", "Morgan Manager", "manager")
+LEADER = StaffMember(email="terry@provider.example", name="Terry Leader", role="team_leader")
+MANAGER = StaffMember(email="morgan@provider.example", name="Morgan Manager", role="manager")
 
 
 def case(**fields: object) -> t.CaseState:
