@@ -155,8 +155,12 @@ CLAIM = {"skip_locked": True}
 
 
 def transaction_cache(session: Session, name: str) -> dict[Any, Any]:
-    """A dict kept in SESSION for the current transaction only: forgotten at its end."""
-    caches: dict[str, dict[Any, Any]] = session.info.setdefault(_CACHES, {})
+    """A dict kept in SESSION for its current transaction only: the next one starts afresh."""
+    transaction = session.get_transaction()
+    held = session.info.get(_CACHES)
+    if held is None or held[0] is not transaction:
+        held = session.info[_CACHES] = (transaction, {})
+    caches: dict[str, dict[Any, Any]] = held[1]
     return caches.setdefault(name, {})
 
 
@@ -173,12 +177,6 @@ def note_in_thread(session: Session, case_id: int, message_id: str, ours: bool) 
     known = transaction_cache(session, THREADS).get(case_id)
     if known is not None:
         known[1 if ours else 0].append(message_id)
-
-
-@event.listens_for(Session, "after_commit")
-@event.listens_for(Session, "after_rollback")
-def _forget_transaction_caches(session: Session) -> None:
-    session.info.pop(_CACHES, None)
 
 
 def get_checkpoint(session: Session, folder: str) -> Checkpoint | None:
@@ -242,13 +240,13 @@ def suppress(
 
 
 def suppressed_addresses(session: Session) -> set[str]:
-    """The bounced addresses, read once per session (a short list, asked of every letter)."""
-    cached: set[str] | None = session.info.get("suppressed")
-    if cached is None:
-        cached = set(
+    """The bounced addresses, read once per transaction (a short list, asked of every letter)."""
+    cache = transaction_cache(session, "suppressed")
+    if "addresses" not in cache:
+        cache["addresses"] = set(
             session.exec(
                 select(Suppression.address).where(col(Suppression.lifted_at).is_(None))
             ).all()
         )
-        session.info["suppressed"] = cached
-    return cached
+    addresses: set[str] = cache["addresses"]
+    return addresses
