@@ -38,7 +38,6 @@ class Outcome:
     # why it is left in the mailbox, and the checkpoint waits for it: another daemon holds
     # it, or a fault of ours (OUR_FAULTS); it is processed at a later cycle
     left_in_mailbox: str = ""
-    case: Case | None = field(default=None, repr=False, compare=False)  # for this transaction
 
     def describe(self) -> str:
         parts = [f"message_id={self.message_id}"]
@@ -78,5 +77,4 @@ def attach(
         case_ref=case.ref,
         kind=inbound.kind,
         reason=why,
-        case=case,
     )
