@@ -16,12 +16,11 @@ from mailbot.config import ConfigError, Settings
 from mailbot.correspondence import specimens
 from mailbot.intake import Clock, Intake
 from mailbot.letters import Letters, TemplateFault
-from mailbot.outbox import SendAhead, SendReport, send_outbox
+from mailbot.outbox import SendReport, send_outbox
 from mailbot.outcome import Outcome
 from mailbot.procedure.calendar import BusinessCalendar
 from mailbot.reading import Readers, Reading
 from mailbot.store import db
-from mailbot.store.journal import SendJournal
 from mailbot.store.models import Disposition, Outbound, OutboundStatus
 from mailbot.tick import TickReport, tick
 from mailbot.transport.imap import Mailbox
@@ -94,13 +93,10 @@ class App:
     clock: Clock
     intake: Intake
     readers: Readers
-    journal: SendJournal | None  # SQLite's: answers from sends while a backlog drains
     stats: Stats = field(default_factory=Stats)
 
     def close(self) -> None:
         self.readers.close()
-        if self.journal is not None:
-            self.journal.close()
         self.engine.dispose()
 
     def summary(self) -> str:
@@ -121,8 +117,6 @@ class App:
     def send(self) -> SendReport:
         """Send what is due in the outbox, then give up on the letters just refused whose
         first refusal is older than smtp.give_up_after, and send the admins' alerts."""
-        if self.journal is not None:
-            self.journal.fold(self.engine)  # a crash's answers first: what is recorded is not sent
         sender = self.settings.smtp.from_address
         report = send_outbox(self.engine, self._smtp, sender, self.clock())
         with Session(self.engine) as session:
@@ -155,12 +149,11 @@ class App:
                 "resuming inbound %d %s", inbound_id, self.intake.process(inbound_id).describe()
             )
 
-    def poll(self, stop: Event, send_ahead: bool = True) -> PollReport:
+    def poll(self, stop: Event) -> PollReport:
         """Fetch new mail past the checkpoint, process each batch, then move it.
 
         With a backlog, the next batch is fetched, stored and handed to the reading helper
-        before this one is processed, so the two cores work at once; and each batch's letters
-        are sent as it is committed, if SEND_AHEAD (not while the SMTP server is down).
+        before this one is processed, so the two cores work at once.
         """
         report = PollReport()
         s = self.settings.mailbox
@@ -180,7 +173,6 @@ class App:
             uids = mailbox.uids_after(last_uid)
             batches = [uids[i : i + s.batch_size] for i in range(0, len(uids), s.batch_size)]
             ahead = s.read_ahead and len(batches) > 1
-            sending = self._send_ahead() if send_ahead and len(batches) > 1 else None
             cursor = Cursor(last_uid)
             # the first batch is read here, while the helper starts and reads the second
             taken = self._take(mailbox, batches[0], False) if batches else None
@@ -192,20 +184,12 @@ class App:
                     if following is not None and ahead:
                         taken = self._take(mailbox, following, True)
                     self._finish(mailbox, this, cursor, report)
-                    if sending is not None:
-                        sending.wake()
                     if following is not None and not ahead and not stop.is_set():
                         taken = self._take(mailbox, following, False)
             finally:
                 if ahead:
                     self.readers.close()  # backlogs are rare: the helper's memory goes back
-                if sending is not None:
-                    self._count(sending.finish())
         return report
-
-    def _send_ahead(self) -> SendAhead:
-        smtp = self.settings.smtp
-        return SendAhead(self.engine, self._smtp, smtp.from_address, self.clock, self.journal)
 
     def _take(self, mailbox: Mailbox, uids: list[int], ahead: bool) -> Taken:
         """Fetch UIDS, store their raw bytes (committed), and start reading them if AHEAD."""
@@ -277,5 +261,4 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = wall_clock) ->
     engine = db.open_database(settings.database.url)
     intake = Intake(engine, settings, calendar, letters, clock)
     readers = Readers(intake.reader, settings.limits.max_message_bytes)
-    journal = SendJournal.beside(engine)
-    return App(settings, engine, calendar, letters, clock, intake, readers, journal)
+    return App(settings, engine, calendar, letters, clock, intake, readers)

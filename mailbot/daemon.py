@@ -98,7 +98,7 @@ def poll(app: App, stop: threading.Event, outages: Outages, answered: bool = Fal
     if not (answered or outages.imap.may_try()):
         return False
     try:
-        app.poll(stop, send_ahead=outages.smtp.may_try())
+        app.poll(stop)
     except (MailboxUnavailable, OSError, IMAPClientError) as exc:
         # a server that goes away mid-run surfaces as a socket or protocol error
         outages.imap.failed(exc)

@@ -191,7 +191,7 @@ def test_a_letter_refused_since_longer_than_give_up_after_is_given_up_with_one_a
     assert [str(e.message["Subject"]) for e in mailbot.staff_mail(OPS)].count(subject) == 1
 
 
-def test_a_refusal_while_a_backlog_drains_keeps_its_first_refusal_through_the_journal(
+def test_a_refusal_while_a_backlog_drains_keeps_its_first_refusal(
     mailbot: Mailbot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MAILBOT_MAILBOX_BATCH_SIZE", "1")
