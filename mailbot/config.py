@@ -39,7 +39,6 @@ class MailboxSettings:
     poll_seconds: int = 60
     batch_size: int = 100
     idle: bool = True  # wait in IMAP IDLE when the server offers it; polling stays the fallback
-    read_ahead: bool = True  # a backlog: a helper process reads the next batch (a second core)
 
 
 @dataclass(frozen=True)

@@ -183,31 +183,24 @@ class Intake:
             session.commit()
         return result
 
-    def process_batch(
-        self, inbound_ids: Sequence[int], readings: Sequence[Reading | None] = ()
-    ) -> list[Outcome]:
+    def process_batch(self, inbound_ids: Sequence[int]) -> list[Outcome]:
         """Process stored messages in one transaction: one commit for the lot.
 
-        READINGS, where given, are the messages already read (by the helper process). If any
-        message fails, nothing of the batch is kept and each is processed again on its own,
-        so a bad message is quarantined alone and the rest go through.
+        If any message fails, nothing of the batch is kept and each is processed again on its
+        own, so a bad message is quarantined alone and the rest go through.
         """
-        ahead = list(readings) or [None] * len(inbound_ids)
         try:
             with Session(self.engine) as session:
                 claimed = _claim(session, inbound_ids)
                 outcomes = [
-                    self._process_in(session, inbound_id, claimed.get(inbound_id), reading)
-                    for inbound_id, reading in zip(inbound_ids, ahead, strict=True)
+                    self._process_in(session, inbound_id, claimed.get(inbound_id), None)
+                    for inbound_id in inbound_ids
                 ]
                 session.commit()
                 return outcomes
         except Exception:
             log.debug("a batch of %d failed: one at a time", len(inbound_ids), exc_info=True)
-        return [
-            self.process(inbound_id, reading)
-            for inbound_id, reading in zip(inbound_ids, ahead, strict=True)
-        ]
+        return [self.process(inbound_id) for inbound_id in inbound_ids]
 
     def process(self, inbound_id: int, reading: Reading | None = None) -> Outcome:
         """Parse, classify and thread a stored message; quarantine it if that fails because of
