@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, col, create_engine, select
 
-from mailbot.sandbox import HANG_UP, Answer, Envelope, free_port
 from mailbot.store.models import MessageKind, Outbound, OutboundStatus
+from sandbox import HANG_UP, Answer, Envelope, free_port
 from tests.conftest import TEAM_LEADER, Mailbot
 from tests.test_defences_e2e import with_alerts
 from tests.test_intake_e2e import complaint
