@@ -9,11 +9,9 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from email.parser import BytesHeaderParser
 from email.policy import compat32
-from typing import cast
 
 from sqlalchemy import Engine, delete, insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import QueryableAttribute, defer
 from sqlmodel import Session, col, select
 
 from mailbot.casework import Casework
@@ -530,14 +528,11 @@ def reported_ids(raw: bytes) -> list[str]:
 
 
 def _claim(session: Session, inbound_ids: Sequence[int]) -> dict[int, Inbound]:
-    """The stored messages to process, locked; one another daemon holds is left out.
-
-    Their raw bytes stay in the database unless asked for: the helper has read them.
-    """
+    """The stored messages to process, locked (raw bytes and all: each is read next); one
+    another daemon holds is left out."""
     query = (
         select(Inbound)
         .where(col(Inbound.id).in_(inbound_ids))
-        .options(defer(cast("QueryableAttribute[bytes]", Inbound.raw)))
         .with_for_update(skip_locked=True)  # outbox.CLAIM: SQLite has one writer anyway
     )
     return {row.id: row for row in session.exec(query) if row.id is not None}
