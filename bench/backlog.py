@@ -40,10 +40,7 @@ from zoneinfo import ZoneInfo
 
 from imapclient import IMAPClient
 
-try:  # the test servers are leaving the runtime package (issue 14)
-    from sandbox import Dovecot, SmtpSink, sandbox_config  # type: ignore[import-not-found, unused-ignore]
-except ImportError:
-    from mailbot.sandbox import Dovecot, SmtpSink, sandbox_config  # type: ignore[import-not-found, unused-ignore]
+from sandbox import Dovecot, SmtpSink, sandbox_config
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable

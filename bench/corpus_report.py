@@ -20,8 +20,8 @@ from pathlib import Path
 from mailbot.app import build_app
 from mailbot.config import load_settings
 from mailbot.outcome import Outcome
-from mailbot.sandbox import sandbox_config
 from mailbot.store.models import Disposition, MessageKind
+from sandbox import sandbox_config
 from tests.corpus import corpus_dir, corpus_files
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)

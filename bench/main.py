@@ -1,6 +1,6 @@
 """Issue 6's figures: ack latency, drain throughput against a floor, the tick's cost, memory.
 
-Everything runs against a throwaway Dovecot and an aiosmtpd sink (mailbot.sandbox) on
+Everything runs against a throwaway Dovecot and an aiosmtpd sink (sandbox/) on
 127.0.0.1; mailbot itself always runs as a child process, so its peak RSS is its own.
 """
 
@@ -36,7 +36,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from imapclient import IMAPClient
 
-from mailbot.sandbox import Dovecot, free_port, sandbox_config
+from sandbox import Dovecot, free_port, sandbox_config
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable

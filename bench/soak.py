@@ -18,7 +18,7 @@ from pathlib import Path
 from imapclient import IMAPClient
 
 from bench.main import PASSWORD, complaint, write_config
-from mailbot.sandbox import Dovecot, SmtpSink
+from sandbox import Dovecot, SmtpSink
 
 
 def rss_mb(pid: int) -> float:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from threading import Event
@@ -17,15 +16,14 @@ from mailbot.config import ConfigError, Settings
 from mailbot.correspondence import Correspondence, specimens
 from mailbot.intake import Clock, Intake
 from mailbot.letters import Letters, TemplateFault
-from mailbot.outbox import OutboxWriter, SendAhead, SendReport, send_outbox
+from mailbot.outbox import OutboxWriter, SendReport, send_outbox
 from mailbot.outcome import Outcome
 from mailbot.procedure import rules
 from mailbot.procedure.calendar import BusinessCalendar
 from mailbot.procedure.transitions import Policy
-from mailbot.reading import Reader, Readers, Reading
+from mailbot.reading import Reader
 from mailbot.staff import StaffDesk
 from mailbot.store import db
-from mailbot.store.journal import SendJournal
 from mailbot.store.models import Disposition, Outbound, OutboundStatus
 from mailbot.tick import TickReport, tick
 from mailbot.transport.imap import Mailbox
@@ -46,11 +44,10 @@ class PollReport:
 
 @dataclass
 class Taken:
-    """A fetched batch: its raw bytes stored, its reading started in the helper."""
+    """A fetched batch, its raw bytes stored."""
 
     uids: list[int]  # the raw bytes are in the database now, not kept here
     stored: list[int | Outcome]  # the stored row to process, or what became of it before
-    reading: Future[list[Reading | None]] | None = None
 
     @property
     def to_process(self) -> list[int]:
@@ -99,14 +96,9 @@ class App:
     outbox: OutboxWriter
     casefile: Casefile
     intake: Intake
-    readers: Readers
-    journal: SendJournal | None  # SQLite's: answers from sends while a backlog drains
     stats: Stats = field(default_factory=Stats)
 
     def close(self) -> None:
-        self.readers.close()
-        if self.journal is not None:
-            self.journal.close()
         self.engine.dispose()
 
     def summary(self) -> str:
@@ -127,8 +119,6 @@ class App:
     def send(self) -> SendReport:
         """Send what is due in the outbox, then give up on the letters just refused whose
         first refusal is older than smtp.give_up_after, and send the admins' alerts."""
-        if self.journal is not None:
-            self.journal.fold(self.engine)  # a crash's answers first: what is recorded is not sent
         sender = self.settings.smtp.from_address
         report = send_outbox(self.engine, self._smtp, sender, self.clock())
         with Session(self.engine) as session:
@@ -161,13 +151,10 @@ class App:
                 "resuming inbound %d %s", inbound_id, self.intake.process(inbound_id).describe()
             )
 
-    def poll(self, stop: Event, send_ahead: bool = True) -> PollReport:
-        """Fetch new mail past the checkpoint, process each batch, then move it.
-
-        With a backlog, the next batch is fetched, stored and handed to the reading helper
-        before this one is processed, so the two cores work at once; and each batch's letters
-        are sent as it is committed, if SEND_AHEAD (not while the SMTP server is down).
-        """
+    def poll(self, stop: Event) -> PollReport:
+        """Fetch new mail past the checkpoint and, batch by batch, store it (committed),
+        process it (one transaction), then move it and the checkpoint; STOP ends it between
+        batches, the rest waits in the mailbox."""
         report = PollReport()
         s = self.settings.mailbox
         with self.mailbox() as mailbox:
@@ -184,52 +171,25 @@ class App:
                     mailbox.uidvalidity,
                 )
             uids = mailbox.uids_after(last_uid)
-            batches = [uids[i : i + s.batch_size] for i in range(0, len(uids), s.batch_size)]
-            ahead = s.read_ahead and len(batches) > 1
-            sending = self._send_ahead() if send_ahead and len(batches) > 1 else None
             cursor = Cursor(last_uid)
-            # the first batch is read here, while the helper starts and reads the second
-            taken = self._take(mailbox, batches[0], False) if batches else None
-            try:
-                for following in [*batches[1:], None]:
-                    if taken is None or stop.is_set():
-                        break  # a batch stored but not processed is resumed at the next start
-                    this, taken = taken, None
-                    if following is not None and ahead:
-                        taken = self._take(mailbox, following, True)
-                    self._finish(mailbox, this, cursor, report)
-                    if sending is not None:
-                        sending.wake()
-                    if following is not None and not ahead and not stop.is_set():
-                        taken = self._take(mailbox, following, False)
-            finally:
-                if ahead:
-                    self.readers.close()  # backlogs are rare: the helper's memory goes back
-                if sending is not None:
-                    self._count(sending.finish())
+            for start in range(0, len(uids), s.batch_size):
+                if stop.is_set():
+                    break
+                taken = self._take(mailbox, uids[start : start + s.batch_size])
+                self._finish(mailbox, taken, cursor, report)
         return report
 
-    def _send_ahead(self) -> SendAhead:
-        smtp = self.settings.smtp
-        return SendAhead(self.engine, self._smtp, smtp.from_address, self.clock, self.journal)
-
-    def _take(self, mailbox: Mailbox, uids: list[int], ahead: bool) -> Taken:
-        """Fetch UIDS, store their raw bytes (committed), and start reading them if AHEAD."""
+    def _take(self, mailbox: Mailbox, uids: list[int]) -> Taken:
+        """Fetch UIDS and store their raw bytes (committed)."""
         where = f"imap {self.settings.mailbox.folder} {mailbox.uidvalidity}"
         fetched = mailbox.fetch(uids)
         stored = self.intake.store([(m.raw, m.internaldate, f"{where}/{m.uid}") for m in fetched])
-        taken = Taken([m.uid for m in fetched], stored)
-        if ahead:
-            raws = [m.raw for m, item in zip(fetched, stored, strict=True) if isinstance(item, int)]
-            taken.reading = self.readers.submit(raws)
-        return taken
+        return Taken([m.uid for m in fetched], stored)
 
     def _finish(self, mailbox: Mailbox, taken: Taken, cursor: Cursor, report: PollReport) -> None:
         """Process a taken batch (one commit), then move its messages and the checkpoint."""
         s = self.settings.mailbox
-        todo = taken.to_process
-        readings = self.readers.result(taken.reading, len(todo))
-        processed = iter(self.intake.process_batch(todo, readings))
+        processed = iter(self.intake.process_batch(taken.to_process))
         done: dict[str, list[int]] = {s.processed_folder: [], s.quarantine_folder: []}
         for uid, item in zip(taken.uids, taken.stored, strict=True):
             report.fetched += 1
@@ -293,11 +253,7 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = wall_clock) ->
     reader = Reader(settings.own_addresses, tuple(p.deadlock_phrases))
     staff = StaffDesk(settings, casefile, clock)
     intake = Intake(engine, settings, casefile, staff, reader, clock)
-    readers = Readers(reader, settings.limits.max_message_bytes)
-    journal = SendJournal.beside(engine)
-    return App(
-        settings, engine, calendar, letters, clock, outbox, casefile, intake, readers, journal
-    )
+    return App(settings, engine, calendar, letters, clock, outbox, casefile, intake)
 
 
 def procedure_policy(settings: Settings, calendar: BusinessCalendar) -> Policy:

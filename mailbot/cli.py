@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 from mailbot import logs
 from mailbot.app import App, build_app, log_outcome, wall_clock
 from mailbot.config import ConfigError, config_path, load_settings
-from mailbot.daemon import Outages, few_malloc_arenas, run_cycle, run_forever
+from mailbot.daemon import Outages, run_cycle, run_forever
 from mailbot.store import db, migrations
 from mailbot.store.lock import DatabaseLock, LockHeld
 from mailbot.store.lock import me as lock_me
@@ -157,7 +157,6 @@ def _run(app: App, args: argparse.Namespace) -> int:
     # work through row locks (FOR UPDATE SKIP LOCKED) on messages, outbox rows and cases.
     several = app.engine.dialect.name == "postgresql"
     lock = DatabaseLock(app.engine, name=f"daemon {lock_me()}" if several else "daemon")
-    few_malloc_arenas()
     try:
         lock.acquire()
     except LockHeld as exc:

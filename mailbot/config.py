@@ -115,7 +115,6 @@ class MailboxSettings(_Section):
     poll_seconds: Annotated[int, Field(ge=1)] = 60
     batch_size: int = 100
     idle: bool = True  # wait in IMAP IDLE when the server offers it; polling stays the fallback
-    read_ahead: bool = True  # a backlog: a helper process reads the next batch (a second core)
 
 
 class SmtpSettings(_Section):

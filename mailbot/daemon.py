@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import signal
 import threading
@@ -66,23 +65,6 @@ class Outages:
     smtp: Outage = field(default_factory=lambda: Outage("smtp"))
 
 
-def few_malloc_arenas(arenas: int = 1) -> bool:
-    """Have glibc's malloc share ARENAS arenas among all threads (False where not glibc).
-
-    By default each thread that allocates gets an arena of its own, and memory freed in
-    one is not reused by another: the sending, reading and SMTP threads of a drained
-    backlog held about 12 MB more at the peak for it. Call before the threads start.
-    """
-    try:
-        libc = ctypes.CDLL(None)
-        return bool(libc.mallopt(_M_ARENA_MAX, arenas))
-    except (OSError, AttributeError):
-        return False
-
-
-_M_ARENA_MAX = -8  # glibc's malloc.h
-
-
 def run_cycle(app: App, stop: threading.Event, outages: Outages | None = None) -> bool:
     """One poll, one tick of the procedure and one send; False if a mail server was unreachable."""
     outages = outages or Outages()
@@ -98,7 +80,7 @@ def poll(app: App, stop: threading.Event, outages: Outages, answered: bool = Fal
     if not (answered or outages.imap.may_try()):
         return False
     try:
-        app.poll(stop, send_ahead=outages.smtp.may_try())
+        app.poll(stop)
     except (MailboxUnavailable, OSError, IMAPClientError) as exc:
         # a server that goes away mid-run surfaces as a socket or protocol error
         outages.imap.failed(exc)

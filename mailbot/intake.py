@@ -9,11 +9,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from email.parser import BytesHeaderParser
 from email.policy import compat32
-from typing import cast
 
 from sqlalchemy import Engine, delete, insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import QueryableAttribute, defer
 from sqlmodel import Session, col, select
 
 from mailbot.apply import Casefile
@@ -175,31 +173,24 @@ class Intake:
             session.commit()
         return result
 
-    def process_batch(
-        self, inbound_ids: Sequence[int], readings: Sequence[Reading | None] = ()
-    ) -> list[Outcome]:
+    def process_batch(self, inbound_ids: Sequence[int]) -> list[Outcome]:
         """Process stored messages in one transaction: one commit for the lot.
 
-        READINGS, where given, are the messages already read (by the helper process). If any
-        message fails, nothing of the batch is kept and each is processed again on its own,
-        so a bad message is quarantined alone and the rest go through.
+        If any message fails, nothing of the batch is kept and each is processed again on its
+        own, so a bad message is quarantined alone and the rest go through.
         """
-        ahead = list(readings) or [None] * len(inbound_ids)
         try:
             with Session(self.engine) as session:
                 claimed = _claim(session, inbound_ids)
                 outcomes = [
-                    self._process_in(session, inbound_id, claimed.get(inbound_id), reading)
-                    for inbound_id, reading in zip(inbound_ids, ahead, strict=True)
+                    self._process_in(session, inbound_id, claimed.get(inbound_id), None)
+                    for inbound_id in inbound_ids
                 ]
                 session.commit()
                 return outcomes
         except Exception:
             log.debug("a batch of %d failed: one at a time", len(inbound_ids), exc_info=True)
-        return [
-            self.process(inbound_id, reading)
-            for inbound_id, reading in zip(inbound_ids, ahead, strict=True)
-        ]
+        return [self.process(inbound_id) for inbound_id in inbound_ids]
 
     def process(self, inbound_id: int, reading: Reading | None = None) -> Outcome:
         """Parse, classify and thread a stored message; quarantine it if that fails because of
@@ -436,14 +427,11 @@ def reported_ids(raw: bytes) -> list[str]:
 
 
 def _claim(session: Session, inbound_ids: Sequence[int]) -> dict[int, Inbound]:
-    """The stored messages to process, locked; one another daemon holds is left out.
-
-    Their raw bytes stay in the database unless asked for: the helper has read them.
-    """
+    """The stored messages to process, locked (raw bytes and all: each is read next); one
+    another daemon holds is left out."""
     query = (
         select(Inbound)
         .where(col(Inbound.id).in_(inbound_ids))
-        .options(defer(cast("QueryableAttribute[bytes]", Inbound.raw)))
         .with_for_update(skip_locked=True)  # outbox.CLAIM: SQLite has one writer anyway
     )
     return {row.id: row for row in session.exec(query) if row.id is not None}

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import logging
-import sys
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager, suppress
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from types import TracebackType
 from typing import Protocol
 
 from sqlalchemy import Connection, Engine, bindparam, func, update
@@ -23,7 +19,6 @@ from mailbot.letters import Letters
 from mailbot.mail.compose import Letter, cannot_address, compose, new_message_id, unsendable
 from mailbot.procedure.calendar import BusinessCalendar
 from mailbot.store import db
-from mailbot.store.journal import SendJournal
 from mailbot.store.models import Case, Event, MessageKind, Outbound, OutboundStatus, Suppression
 from mailbot.transport.smtp import (
     SmtpCannotAddress,
@@ -297,130 +292,25 @@ def send_outbox(
     connect: Callable[[], AbstractContextManager[Transport]],
     sender: str,
     now: datetime,
-    journal: SendJournal | None = None,
-    after: int = 0,
-    inline: bool = False,
 ) -> SendReport:
-    """Send every due row (past row AFTER); each is claimed before its send and its result
-    committed after, to JOURNAL if one is given (folded in later). INLINE: one row at a
-    time, for a caller that is a thread of its own already."""
-    report = SendReport(last_id=after)
+    """Send every due row; each is claimed before its send and its answer committed after."""
+    report = SendReport()
     with Session(engine) as session:
-        due = db.due_outbound(session, now, after)
+        due = db.due_outbound(session, now, 0)
     if not due:
         return report
     try:
-        with (
-            connect() as transport,
-            _Pipeline(engine, transport, sender, now, report, journal, inline) as pipe,
-        ):
+        with connect() as transport, engine.connect() as connection:
             while due:  # in pages: a drained backlog queues thousands
                 for row_id, ref in due:
                     report.last_id = row_id
-                    pipe.send(row_id, ref)
+                    _send_row(connection, transport, sender, now, report, row_id, ref)
                 with Session(engine) as session:
                     due = db.due_outbound(session, now, report.last_id)
     except (SmtpTemporaryError, SmtpPermanentError) as exc:
         # logged by the caller, once per outage; the rows wait in the outbox
         report.unreachable, report.error = True, f"{exc} ({len(due)} message(s) waiting)"
     return report
-
-
-# While sending ahead, the intake thread holds the GIL for up to this long before the
-# sender, back from the SMTP server or the disk, may go on. Python's default is 5 ms; with
-# 1 ms the 5,000-message drain ran 7% and 11% faster in two A/B pairs (bench/run).
-SEND_AHEAD_SWITCH_INTERVAL = 0.001
-
-
-class SendAhead:
-    """Sends the letters of a draining backlog while it drains, from a thread of its own.
-
-    Each batch's letters go as soon as the batch is committed (wake), so a customer's
-    acknowledgement does not wait for the whole backlog. On SQLite the answers go to the
-    send journal, as the batches hold the write lock; finish() folds it in once the intake
-    is done. On PostgreSQL each row is claimed and its answer committed as usual.
-    """
-
-    def __init__(
-        self,
-        engine: Engine,
-        connect: Callable[[], AbstractContextManager[Transport]],
-        sender: str,
-        clock: Callable[[], datetime],
-        journal: SendJournal | None,
-    ) -> None:
-        self.engine, self.connect, self.sender, self.clock = engine, connect, sender, clock
-        self.journal = journal
-        self.report = SendReport()
-        self._wake = threading.Event()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="send-ahead", daemon=True)
-        if self.journal is not None:
-            self.journal.fold(engine)  # a crash's answers first: what is recorded is not sent
-        self._switch = sys.getswitchinterval()
-        sys.setswitchinterval(SEND_AHEAD_SWITCH_INTERVAL)
-        self._thread.start()
-
-    def wake(self) -> None:
-        """A batch is committed: its letters may go."""
-        self._wake.set()
-
-    def finish(self) -> SendReport:
-        """Send what is left of the backlog's letters, stop, and fold the journal in."""
-        self._done.set()
-        self._wake.set()
-        self._thread.join()
-        sys.setswitchinterval(self._switch)
-        if self.journal is not None:
-            self.journal.fold(self.engine)
-        r = self.report
-        log.info(
-            "backlog: %d letter(s) sent while it drained, %d deferred, %d failed",
-            r.sent,
-            r.deferred,
-            r.failed,
-        )
-        return r
-
-    def _run(self) -> None:
-        while not self.report.unreachable:  # an outage is the daemon's to report, after
-            self._wake.wait()
-            self._wake.clear()
-            last = self._done.is_set()
-            try:
-                sent = send_outbox(
-                    self.engine,
-                    self.connect,
-                    self.sender,
-                    self.clock(),
-                    self.journal,
-                    self.report.last_id,  # rows sent ahead stay queued until the fold
-                    inline=True,
-                )
-            except Exception:
-                log.exception("sending during the backlog failed: the rows wait in the outbox")
-                return
-            self.report.add(sent)
-            if last:
-                return
-
-
-@dataclass
-class _InFlight:
-    connection: Connection  # holds the row's claim (a row lock on PostgreSQL) until the result
-    row: _Claimed
-    ref: str | None
-    answer: Future[str]
-
-
-@dataclass
-class _Claimed:
-    id: int
-    kind: str
-    message_id: str
-    to_address: str
-    attempts: int  # counting the send in hand
-    first_refused_at: datetime | None
 
 
 _OUTBOUND = Outbound.__table__  # type: ignore[attr-defined]  # SQLModel's table
@@ -438,124 +328,61 @@ _CLAIM = (
 )
 
 
-class _Pipeline:
-    """One row's SMTP conversation runs in a thread while the main thread records the row
-    before it and claims the row after it, each row in a transaction of its own: the waits
-    for the server overlap the database work, and no row is sent unclaimed or left
-    unrecorded. Plain SQL, no ORM objects: this runs once per letter. INLINE (a caller in a
-    thread of its own): each row is sent and recorded before the next is claimed."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        transport: Transport,
-        sender: str,
-        now: datetime,
-        report: SendReport,
-        journal: SendJournal | None,
-        inline: bool,
-    ) -> None:
-        self.transport, self.sender, self.now, self.report = transport, sender, now, report
-        self.journal = journal
-        # inline, one row is in hand at a time: one connection and no SMTP thread
-        self.connections: tuple[Connection, ...] = (
-            (engine.connect(),) if inline else (engine.connect(), engine.connect())
+def _send_row(
+    connection: Connection,
+    transport: Transport,
+    sender: str,
+    now: datetime,
+    report: SendReport,
+    row_id: int,
+    ref: str | None,
+) -> None:
+    """Claim the row, send it, record its answer and commit, before the next row is claimed:
+    no row is sent unclaimed, and at most one letter is in doubt after a crash. Plain SQL,
+    no ORM objects: this runs once per letter. Raises if the link to the server died."""
+    # claimed for the length of the send: another daemon skips it
+    found = connection.execute(_CLAIM, {"row_id": row_id}).first()
+    if found is None:
+        connection.rollback()
+        return  # another daemon has it, or has sent it
+    kind, message_id, to_address, raw, attempts, first_refused_at = found
+    attempts += 1  # counting this send
+    change: dict[str, object] = {"attempts": attempts}
+    lost: SmtpConnectionLost | None = None
+    try:
+        change["smtp_reply"] = reply = transport.send(sender, to_address, raw)
+    except SmtpNotTried:  # the link died on the letter before: this one is as it was
+        connection.rollback()
+        raise
+    except SmtpTemporaryError as exc:
+        change["last_error"] = str(exc)
+        change["next_attempt_at"] = now + retry_delay(attempts)
+        # give_up_after counts from the first refusal
+        change["first_refused_at"] = first_refused_at or now
+        report.deferred += 1
+        report.refused.append(row_id)
+        log.warning(
+            "deferred %s %s case=%s to=%s: %s",
+            kind,
+            message_id,
+            ref,
+            to_address,
+            exc,
         )
-        self.smtp = None if inline else ThreadPoolExecutor(1, thread_name_prefix="smtp")
-        self.in_flight: _InFlight | None = None
-
-    def __enter__(self) -> _Pipeline:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        try:
-            if self.in_flight is not None:
-                last, self.in_flight = self.in_flight, None
-                if kind is None:
-                    self._record(last)
-                else:  # the link died sending the row before: this one is recorded as deferred
-                    with suppress(SmtpConnectionLost):
-                        self._record(last)
-        finally:
-            if self.smtp is not None:
-                self.smtp.shutdown(wait=True)
-            for connection in self.connections:
-                connection.close()
-
-    def send(self, row_id: int, ref: str | None) -> None:
-        """Claim the row and start its send; record the one before (raises if the link died)."""
-        busy = self.in_flight.connection if self.in_flight else None
-        connection = self.connections[1] if busy is self.connections[0] else self.connections[0]
-        # claimed for the length of the send: another daemon skips it
-        found = connection.execute(_CLAIM, {"row_id": row_id}).first()
-        if found is None:
-            connection.rollback()
-            return  # another daemon has it, or has sent it
-        kind, message_id, to_address, raw, attempts, first_refused_at = found
-        row = _Claimed(row_id, str(kind), message_id, to_address, attempts + 1, first_refused_at)
-        if self.smtp is None:  # inline: recorded before the next claim, one letter in doubt
-            done: Future[str] = Future()
-            try:
-                done.set_result(self.transport.send(self.sender, to_address, raw))
-            except Exception as exc:
-                done.set_exception(exc)
-            self._record(_InFlight(connection, row, ref, done))
-            return
-        answer = self.smtp.submit(self.transport.send, self.sender, to_address, raw)
-        previous, self.in_flight = self.in_flight, _InFlight(connection, row, ref, answer)
-        if previous is not None:
-            self._record(previous)
-
-    def _record(self, flight: _InFlight) -> None:
-        row, ref, report = flight.row, flight.ref, self.report
-        change: dict[str, object] = {"attempts": row.attempts}
-        lost: SmtpConnectionLost | None = None
-        try:
-            change["smtp_reply"] = reply = flight.answer.result()
-        except SmtpNotTried:  # the link died on the letter before: this one is as it was
-            flight.connection.rollback()
-            raise
-        except SmtpTemporaryError as exc:
-            change["last_error"] = str(exc)
-            change["next_attempt_at"] = self.now + retry_delay(row.attempts)
-            # absolute, as the journal needs: give_up_after counts from the first refusal
-            change["first_refused_at"] = row.first_refused_at or self.now
-            report.deferred += 1
-            report.refused.append(row.id)
-            log.warning(
-                "deferred %s %s case=%s to=%s: %s",
-                row.kind,
-                row.message_id,
-                ref,
-                row.to_address,
-                exc,
-            )
-            lost = exc if isinstance(exc, SmtpConnectionLost) else None
-        except SmtpPermanentError as exc:
-            change["status"], change["last_error"] = OutboundStatus.FAILED, str(exc)
-            report.failed += 1
-            log.error(
-                "failed %s %s case=%s to=%s: %s", row.kind, row.message_id, ref, row.to_address, exc
-            )
-        except SmtpCannotAddress as exc:  # the case's side is settled after (Casework)
-            change["status"], change["last_error"] = OutboundStatus.HELD, str(exc)
-            report.held += 1
-            log.warning("held back %s %s case=%s: %s", row.kind, row.message_id, ref, exc)
-        else:
-            change["status"], change["sent_at"] = OutboundStatus.SENT, self.now
-            report.sent += 1
-            log.info(
-                "sent %s %s case=%s to=%s: %s", row.kind, row.message_id, ref, row.to_address, reply
-            )
-        if self.journal is None:
-            flight.connection.execute(
-                update(_OUTBOUND).where(_OUTBOUND.c.id == row.id).values(**change)
-            )
-            flight.connection.commit()
-        else:  # the answer is safe in the journal before the row's claim ends
-            self.journal.record(row.id, change)
-            flight.connection.rollback()
-        if lost is not None:
-            raise lost
+        lost = exc if isinstance(exc, SmtpConnectionLost) else None
+    except SmtpPermanentError as exc:
+        change["status"], change["last_error"] = OutboundStatus.FAILED, str(exc)
+        report.failed += 1
+        log.error("failed %s %s case=%s to=%s: %s", kind, message_id, ref, to_address, exc)
+    except SmtpCannotAddress as exc:  # the case's side is settled after (Casework)
+        change["status"], change["last_error"] = OutboundStatus.HELD, str(exc)
+        report.held += 1
+        log.warning("held back %s %s case=%s: %s", kind, message_id, ref, exc)
+    else:
+        change["status"], change["sent_at"] = OutboundStatus.SENT, now
+        report.sent += 1
+        log.info("sent %s %s case=%s to=%s: %s", kind, message_id, ref, to_address, reply)
+    connection.execute(update(_OUTBOUND).where(_OUTBOUND.c.id == row_id).values(**change))
+    connection.commit()
+    if lost is not None:
+        raise lost

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from imapclient import IMAPClient
 
-from mailbot.sandbox import Dovecot, SmtpSink, sandbox_config
+from sandbox import Dovecot, SmtpSink, sandbox_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "data" / "samples"

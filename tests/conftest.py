@@ -13,7 +13,7 @@ import pytest
 from imapclient import IMAPClient
 
 from mailbot.cli import main
-from mailbot.sandbox import Dovecot, Envelope, Postgres, SmtpSink, sandbox_config
+from sandbox import Dovecot, Envelope, Postgres, SmtpSink, sandbox_config
 
 PASSWORD = "secret"
 TEAM_LEADER, AGENT, MANAGER = (

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, create_engine, select
 
-from mailbot.sandbox import Dovecot
 from mailbot.store.models import Disposition, Inbound, Outbound, OutboundStatus
+from sandbox import Dovecot
 from tests.conftest import PASSWORD, Mailbot, write_config
 from tests.corpus import corpus_files
 from tests.test_intake_e2e import complaint

@@ -16,8 +16,8 @@ from sqlmodel import Session
 from mailbot.app import build_app
 from mailbot.config import load_settings
 from mailbot.mail.compose import Letter
-from mailbot.sandbox import Envelope
 from mailbot.store.models import MessageKind
+from sandbox import Envelope
 from tests.conftest import PASSWORD, TEAM_LEADER, Mailbot, write_config
 from tests.test_intake_e2e import complaint
 from tests.test_staff_e2e import staff_reply

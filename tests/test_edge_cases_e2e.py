@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 
-from mailbot.sandbox import Dovecot, SmtpSink
 from mailbot.store import db
 from mailbot.store.models import Suppression
+from sandbox import Dovecot, SmtpSink
 from tests.conftest import MANAGER, TEAM_LEADER, Mailbot, write_config
 from tests.test_defences_e2e import bounce_for
 from tests.test_intake_e2e import complaint

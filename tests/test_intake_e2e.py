@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session, create_engine, select
 
-from mailbot.sandbox import free_port
 from mailbot.store.models import Inbound
+from sandbox import free_port
 from tests.conftest import Mailbot
 
 FRIDAY_4PM = datetime(2026, 11, 20, 16, 0, tzinfo=UTC)  # GMT in November: 16:00 London

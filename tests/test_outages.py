@@ -17,9 +17,9 @@ from mailbot.app import App, build_app, wall_clock
 from mailbot.backoff import Backoff, capped_delay
 from mailbot.config import load_settings
 from mailbot.daemon import Outage, Outages, run_forever
-from mailbot.sandbox import Dovecot, free_port, sandbox_config
 from mailbot.store.lock import DatabaseLock
 from mailbot.store.models import MessageKind, OutboundStatus
+from sandbox import Dovecot, free_port, sandbox_config
 from tests.conftest import PASSWORD, Mailbot
 from tests.test_daemon_e2e import rows, wait_until
 from tests.test_intake_e2e import complaint

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, col, create_engine, select
 
-from mailbot.sandbox import HANG_UP, Answer, Envelope, free_port
 from mailbot.store.models import MessageKind, Outbound, OutboundStatus
+from sandbox import HANG_UP, Answer, Envelope, free_port
 from tests.conftest import TEAM_LEADER, Mailbot
 from tests.test_defences_e2e import with_alerts
 from tests.test_intake_e2e import complaint
@@ -191,7 +191,7 @@ def test_a_letter_refused_since_longer_than_give_up_after_is_given_up_with_one_a
     assert [str(e.message["Subject"]) for e in mailbot.staff_mail(OPS)].count(subject) == 1
 
 
-def test_a_refusal_while_a_backlog_drains_keeps_its_first_refusal_through_the_journal(
+def test_a_refusal_while_a_backlog_drains_keeps_its_first_refusal(
     mailbot: Mailbot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MAILBOT_MAILBOX_BATCH_SIZE", "1")
