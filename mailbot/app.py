@@ -15,16 +15,16 @@ from mailbot.apply import Casefile
 from mailbot.config import ConfigError, Settings
 from mailbot.correspondence import Correspondence, specimens
 from mailbot.intake import Clock, Intake
-from mailbot.letters import Letters, TemplateFault
+from mailbot.mail.read import Reader
 from mailbot.outbox import OutboxWriter, SendReport, send_outbox
 from mailbot.outcome import Outcome
 from mailbot.procedure import rules
 from mailbot.procedure.calendar import BusinessCalendar
 from mailbot.procedure.transitions import Policy
-from mailbot.reading import Reader
 from mailbot.staff import StaffDesk
 from mailbot.store import db
 from mailbot.store.models import Disposition, Outbound, OutboundStatus
+from mailbot.templating import TemplateFault, Templates
 from mailbot.tick import TickReport, tick
 from mailbot.transport.imap import Mailbox
 from mailbot.transport.smtp import SmtpTransport
@@ -91,7 +91,7 @@ class App:
     settings: Settings
     engine: Engine
     calendar: BusinessCalendar
-    letters: Letters
+    templates: Templates
     clock: Clock
     outbox: OutboxWriter
     casefile: Casefile
@@ -234,18 +234,18 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = wall_clock) ->
         raise ConfigError("procedure.region/timezone", str(exc)) from None
     if settings.staff_auth.require == "none":
         log.warning('staff_auth.require = "none": any mail from a staff address is trusted')
-    letters = Letters(p.timezone, settings.letters.own_templates)
+    templates = Templates(p.timezone, settings.letters.own_templates)
     try:  # every letter once, now: a template fault stops start-up, never a customer's mail
-        for kind, context in specimens(settings, letters):
-            letters.check(kind, context)
+        for kind, context in specimens(settings, templates):
+            templates.check(kind, context)
     except TemplateFault as fault:
         raise ConfigError(f"template {fault.template}", fault.problem) from None
     engine = db.open_database(settings.database.url)
-    outbox = OutboxWriter(settings, letters, clock, calendar)
+    outbox = OutboxWriter(settings, templates, clock, calendar)
     casefile = Casefile(
         engine,
         procedure_policy(settings, calendar),
-        Correspondence(settings, letters, outbox),
+        Correspondence(settings, templates, outbox),
         outbox,
         clock,
         p.case_ref_format,
@@ -253,7 +253,7 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = wall_clock) ->
     reader = Reader(settings.own_addresses, tuple(p.deadlock_phrases))
     staff = StaffDesk(settings, casefile, clock)
     intake = Intake(engine, settings, casefile, staff, reader, clock)
-    return App(settings, engine, calendar, letters, clock, outbox, casefile, intake)
+    return App(settings, engine, calendar, templates, clock, outbox, casefile, intake)
 
 
 def procedure_policy(settings: Settings, calendar: BusinessCalendar) -> Policy:

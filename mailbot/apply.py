@@ -47,14 +47,14 @@ class Casefile:
         self,
         engine: Engine,
         policy: t.Policy,
-        letters: Correspondence,
+        correspondence: Correspondence,
         outbox: OutboxWriter,
         clock: Callable[[], datetime],
         case_ref_format: str,
     ) -> None:
         self.engine = engine
         self.policy = policy
-        self.letters = letters
+        self.correspondence = correspondence
         self.outbox = outbox
         self.clock = clock
         self.case_ref_format = case_ref_format
@@ -175,7 +175,7 @@ class Casefile:
         now = self.clock()
         for effect in effects:
             if isinstance(effect, t.ToStaff):  # the one kind of letter that may name no case
-                self.letters.to_staff(
+                self.correspondence.to_staff(
                     session,
                     case,
                     effect.member,
@@ -205,7 +205,7 @@ class Casefile:
         return applied
 
     def _letter(self, session: Session, case: Case, effect: t.Effect, applied: Applied) -> None:
-        out = self.letters
+        out = self.correspondence
         if isinstance(effect, t.ToCustomer):
             context: dict[str, Any] = dict(effect.context)
             if effect.with_history:

@@ -11,7 +11,6 @@ from sqlalchemy import select as sql_select
 from sqlmodel import Session, col
 
 from mailbot.config import Settings, StaffMember
-from mailbot.letters import Letters
 from mailbot.mail.compose import Letter
 from mailbot.mail.parse import Address, ParsedMessage
 from mailbot.outbox import OutboxWriter
@@ -19,6 +18,7 @@ from mailbot.procedure.commands import COMMANDS, known
 from mailbot.procedure.details import Detail
 from mailbot.store import db
 from mailbot.store.models import Case, Inbound, Level, MessageKind, Outbound, OutboundStatus
+from mailbot.templating import Templates
 
 DETAIL_HELP = {
     Detail.NAME: "your full name",
@@ -34,9 +34,9 @@ _MOST_REFERENCES = 20  # enough to thread in every client, short enough for ever
 class Correspondence:
     """Writes the letters of the procedure into the outbox, in the caller's transaction."""
 
-    def __init__(self, settings: Settings, letters: Letters, outbox: OutboxWriter) -> None:
+    def __init__(self, settings: Settings, templates: Templates, outbox: OutboxWriter) -> None:
         self.settings = settings
-        self.letters = letters
+        self.templates = templates
         self.outbox = outbox
 
     # -- to the customer ----------------------------------------------------------------
@@ -47,7 +47,7 @@ class Correspondence:
         R2's choice: with procedure.acknowledge_out_of_hours = false, one queued outside
         business time goes at the next opening.
         """
-        text, html = self.letters.render(
+        text, html = self.templates.render(
             "acknowledgement",
             self._context(case, missing=list(missing), detail_help=DETAIL_HELP),
         )
@@ -67,7 +67,9 @@ class Correspondence:
     def staff_reply(self, session: Session, case: Case, member: StaffMember, text: str) -> Outbound:
         """Relay a staff member's words to the customer, signed with their name: its row
         (HELD if it was held back)."""
-        body, _ = self.letters.render("staff_reply", self._context(case, text=text, member=member))
+        body, _ = self.templates.render(
+            "staff_reply", self._context(case, text=text, member=member)
+        )
         return self._to_customer(
             session,
             case,
@@ -85,7 +87,7 @@ class Correspondence:
     ) -> Outbound:
         """Letter KIND (templates/KIND.txt.j2) to the customer, "[REF] SUBJECT": its row (HELD
         if it was held back)."""
-        text, html = self.letters.render(str(kind), self._context(case, **context))
+        text, html = self.templates.render(str(kind), self._context(case, **context))
         return self._to_customer(
             session,
             case,
@@ -153,7 +155,7 @@ class Correspondence:
         """Tell a sender their message was too large to process (it is kept, not lost)."""
         assert parsed.sender is not None
         mb = 1024 * 1024
-        text, _ = self.letters.render(
+        text, _ = self.templates.render(
             "too_large",
             self._context(
                 None,
@@ -191,7 +193,7 @@ class Correspondence:
         attachments: Sequence[str] = (),
     ) -> None:
         """Tell the case's handlers what the customer wrote; a plain Reply comes back to us."""
-        body, _ = self.letters.render(
+        body, _ = self.templates.render(
             "staff_notification",
             self._context(
                 case,
@@ -214,7 +216,7 @@ class Correspondence:
         attachments: Sequence[str] = (),
     ) -> None:
         """Tell the case's handlers that WRITER, not the customer, wrote about it."""
-        body, _ = self.letters.render(
+        body, _ = self.templates.render(
             "third_party_staff",
             self._context(
                 case,
@@ -272,7 +274,7 @@ class Correspondence:
         **context: Any,
     ) -> None:
         """A short letter to one member of staff (a confirmation, an error, an alert)."""
-        body, _ = self.letters.render(
+        body, _ = self.templates.render(
             template, {**self._context(case), "member": member, **context}
         )
         letter = Letter(
@@ -287,11 +289,11 @@ class Correspondence:
         self.outbox.queue(session, case, kind, letter)
 
     def _context(self, case: Case | None, **extra: Any) -> dict[str, Any]:
-        return letter_context(self.settings, self.letters, case, **extra)
+        return letter_context(self.settings, self.templates, case, **extra)
 
 
 def letter_context(
-    settings: Settings, letters: Letters, case: Case | None, **extra: Any
+    settings: Settings, templates: Templates, case: Case | None, **extra: Any
 ) -> dict[str, Any]:
     """What a letter's template sees: the settings it names, CASE's dates, and EXTRA."""
     context: dict[str, Any] = {
@@ -304,19 +306,19 @@ def letter_context(
     if case is not None:
         context |= {
             "customer_name": case.customer_name,
-            "due": letters.when(case.first_response_due),
-            "received": letters.when(case.received_at),
-            "adr_date": letters.day(case.adr_date),
-            "received_day": letters.day(case.received_at),
+            "due": templates.when(case.first_response_due),
+            "received": templates.when(case.received_at),
+            "adr_date": templates.day(case.adr_date),
+            "received_day": templates.day(case.received_at),
             "referral_limit_months": settings.adr_scheme.referral_limit_months,
         }
     return context | extra
 
 
-def specimens(settings: Settings, letters: Letters) -> list[tuple[str, dict[str, Any]]]:
+def specimens(settings: Settings, templates: Templates) -> list[tuple[str, dict[str, Any]]]:
     """Every letter kind with a sample context shaped like its callers', every branch taken.
 
-    Start-up renders each once (`Letters.check`), so that a missing or broken template stops
+    Start-up renders each once (`Templates.check`), so that a missing or broken template stops
     start-up rather than a customer's mail: a letter's caller and its specimen change together.
     """
     received = datetime(2026, 11, 20, 16, 0, tzinfo=UTC)
@@ -335,7 +337,7 @@ def specimens(settings: Settings, letters: Letters) -> list[tuple[str, dict[str,
     member = StaffMember(email="terry@example.com", name="Terry Leader", role="team_leader")
 
     def of(about: Case | None, **extra: Any) -> dict[str, Any]:
-        return letter_context(settings, letters, about, **extra)
+        return letter_context(settings, templates, about, **extra)
 
     def to_staff(about: Case | None = case, **extra: Any) -> dict[str, Any]:
         return {**of(about), "member": member, **extra}
@@ -353,7 +355,7 @@ def specimens(settings: Settings, letters: Letters) -> list[tuple[str, dict[str,
         (MessageKind.RESOLUTION, of(case, reopen_days=settings.procedure.reopen_days)),
         (
             MessageKind.DEADLOCK_LETTER,
-            of(case, position=words, copy=True, sent_day=letters.day(received)),
+            of(case, position=words, copy=True, sent_day=templates.day(received)),
         ),
         (MessageKind.DEADLOCK_REFUSAL, of(case, reason=words)),
         (

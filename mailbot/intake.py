@@ -26,10 +26,10 @@ from mailbot.mail.parse import (
     parse_message,
     repair_header_block,
 )
+from mailbot.mail.read import Reader, Reading
 from mailbot.outcome import Outcome, our_fault, set_aside
 from mailbot.procedure import transitions as t
 from mailbot.procedure.details import Detail
-from mailbot.reading import Reader, Reading, read
 from mailbot.staff import StaffDesk
 from mailbot.store import db
 from mailbot.store.models import (
@@ -183,7 +183,7 @@ class Intake:
             with Session(self.engine) as session:
                 claimed = _claim(session, inbound_ids)
                 outcomes = [
-                    self._process_in(session, inbound_id, claimed.get(inbound_id), None)
+                    self._process_in(session, inbound_id, claimed.get(inbound_id))
                     for inbound_id in inbound_ids
                 ]
                 session.commit()
@@ -192,7 +192,7 @@ class Intake:
             log.debug("a batch of %d failed: one at a time", len(inbound_ids), exc_info=True)
         return [self.process(inbound_id) for inbound_id in inbound_ids]
 
-    def process(self, inbound_id: int, reading: Reading | None = None) -> Outcome:
+    def process(self, inbound_id: int) -> Outcome:
         """Parse, classify and thread a stored message; quarantine it if that fails because of
         the message. A fault of ours (outcome.OUR_FAULTS: the database, a template) leaves it
         stored as received and in the mailbox, for the next cycle."""
@@ -200,7 +200,7 @@ class Intake:
             try:
                 with Session(self.engine) as session:
                     inbound = _claim(session, [inbound_id]).get(inbound_id)
-                    outcome = self._process_in(session, inbound_id, inbound, reading)
+                    outcome = self._process_in(session, inbound_id, inbound)
                     session.commit()
                     return outcome
             except IntegrityError:
@@ -220,15 +220,13 @@ class Intake:
                 return self.quarantine(inbound_id, f"processing failed: {why}")
         raise AssertionError("unreachable")
 
-    def _process_in(
-        self, session: Session, inbound_id: int, inbound: Inbound | None, reading: Reading | None
-    ) -> Outcome:
+    def _process_in(self, session: Session, inbound_id: int, inbound: Inbound | None) -> Outcome:
         if inbound is None:  # another daemon is processing it (PostgreSQL row lock)
             held = "being processed by another mailbot"
             return Outcome(f"inbound {inbound_id}", Disposition.RECEIVED, left_in_mailbox=held)
         if inbound.disposition is not Disposition.RECEIVED:
             return _already(session, inbound)  # twice in one batch, or a race
-        outcome = self._dispose(session, inbound, reading)
+        outcome = self._dispose(session, inbound)
         session.flush()
         return outcome
 
@@ -241,12 +239,12 @@ class Intake:
             session.commit()
             return Outcome(inbound.message_id, Disposition.QUARANTINED, reason=reason)
 
-    def _dispose(self, session: Session, inbound: Inbound, reading: Reading | None) -> Outcome:
+    def _dispose(self, session: Session, inbound: Inbound) -> Outcome:
         """Read INBOUND, find its case, and hand it to the procedure as what it is: a robot's
         mail, staff's, the customer's, a stranger's about a case, or a new complaint."""
         if inbound.size > self.settings.limits.max_message_bytes:
             return self._too_large(session, inbound)
-        reading = reading or read(inbound.raw, self.reader, inbound.content_sha256)
+        reading = self.reader.read(inbound.raw, inbound.content_sha256)
         parsed, verdict = reading.parsed, reading.verdict
         _record_parsed(session, inbound, parsed)
         case = self._thread(session, parsed)
@@ -303,7 +301,7 @@ class Intake:
         reason = f"too large: {inbound.size} bytes, limit {limit} (limits.max_message_bytes)"
         outcome = set_aside(inbound, Disposition.QUARANTINED, reason)
         if parsed.sender is not None and not classify(parsed, self.own).is_machine:
-            self.casefile.letters.too_large(session, parsed, inbound.size, limit)
+            self.casefile.correspondence.too_large(session, parsed, inbound.size, limit)
             outcome.queued.append(MessageKind.TOO_LARGE)
         return outcome
 
@@ -331,7 +329,7 @@ class Intake:
         inbound.kind = _MACHINE_KINDS[verdict.sender]
         inbound.reason = verdict.reason
         if verdict.sender is Sender.BOUNCE:
-            assert bounce is not None  # read() reads every bounce
+            assert bounce is not None  # Reader.read reads every bounce
             return self._bounce(session, inbound, case, bounce)
         if case is None and verdict.sender in (Sender.READ_RECEIPT, Sender.REPORT):
             # a receipt or report may name our letter only inside: Original-Message-ID, or

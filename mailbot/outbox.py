@@ -15,11 +15,11 @@ from sqlmodel import Session, col, select
 
 from mailbot.backoff import capped_delay
 from mailbot.config import Settings
-from mailbot.letters import Letters
 from mailbot.mail.compose import Letter, cannot_address, compose, new_message_id, unsendable
 from mailbot.procedure.calendar import BusinessCalendar
 from mailbot.store import db
 from mailbot.store.models import Case, Event, MessageKind, Outbound, OutboundStatus, Suppression
+from mailbot.templating import Templates
 from mailbot.transport.smtp import (
     SmtpCannotAddress,
     SmtpConnectionLost,
@@ -53,13 +53,13 @@ class OutboxWriter:
     def __init__(
         self,
         settings: Settings,
-        letters: Letters,
+        templates: Templates,
         clock: Callable[[], datetime],
         calendar: BusinessCalendar,
     ) -> None:
         self.settings = settings
         self.smtp = settings.smtp
-        self.letters = letters
+        self.templates = templates
         self.clock = clock
         self.calendar = calendar
         self.domain = self.smtp.from_address.rpartition("@")[2]
@@ -205,7 +205,7 @@ class OutboxWriter:
             if already is not None:
                 return
         log.warning("alert: %s: %s", title, text)
-        body, _ = self.letters.render("admin_alert", {"title": title, "text": text})
+        body, _ = self.templates.render("admin_alert", {"title": title, "text": text})
         for admin in self.settings.alerts.to:
             letter = Letter(to_address=admin, to_name="", subject=subject, text=body)
             self.queue(session, None, MessageKind.ADMIN_ALERT, letter)

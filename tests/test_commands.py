@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from mailbot.letters import Letters
 from mailbot.procedure.commands import COMMANDS, Command, Role, known, read_commands
+from mailbot.templating import Templates
 
 
 def test_resolve_with_a_summary_is_read() -> None:
@@ -236,7 +236,7 @@ def staff_letter(kind: str, **context: Any) -> str:
         level="team_leader",
         status="open",
     )
-    text, _ = Letters("Europe/London").render(kind, {"case": case, **context})
+    text, _ = Templates("Europe/London").render(kind, {"case": case, **context})
     return text
 
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 from email import message_from_bytes
 from email.policy import default
 
-from mailbot.letters import Letters
 from mailbot.mail.compose import Letter, compose, new_message_id, unsendable
 from mailbot.store.db import OUR_MESSAGE_IDS
+from mailbot.templating import Templates
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -56,7 +56,7 @@ def test_automated_mail_tells_robots_not_to_answer() -> None:
 def test_html_letters_escape_what_customers_wrote() -> None:
     from mailbot.config import AdrSchemeSettings
 
-    _, html = Letters("Europe/London").render(
+    _, html = Templates("Europe/London").render(
         "acknowledgement",
         {
             "case": type("C", (), {"ref": "CMP-1", "reopened_from": ""})(),

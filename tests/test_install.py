@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from mailbot import letters
+from mailbot import templating
 from mailbot.cli import main
 from mailbot.config import load_settings
 from mailbot.correspondence import specimens
-from mailbot.letters import Letters, TemplateFault, packaged_templates
+from mailbot.templating import TemplateFault, Templates, packaged_templates
 from tests.conftest import TEAM_LEADER, Mailbot
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,13 +101,13 @@ def test_an_operators_html_goes_only_with_their_text_beside_it(tmp_path: Path) -
     own = tmp_path / "letters"
     own.mkdir()
     (own / "acknowledgement.html.j2").write_text("<p>{{ case.ref }}, ours</p>")
-    alone = Letters("Europe/London", own)
+    alone = Templates("Europe/London", own)
     [(kind, context)] = [s for s in specimens(settings, alone) if s[0] == "acknowledgement"]
     with pytest.raises(TemplateFault, match=r"needs acknowledgement\.txt\.j2 beside it"):
         alone.check(kind, context)
 
     (own / "acknowledgement.txt.j2").write_text("{{ case.ref }}, ours")
-    paired = Letters("Europe/London", own)
+    paired = Templates("Europe/London", own)
     paired.check(kind, context)
     text, html = paired.render(kind, context)
     assert (text, html) == ("CMP-2026-000042, ours", "<p>CMP-2026-000042, ours</p>")
@@ -120,7 +120,7 @@ def test_a_letter_missing_from_the_package_stops_start_up(
     packaged = tmp_path / "packaged"
     shutil.copytree(packaged_templates(), packaged)
     (packaged / "update.txt.j2").unlink()
-    monkeypatch.setattr(letters, "packaged_templates", lambda: packaged)
+    monkeypatch.setattr(templating, "packaged_templates", lambda: packaged)
 
     assert main(["--config", str(serverless_config(tmp_path)), "cases"]) == 2
 
@@ -145,7 +145,7 @@ def test_a_templates_dir_that_is_not_a_directory_is_named(
 
 def test_every_letter_mailbot_writes_is_checked_at_start_up(tmp_path: Path) -> None:
     settings = load_settings(serverless_config(tmp_path), environ={})
-    checked = {kind for kind, _ in specimens(settings, Letters("Europe/London"))}
+    checked = {kind for kind, _ in specimens(settings, Templates("Europe/London"))}
     ours = {
         p.name.removesuffix(".txt.j2")
         for p in packaged_templates().glob("*.txt.j2")

@@ -1,4 +1,4 @@
-"""Letters to customers and staff, rendered from jinja2 templates: the operator's, else ours."""
+"""Templates to customers and staff, rendered from jinja2 templates: the operator's, else ours."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ class TemplateFault(Exception):
         self.template, self.problem = template, problem
 
 
-class Letters:
+class Templates:
     """Renders `KIND.txt.j2` (and `KIND.html.j2` when there is one) for a letter kind.
 
     Templates in OWN (the operator's `[letters] templates_dir`) come first; any template

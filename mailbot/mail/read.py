@@ -1,4 +1,4 @@
-"""Reading a message: all mailbot learns from its bytes alone."""
+"""The read stage: all mailbot learns of a message from its bytes alone, without the database."""
 
 from __future__ import annotations
 
@@ -15,10 +15,20 @@ from mailbot.procedure.details import Detail, find_details
 
 @dataclass(frozen=True)
 class Reader:
-    """What reading needs from the settings."""
+    """Reads messages with what reading needs from the settings."""
 
     own_addresses: frozenset[str]
     deadlock_phrases: tuple[str, ...]
+
+    def read(self, raw: bytes, digest: str | None = None) -> Reading:
+        """Read RAW; nothing here raises on bad mail (parse_message never does).
+
+        DIGEST (mail.digest.content_digest of RAW) names a message that has no Message-ID.
+        """
+        parsed, tree = parse_message_tree(raw, digest or content_digest(raw))
+        verdict = classify(parsed, self.own_addresses)
+        bounce = read_bounce(raw, tree) if verdict.sender is Sender.BOUNCE else None
+        return Reading(parsed, verdict, bounce, self.deadlock_phrases)
 
 
 @dataclass
@@ -29,7 +39,7 @@ class Reading:
     parsed: ParsedMessage
     verdict: Classification
     bounce: BounceReport | None  # read only when the verdict is a bounce
-    reader: Reader
+    deadlock_phrases: tuple[str, ...]
     _new_text: str | None = None
     _details: dict[tuple[str, str], frozenset[Detail]] = field(default_factory=dict)
     _deadlock: dict[str, str | None] = field(default_factory=dict)
@@ -50,16 +60,5 @@ class Reading:
     def deadlock_words(self, text: str) -> str | None:
         """deadlock_request(TEXT) with the configured phrases, worked out once."""
         if text not in self._deadlock:
-            self._deadlock[text] = deadlock_request(text, self.reader.deadlock_phrases)
+            self._deadlock[text] = deadlock_request(text, self.deadlock_phrases)
         return self._deadlock[text]
-
-
-def read(raw: bytes, reader: Reader, digest: str | None = None) -> Reading:
-    """Read RAW; parse_message never raises, and neither does anything else here on bad mail.
-
-    DIGEST (mail.digest.content_digest of RAW) names a message that has no Message-ID.
-    """
-    parsed, tree = parse_message_tree(raw, digest or content_digest(raw))
-    verdict = classify(parsed, reader.own_addresses)
-    bounce = read_bounce(raw, tree) if verdict.sender is Sender.BOUNCE else None
-    return Reading(parsed, verdict, bounce, reader)
