@@ -23,7 +23,6 @@ from mailbot.templating import Templates
 from mailbot.transport.smtp import (
     SmtpCannotAddress,
     SmtpConnectionLost,
-    SmtpNotTried,
     SmtpPermanentError,
     SmtpTemporaryError,
 )
@@ -351,9 +350,6 @@ def _send_row(
     lost: SmtpConnectionLost | None = None
     try:
         change["smtp_reply"] = reply = transport.send(sender, to_address, raw)
-    except SmtpNotTried:  # the link died on the letter before: this one is as it was
-        connection.rollback()
-        raise
     except SmtpTemporaryError as exc:
         change["last_error"] = str(exc)
         change["next_attempt_at"] = now + retry_delay(attempts)
@@ -374,7 +370,7 @@ def _send_row(
         change["status"], change["last_error"] = OutboundStatus.FAILED, str(exc)
         report.failed += 1
         log.error("failed %s %s case=%s to=%s: %s", kind, message_id, ref, to_address, exc)
-    except SmtpCannotAddress as exc:  # the case's side is settled after (Casework)
+    except SmtpCannotAddress as exc:  # the case's side is settled after (Casefile.held_in_sending)
         change["status"], change["last_error"] = OutboundStatus.HELD, str(exc)
         report.held += 1
         log.warning("held back %s %s case=%s: %s", kind, message_id, ref, exc)

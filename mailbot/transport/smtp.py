@@ -17,10 +17,6 @@ class SmtpConnectionLost(SmtpTemporaryError):
     """The connection failed mid-batch: the rest of the batch waits too."""
 
 
-class SmtpNotTried(SmtpConnectionLost):
-    """The connection was lost on an earlier letter: this one was never put to the server."""
-
-
 class SmtpPermanentError(Exception):
     """A 5xx answer: this message will never go."""
 
@@ -84,8 +80,8 @@ class SmtpTransport:
         SmtpTemporaryError, each with the server's words. Only a connection that fails
         mid-conversation is SmtpConnectionLost.
         """
-        if self.lost:
-            raise SmtpNotTried(f"not tried: {self.lost}")
+        if self.lost:  # the outbox stops at the first lost connection: this is a guard
+            raise SmtpConnectionLost(f"not tried: {self.lost}")
         client = self._client()
         options = _mail_options(client, recipient)
         try:
