@@ -40,6 +40,12 @@ def wall_clock() -> datetime:
 class PollReport:
     fetched: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
+    moved: int = 0  # messages moved out of the folder
+    more: bool = False  # a backlog: more mail waits past this round's batches
+
+
+# batches fetched in one poll: a backlog's letters then go between its rounds, not at its end
+ROUND_BATCHES = 10
 
 
 @dataclass
@@ -154,7 +160,8 @@ class App:
     def poll(self, stop: Event) -> PollReport:
         """Fetch new mail past the checkpoint and, batch by batch, store it (committed),
         process it (one transaction), then move it and the checkpoint; STOP ends it between
-        batches, the rest waits in the mailbox."""
+        batches, the rest waits in the mailbox. At most ROUND_BATCHES batches: the report
+        says if more waits."""
         report = PollReport()
         s = self.settings.mailbox
         with self.mailbox() as mailbox:
@@ -171,12 +178,15 @@ class App:
                     mailbox.uidvalidity,
                 )
             uids = mailbox.uids_after(last_uid)
+            report.more = len(uids) > ROUND_BATCHES * s.batch_size
+            uids = uids[: ROUND_BATCHES * s.batch_size]
             cursor = Cursor(last_uid)
             for start in range(0, len(uids), s.batch_size):
                 if stop.is_set():
                     break
                 taken = self._take(mailbox, uids[start : start + s.batch_size])
                 self._finish(mailbox, taken, cursor, report)
+        report.more = report.more and report.moved > 0  # (not the same mail again and again)
         return report
 
     def _take(self, mailbox: Mailbox, uids: list[int]) -> Taken:
@@ -208,6 +218,7 @@ class App:
         # the database has committed every message above: only now touch the mailbox
         for folder, moved in done.items():
             mailbox.move(moved, folder)
+            report.moved += len(moved)
         with Session(self.engine) as session:
             db.set_checkpoint(session, s.folder, mailbox.uidvalidity, cursor.last_uid)
             session.commit()

@@ -75,12 +75,14 @@ def run_cycle(app: App, stop: threading.Event, outages: Outages | None = None) -
 
 def poll(app: App, stop: threading.Event, outages: Outages, answered: bool = False) -> bool:
     """Process what a crash left stored, then fetch and process new mail, unless IMAP is backing
-    off and has not just ANSWERED (over IDLE); False if IMAP was not reached."""
+    off and has not just ANSWERED (over IDLE); False if IMAP was not reached. A backlog is
+    taken in rounds, the outbox sent after each, so acknowledgements go while it drains."""
     app.resume_pending()
     if not (answered or outages.imap.may_try()):
         return False
     try:
-        app.poll(stop)
+        while app.poll(stop).more and not stop.is_set():
+            send(app, outages)
     except (MailboxUnavailable, OSError, IMAPClientError) as exc:
         # a server that goes away mid-run surfaces as a socket or protocol error
         outages.imap.failed(exc)

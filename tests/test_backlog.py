@@ -130,3 +130,23 @@ def test_killed_mid_drain_loses_nothing_and_sends_no_answered_letter_again(
     delivered = Counter(str(e.message["Message-ID"]) for e in mailbot.smtp.received)
     assert sorted(delivered) == sorted(row.message_id for row in rows)
     assert set(delivered.values()) == {1}, "a letter the server had answered went again"
+
+
+def test_a_long_backlog_sends_its_first_acknowledgements_before_it_is_all_read(
+    mailbot: Mailbot, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A backlog is read in rounds of app.ROUND_BATCHES batches, the outbox sent after each:
+    the first customers hear from us while the rest is still in the mailbox."""
+    monkeypatch.setenv("MAILBOT_MAILBOX_BATCH_SIZE", "1")
+    for n in range(12):  # one round of ten messages, then the last two
+        mailbot.append(complaint(n)[0], NOW)
+
+    with caplog.at_level("INFO"):
+        assert mailbot("--now", "2026-11-20T11:30:00+00:00", "run", "--once") == 0
+
+    lines = [r.getMessage() for r in caplog.records]
+    first_sent = next(i for i, line in enumerate(lines) if line.startswith("sent acknowledgement"))
+    eleventh = next(i for i, line in enumerate(lines) if "customer10@" in line or "uid=11 " in line)
+    assert first_sent < eleventh, "the first round's letters went before the eleventh was read"
+    assert len(outbound(mailbot.db_url)) == 24
+    assert {row.status for row in outbound(mailbot.db_url)} == {OutboundStatus.SENT}
