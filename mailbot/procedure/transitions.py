@@ -241,7 +241,6 @@ Effect = (
     | LetterHeld
     | Suppress
 )
-LETTERS = (ToCustomer, Acknowledge, Relay, Notify, NotifyThirdParty, ToRole, ToStaff, LetterHeld)
 
 
 def evolve(state: CaseState, effects: Sequence[Effect], now: datetime) -> CaseState:
