@@ -126,18 +126,18 @@ class App:
         """Send what is due in the outbox, then give up on the letters just refused whose
         first refusal is older than smtp.give_up_after, and send the admins' alerts."""
         sender = self.settings.smtp.from_address
-        report = send_outbox(self.engine, self._smtp, sender, self.clock())
+        report = send_outbox(self.engine, self.smtp, sender, self.clock())
         with Session(self.engine) as session:
             given_up = self.outbox.give_up(session, self.clock(), report.refused)
             settled = self.casefile.held_in_sending(session)  # the server could not take
             session.commit()
         report.failed += given_up
         if (given_up or settled) and not report.unreachable:  # their notices go now
-            report.add(send_outbox(self.engine, self._smtp, sender, self.clock()))
+            report.add(send_outbox(self.engine, self.smtp, sender, self.clock()))
         self._count(report)
         return report
 
-    def _smtp(self) -> SmtpTransport:
+    def smtp(self) -> SmtpTransport:
         return SmtpTransport(self.settings.smtp)
 
     def _count(self, report: SendReport) -> None:

@@ -37,7 +37,7 @@ from mailbot.store.models import (
 )
 from mailbot.tick import retry_set_aside
 from mailbot.transport.imap import MailboxUnavailable
-from mailbot.transport.smtp import SmtpPermanentError, SmtpTemporaryError, SmtpTransport
+from mailbot.transport.smtp import SmtpPermanentError, SmtpTemporaryError
 from mailbot.views import case_json, case_line, quarantined_json
 
 EX_OK, EX_USAGE, EX_TEMPFAIL = 0, 2, 75
@@ -360,7 +360,7 @@ def _check(app: App, args: argparse.Namespace) -> int:
         ok = False
         print(f"IMAP FAILED: {exc}")
     try:
-        with SmtpTransport(s.smtp):
+        with app.smtp():
             print(
                 f"SMTP ok: {s.smtp.host}:{s.smtp.port} ({s.smtp.security}), "
                 f"sending as {s.smtp.from_address}"
