@@ -16,7 +16,6 @@ from email.header import decode_header
 from email.message import Message
 from email.parser import BytesParser
 
-import charset_normalizer
 import mailparser
 
 from mailbot.mail import charsets, outlook
@@ -469,6 +468,8 @@ def _header_text(data: bytes, declared: Sequence[str], defects: list[str]) -> st
     if _HIGH_RUN.search(data) is None:
         with suppress(UnicodeDecodeError):
             return data.decode("cp1252")
+    import charset_normalizer  # only for header bytes no charset reads: rare
+
     guess = charset_normalizer.from_bytes(data, cp_isolation=_MAIL_CHARSETS).best()
     if guess is not None:
         defects.append(
