@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
+import importlib
 import logging
 import pstats
 import resource
@@ -106,6 +107,82 @@ def stage_of(label: str) -> str | None:
     return None
 
 
+# (stage, module, attribute): inclusive CPU timed around each call in a --plain run
+TIMED: list[tuple[str, str, str]] = [
+    ("read", "mailbot.intake", "read"),
+    ("read: mail-parser", "mailbot.mail.parse", "mailparser.parse_from_bytes"),
+    ("read: html to text", "mailbot.mail.parse", "html_to_text"),
+    ("read: classify", "mailbot.reading", "classify"),
+    ("read: trim", "mailbot.reading", "trim_reply"),
+    ("read: details", "mailbot.reading", "find_details"),
+    ("read: deadlock phrases", "mailbot.reading", "deadlock_request"),
+    ("decide+apply: file", "mailbot.apply", "Casefile.file"),
+    ("decide+apply: open_case", "mailbot.apply", "Casefile.open_case"),
+    ("decide+apply: complaint", "mailbot.apply", "Casefile.complaint"),
+    ("letters: render", "mailbot.letters", "Letters.render"),
+    ("letters: queue", "mailbot.outbox", "OutboxWriter.queue"),
+    ("letters: compose", "mailbot.outbox", "compose"),
+    ("send", "mailbot.app", "App.send"),
+]
+
+
+def timed(into: dict[str, float]) -> None:
+    """Wrap each of TIMED so that its calls' CPU adds up in INTO (nested calls count in each)."""
+    for label, module_name, dotted in TIMED:
+        owner: Any = importlib.import_module(module_name)
+        *path, name = dotted.split(".")
+        for step in path:
+            owner = getattr(owner, step)
+        if not hasattr(owner, name):
+            continue  # not in this version of mailbot
+        original = getattr(owner, name)
+        if isinstance(original, property):
+            continue
+
+        def wrapper(*args: Any, _f: Any = original, _label: str = label, **kwargs: Any) -> Any:
+            before = time.process_time()
+            try:
+                return _f(*args, **kwargs)
+            finally:
+                into[_label] = into.get(_label, 0.0) + time.process_time() - before
+
+        setattr(owner, name, wrapper)
+
+
+def time_sql(engine: Any, into: dict[str, float]) -> None:
+    """CPU in the database driver (the dialect's calls of it): statements, and commits."""
+    dialect = engine.dialect
+    for name, label in (
+        ("do_execute", "SQLite: statements"),
+        ("do_executemany", "SQLite: statements"),
+        ("do_execute_no_params", "SQLite: statements"),
+        ("do_commit", "SQLite: commit"),
+    ):
+        original = getattr(dialect, name)
+
+        def wrapper(*args: Any, _f: Any = original, _label: str = label) -> Any:
+            before = time.process_time()
+            try:
+                return _f(*args)
+            finally:
+                into[_label] = into.get(_label, 0.0) + time.process_time() - before
+
+        setattr(dialect, name, wrapper)
+
+
+def watch_commits(peak: list[tuple[int, Any]]) -> None:
+    """Before each commit (a batch at its fullest), keep a snapshot if more is traced than ever."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    def before_commit(_: Session) -> None:
+        current, _highest = tracemalloc.get_traced_memory()
+        if tracemalloc.is_tracing() and (not peak or current > peak[0][0]):
+            peak[:] = [(current, tracemalloc.take_snapshot())]
+
+    event.listen(Session, "before_commit", before_commit)
+
+
 @contextmanager
 def cpu(into: dict[str, float], phase: str) -> Iterator[None]:
     before = time.process_time()
@@ -159,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     sink.start()
     phases: dict[str, float] = {}
     profile = cProfile.Profile() if not (args.plain or args.memory) else None
-    peak: tuple[int, Any] | None = None
+    peak: list[tuple[int, Any]] = []  # --memory: the most traced at a commit, and its snapshot
+    stages: dict[str, float] = {}  # --plain: CPU inside the functions of TIMED, and SQLite
     try:
         config = work / "config.toml"
         config.write_text(
@@ -172,12 +250,17 @@ def main(argv: list[str] | None = None) -> int:
                 batch_size=BATCH_SIZE,
             )
         )
+        if args.plain:
+            timed(stages)
         with cpu(phases, "build_app"):
             app = build_app(load_settings(config))
+        if args.plain:
+            time_sql(app.engine, stages)
         gc.collect()
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         if args.memory:
-            tracemalloc.start(25)
+            watch_commits(peak)
+            tracemalloc.start(12)
         if profile is not None:
             profile.enable()
         received = datetime.now(UTC)
@@ -189,10 +272,6 @@ def main(argv: list[str] | None = None) -> int:
                 )
             with cpu(phases, "process_batch"):
                 app.intake.process_batch([s for s in stored if isinstance(s, int)])
-            if args.memory:
-                current, _ = tracemalloc.get_traced_memory()
-                if peak is None or current > peak[0]:
-                    peak = (current, tracemalloc.take_snapshot())
             with cpu(phases, "send"):
                 app.send()
         if profile is not None:
@@ -213,9 +292,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {phase:14} {seconds * 1000 / scale:8.2f} {unit}")
     print(f"  {'all but build':14} {total * 1000 / n:8.2f} ms/msg")
     print(f"peak RSS {rss_after:.0f} MB (after build_app {rss_before:.0f} MB)")
-    if peak is not None:
-        print(f"\ntracemalloc peak after a batch: {peak[0] / 2**20:.1f} MB; its largest holders:")
-        for stat in peak[1].statistics("traceback")[: args.top]:
+    if stages:
+        print("\nCPU inside (inclusive: a stage's figure holds those called inside it):")
+        for label, seconds in stages.items():
+            print(f"  {label:24} {seconds * 1000 / n:8.2f} ms/msg")
+    if peak:
+        most, snapshot = peak[0]
+        _, highest = tracemalloc.get_traced_memory()
+        print(
+            f"\ntraced: {most / 2**20:.1f} MB at the fullest commit (highest ever"
+            f" {highest / 2**20:.1f} MB); the SMTP sink's left out, the largest holders then:"
+        )
+        sink = [tracemalloc.Filter(False, f"*{name}*") for name in ("aiosmtpd", "sandbox")]
+        for stat in snapshot.filter_traces(sink).statistics("traceback")[: args.top]:
             frames = [f"{Path(f.filename).name}:{f.lineno}" for f in stat.traceback][-6:]
             print(f"  {stat.size / 2**20:7.2f} MB {stat.count:7d}  {' < '.join(reversed(frames))}")
     if profile is not None:
