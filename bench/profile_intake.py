@@ -109,17 +109,23 @@ def stage_of(label: str) -> str | None:
 
 # (stage, module, attribute): inclusive CPU timed around each call in a --plain run
 TIMED: list[tuple[str, str, str]] = [
-    ("read", "mailbot.intake", "read"),
+    ("read", "mailbot.intake", "read"),  # before issue 14's renames
+    ("read", "mailbot.mail.read", "Reader.read"),  # after them
     ("read: mail-parser", "mailbot.mail.parse", "mailparser.parse_from_bytes"),
     ("read: html to text", "mailbot.mail.parse", "html_to_text"),
     ("read: classify", "mailbot.reading", "classify"),
+    ("read: classify", "mailbot.mail.read", "classify"),
     ("read: trim", "mailbot.reading", "trim_reply"),
+    ("read: trim", "mailbot.mail.read", "trim_reply"),
     ("read: details", "mailbot.reading", "find_details"),
+    ("read: details", "mailbot.mail.read", "find_details"),
     ("read: deadlock phrases", "mailbot.reading", "deadlock_request"),
+    ("read: deadlock phrases", "mailbot.mail.read", "deadlock_request"),
     ("decide+apply: file", "mailbot.apply", "Casefile.file"),
     ("decide+apply: open_case", "mailbot.apply", "Casefile.open_case"),
     ("decide+apply: complaint", "mailbot.apply", "Casefile.complaint"),
     ("letters: render", "mailbot.letters", "Letters.render"),
+    ("letters: render", "mailbot.templating", "Templates.render"),
     ("letters: queue", "mailbot.outbox", "OutboxWriter.queue"),
     ("letters: compose", "mailbot.outbox", "compose"),
     ("send", "mailbot.app", "App.send"),
@@ -129,12 +135,15 @@ TIMED: list[tuple[str, str, str]] = [
 def timed(into: dict[str, float]) -> None:
     """Wrap each of TIMED so that its calls' CPU adds up in INTO (nested calls count in each)."""
     for label, module_name, dotted in TIMED:
-        owner: Any = importlib.import_module(module_name)
         *path, name = dotted.split(".")
-        for step in path:
-            owner = getattr(owner, step)
-        if not hasattr(owner, name):
+        try:
+            owner: Any = importlib.import_module(module_name)
+            for step in path:
+                owner = getattr(owner, step)
+        except (ImportError, AttributeError):
             continue  # not in this version of mailbot
+        if not hasattr(owner, name):
+            continue
         original = getattr(owner, name)
         if isinstance(original, property):
             continue
