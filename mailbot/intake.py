@@ -459,13 +459,15 @@ def _record_parsed(session: Session, inbound: Inbound, parsed: ParsedMessage) ->
     assert inbound.id is not None
     if reparsed:  # a retried message is parsed again: its attachments are stored once
         session.execute(delete(Attachment).where(col(Attachment.inbound_id) == inbound.id))
-    for attachment in parsed.attachments:
-        session.add(
-            Attachment(
-                inbound_id=inbound.id,
-                filename=attachment.filename,
-                content_type=attachment.content_type,
-                size=len(attachment.payload),
-                payload=attachment.payload,
-            )
-        )
+    if parsed.attachments:  # one INSERT, no ORM object holding a payload until the commit
+        rows = [
+            {
+                "inbound_id": inbound.id,
+                "filename": attachment.filename,
+                "content_type": attachment.content_type,
+                "size": len(attachment.payload),
+                "payload": attachment.payload,
+            }
+            for attachment in parsed.attachments
+        ]
+        session.execute(insert(Attachment), rows)

@@ -9,7 +9,12 @@ import struct
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from inscriptis.model.canvas.block import Block
+from inscriptis.model.canvas.prefix import Prefix
 
+from mailbot.mail import html_text
 from mailbot.mail.parse import ParsedMessage, parse_message
 from mailbot.mail.trim import trim_reply
 from tests.corpus import corpus_dir
@@ -111,6 +116,33 @@ def test_html_only_mail_becomes_clean_text() -> None:
         "Ann Customer\n"
         "Flat 2, Leeds"
     )
+
+
+# text as HTML carries it: words, every kind of white space, entities, and nothing at all
+_HTML_TEXT = st.lists(
+    st.sampled_from([*"ab ,\n\t\r\xa0\u2003\x1c", "&amp;", "&lt"]), max_size=12
+).map("".join)
+
+
+@given(
+    pieces=st.lists(_HTML_TEXT, max_size=6),
+    collapsed=st.booleans(),
+    padding=st.integers(0, 3),
+)
+def test_html_text_is_merged_into_a_line_as_inscriptis_merges_it(
+    pieces: list[str], collapsed: bool, padding: int
+) -> None:
+    """html_text's merge_normal_text, a run at a time, writes what inscriptis' own does."""
+    blocks = []
+    for merge in (html_text.INSCRIPTIS_MERGE_NORMAL_TEXT, html_text.merge_normal_text):
+        prefix = Prefix()
+        prefix.register_prefix(padding, "* " if padding > 1 else "")
+        block = Block(0, prefix)
+        block.collapsable_whitespace = collapsed
+        for piece in pieces:
+            merge(block, piece)
+        blocks.append((block._content, block.idx, block.collapsable_whitespace, prefix.consumed))
+    assert blocks[0] == blocks[1]
 
 
 def test_an_html_signature_is_still_found_by_the_trimmer() -> None:

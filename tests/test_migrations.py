@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -130,6 +132,7 @@ def downgrade() -> None:
         return cfg
 
     monkeypatch.setattr(migrations, "config", config)
+    monkeypatch.setattr(migrations, "VERSION_DIRS", [*migrations.VERSION_DIRS, versions])
     migrations.scripts.cache_clear()
     yield "9999"
     monkeypatch.undo()
@@ -175,6 +178,33 @@ def test_migrate_on_an_empty_database_says_so(
     out = capsys.readouterr().out
     assert out.endswith(f": migrated from revision none (empty) to {migrations.head()}\n")
     assert "secret" not in out  # the password is not printed
+
+
+def test_start_up_knows_the_head_revision_and_the_database_s_as_alembic_does(
+    db_url: str,
+) -> None:
+    assert migrations.head() == migrations.scripts().get_current_head()
+    engine = db.open_database(db_url)
+    with engine.connect() as connection:
+        assert (
+            migrations.current(connection)
+            == MigrationContext.configure(connection).get_current_revision()
+        )
+    engine.dispose()
+
+
+def test_a_start_up_at_head_leaves_alembic_unloaded(db_url: str) -> None:
+    """alembic, mako and pygments hold some 11 MB: only migrating needs them."""
+    db.open_database(db_url).dispose()
+    started = (
+        "import sys; from mailbot.store import db;"
+        f" db.open_database({db_url!r}).dispose();"
+        " print(sorted({name.split('.')[0] for name in sys.modules} & {'alembic', 'mako'}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", started], capture_output=True, text=True, check=True
+    )
+    assert done.stdout == "[]\n"
 
 
 def test_a_database_from_a_newer_mailbot_is_refused(db_url: str) -> None:

@@ -6,8 +6,6 @@ import codecs
 import re
 from collections.abc import Callable
 
-import charset_normalizer
-
 # Labels Python does not know, as the WHATWG Encoding Standard reads them.
 _LABELS = {
     "windows-874": "cp874",
@@ -127,6 +125,8 @@ def _strict(codec: str) -> Decoder:
 
 
 def _detected(data: bytes) -> tuple[str, str] | None:
+    import charset_normalizer  # only for a charset that lies: most mail never loads it
+
     matches = list(charset_normalizer.from_bytes(data, cp_isolation=list(_MAIL_CHARSETS)))
     if not matches:
         return None

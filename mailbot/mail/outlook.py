@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import compressed_rtf
-import olefile
-import tnefparse
-from striprtf.striprtf import rtf_to_text
+from typing import TYPE_CHECKING
 
 from mailbot.mail import charsets
 from mailbot.mail.html_text import html_to_text
+
+if TYPE_CHECKING:
+    import olefile
+
+# tnefparse, olefile, compressed_rtf and striprtf are imported when an Outlook container
+# comes: few messages hold one, and a daemon that never meets one keeps their memory
 
 TNEF_SIGNATURE = b"\x78\x9f\x3e\x22"  # 0x223E9F78, little-endian (MS-OXTNEF 2.1.3.1)
 OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # a compound file (MS-CFB), as .msg is
@@ -40,6 +42,8 @@ def read_winmail(data: bytes, defects: list[str]) -> Winmail | None:
         defects.append("winmail.dat of too many attributes for its size: kept as it is")
         return None
     try:
+        import tnefparse
+
         # Checksums only warn in tnefparse; a bad one costs nothing the bytes still hold.
         tnef = tnefparse.TNEF(data, do_checksum=False)
         files = tuple(
@@ -81,6 +85,8 @@ def read_outlook_item(data: bytes, defects: list[str]) -> OutlookItem | None:
     if not data.startswith(OLE_SIGNATURE):
         return None
     try:
+        import olefile
+
         with olefile.OleFileIO(data) as item:
             if not item.exists("__properties_version1.0"):
                 return None  # another compound file: a Word or Excel document
@@ -100,6 +106,8 @@ def _body(plain: object, html: object, rtf: object, codepage: str | None) -> str
     if text := html_to_text(_text_of(html, codepage)):
         return text
     if isinstance(rtf, bytes) and rtf:
+        from striprtf.striprtf import rtf_to_text
+
         # RTF is 7-bit with \'xx escapes for its own code page (\ansicpg), which striprtf
         # follows; striprtf's function has no annotations
         rtf_text = rtf.decode("cp1252", errors="replace")
@@ -135,5 +143,7 @@ def _rtf(compressed: object) -> bytes | None:
     """PR_RTF_COMPRESSED as RTF (MS-OXRTFCP)."""
     if not isinstance(compressed, bytes) or not compressed:
         return None
+    import compressed_rtf
+
     rtf: bytes = compressed_rtf.decompress(compressed)
     return rtf

@@ -16,7 +16,6 @@ from email.header import decode_header
 from email.message import Message
 from email.parser import BytesParser
 
-import charset_normalizer
 import mailparser
 
 from mailbot.mail import charsets, outlook
@@ -405,13 +404,17 @@ def _decode_bytes(data: bytes, charset: str | None, defects: list[str]) -> str:
     return charsets.decode(data, charset, defects)
 
 
+# The parsers smuggle undecodable header bytes through as these surrogates.
+_SMUGGLED_BYTE = re.compile("[\udc80-\udcff]")
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+
+
 def _unfold(value: object, declared: Sequence[str] = ()) -> str:
     """Header value as text: folding removed, raw 8-bit bytes decoded (see _header_text)."""
     text = str(value)
-    if any("\udc80" <= ch <= "\udcff" for ch in text):
-        # The parsers smuggle undecodable header bytes through as surrogates.
+    if _SMUGGLED_BYTE.search(text):  # one scan in C, not a Python step per character
         text = _header_text(text.encode("utf-8", "surrogateescape"), declared, [])
-    text = re.sub(r"\r?\n(?=[ \t])", "", text)
+    text = _FOLD.sub("", text)
     return text.replace("\r", " ").replace("\n", " ").strip()
 
 
@@ -469,6 +472,8 @@ def _header_text(data: bytes, declared: Sequence[str], defects: list[str]) -> st
     if _HIGH_RUN.search(data) is None:
         with suppress(UnicodeDecodeError):
             return data.decode("cp1252")
+    import charset_normalizer  # only for header bytes no charset reads: rare
+
     guess = charset_normalizer.from_bytes(data, cp_isolation=_MAIL_CHARSETS).best()
     if guess is not None:
         defects.append(

@@ -3,27 +3,33 @@
 `upgrade` is what `mailbot migrate` runs; `check` is what every start-up runs: an empty
 database gets the schema at once, one behind this code's head revision stops start-up.
 New revisions: `python -m mailbot.store.migrations "what changed"` (autogenerate).
+
+alembic (with mako and pygments, some 11 MB of the daemon's memory) is imported only to
+migrate: a start-up at head reads the revisions' files and the database's alembic_version.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, inspect, text
 from sqlmodel import SQLModel
 
 import mailbot.store.models  # noqa: F401  (the tables, on SQLModel.metadata)
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
 HERE = Path(__file__).parent
+# where the revisions are (alembic's default under script_location): start-up reads them here
+VERSION_DIRS = [HERE / "versions"]
 BASELINE = "0001"  # the schema mailbot had before migrations: what `create_all` used to make
 UNVERSIONED = "none (tables made before migrations)"
 _LOCK_KEY = 0x6D61696C626F74  # "mailbot": PostgreSQL advisory lock serialising migrations
@@ -39,6 +45,8 @@ class SchemaError(Exception):
 
 def config(connection: Connection | None = None, url: str | None = None) -> Config:
     """An alembic Config for this package's scripts, on CONNECTION (or URL)."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(HERE))
     if url is not None:
@@ -50,11 +58,31 @@ def config(connection: Connection | None = None, url: str | None = None) -> Conf
 
 @cache
 def scripts() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(config())
 
 
+_REVISION = re.compile(r"^(down_revision|revision)\b[^=]*=\s*(?:None|[\"']([^\"']+)[\"'])", re.M)
+
+
 def head() -> str:
-    """The revision this code needs."""
+    """The revision this code needs: the one no other revision revises.
+
+    Read from the revisions' own lines (`revision = "0002"`, `down_revision = "0001"`);
+    anything less plain (several heads, a merge) is left to alembic to read, or refuse.
+    """
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    for folder in VERSION_DIRS:
+        for script in folder.glob("*.py"):
+            found = dict(_REVISION.findall(script.read_text(encoding="utf-8")))
+            if "revision" in found:
+                revisions.add(found["revision"])
+                revised.add(found.get("down_revision", ""))
+    heads = revisions - revised
+    if len(heads) == 1:
+        return heads.pop()
     revision = scripts().get_current_head()
     assert revision is not None
     return revision
@@ -62,6 +90,13 @@ def head() -> str:
 
 def current(connection: Connection) -> str | None:
     """The database's revision; None when it has none (empty, or made before migrations)."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    rows = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    if len(rows) <= 1:
+        return rows[0] if rows else None
+    from alembic.runtime.migration import MigrationContext  # several heads: alembic says so
+
     return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -70,6 +105,8 @@ def _mailbot_tables(connection: Connection) -> set[str]:
 
 
 def _behind(revision: str) -> SchemaError:
+    from alembic.util import CommandError
+
     try:
         known = scripts().get_revision(revision) is not None
     except CommandError:
@@ -118,6 +155,8 @@ def upgrade(engine: Engine, only_if_empty: bool = False) -> tuple[str | None, st
     A database made by mailbot before migrations (tables, no revision) is adopted as BASELINE
     when its tables match it. ONLY_IF_EMPTY (start-up) refuses to touch any existing schema.
     """
+    from alembic import command
+
     with _migrating(engine) as connection:
         before = current(connection)
         tables = _mailbot_tables(connection)
@@ -152,6 +191,8 @@ def _columns(connection: Connection) -> dict[str, set[str]]:
 
 def _adopt(connection: Connection) -> None:
     """Stamp a pre-migrations database as BASELINE if its tables are BASELINE's."""
+    from alembic import command
+
     scratch = create_engine("sqlite://")
     with scratch.connect() as empty:
         command.upgrade(config(empty), BASELINE)
