@@ -27,14 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.backlog import BATCH_SIZE, PASSWORD, USER, build_backlog
-
-try:  # the test servers are leaving the runtime package (issue 14)
-    from sandbox import SmtpSink, sandbox_config  # type: ignore[import-not-found, unused-ignore]
-except ImportError:
-    from mailbot.sandbox import SmtpSink, sandbox_config  # type: ignore[import-not-found, unused-ignore]
-
 from mailbot.app import build_app
 from mailbot.config import load_settings
+from sandbox import SmtpSink, sandbox_config
 
 # (stage, what to match in "file:function") for the stage tables; first match wins
 STAGES: list[tuple[str, tuple[str, ...]]] = [
@@ -312,8 +307,8 @@ def main(argv: list[str] | None = None) -> int:
             f"\ntraced: {most / 2**20:.1f} MB at the fullest commit (highest ever"
             f" {highest / 2**20:.1f} MB); the SMTP sink's left out, the largest holders then:"
         )
-        sink = [tracemalloc.Filter(False, f"*{name}*") for name in ("aiosmtpd", "sandbox")]
-        for stat in snapshot.filter_traces(sink).statistics("traceback")[: args.top]:
+        servers = [tracemalloc.Filter(False, f"*{name}*") for name in ("aiosmtpd", "sandbox")]
+        for stat in snapshot.filter_traces(servers).statistics("traceback")[: args.top]:
             frames = [f"{Path(f.filename).name}:{f.lineno}" for f in stat.traceback][-6:]
             print(f"  {stat.size / 2**20:7.2f} MB {stat.count:7d}  {' < '.join(reversed(frames))}")
     if profile is not None:
