@@ -247,6 +247,7 @@ def test_an_authas_internal_without_the_rest_of_its_stamp_proves_nothing(line: s
     "results",
     [
         "dmarc=pass (unclosed comment header.from=provider.example",
+        "dmarc=pass " + "(" * 50_000 + ")" * 50_000 + " header.from=provider.example",
         'dmarc=pass header.from="provider.example"',
         "dmarc=pass) header.from=provider.example",
         "=pass header.from=provider.example",

@@ -139,8 +139,10 @@ def exchange_online(
     results = found.get("authentication-results", [])
     if not results:
         return Verdict(False, f"Exchange Online: {internal}; no Authentication-Results")
-    vouched = _exchange_results(results[0], require, domain)  # the topmost is its own
-    return Verdict(vouched is None, f"Exchange Online: {internal}; {vouched or f'{require}=pass'}")
+    against = _exchange_results(results[0], require, domain)  # the topmost is its own
+    if against is None:
+        return Verdict(True, f"Exchange Online tenant {tenant}: {require}=pass for {domain}")
+    return Verdict(False, f"Exchange Online: {internal}; {against}")
 
 
 def _internal_sender(found: dict[str, list[str]]) -> str | None:
@@ -183,8 +185,8 @@ def parse_without_authserv_id(value: str) -> list[Result] | None:
     at times) are skipped.
     """
     text = value.lower()
-    while (bare := _COMMENT.sub(" ", text)) != text:  # comments nest: innermost first
-        text = bare
+    for _ in range(4):  # comments nest, innermost first; deeper is no shape Exchange writes
+        text = _COMMENT.sub(" ", text)
     if "(" in text or ")" in text or '"' in text:
         return None
     results: list[Result] = []
