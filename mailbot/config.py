@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import uuid
 from collections.abc import Mapping
 from datetime import date, time, timedelta
 from pathlib import Path
@@ -80,6 +81,16 @@ def _day(text: str) -> str:
 def _duration(text: str) -> str:
     parse_duration(text)
     return text
+
+
+def _tenant_id(text: str) -> str:
+    """A directory (tenant) id is a GUID; Exchange Online writes it in lower case."""
+    if not text:
+        return text
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise ValueError(f"not a tenant id (a GUID like 72f988bf-...): {text!r}") from None
 
 
 def _comma_list(value: Any) -> Any:
@@ -230,6 +241,8 @@ class StaffAuthSettings(_Section):
 
     trusted_authserv_ids: Strings = []
     require: Literal["dmarc", "dkim", "none"] = "dmarc"
+    # Set: Exchange Online's own stamps of this tenant vouch for staff (mail/authentication.py).
+    exchange_online_tenant_id: Annotated[str, AfterValidator(_tenant_id)] = ""
 
 
 class NotificationSettings(_Section):
@@ -289,11 +302,12 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _staff_can_be_proved(self) -> Settings:
         auth = self.staff_auth
-        if self.staff and auth.require != "none" and not auth.trusted_authserv_ids:
+        proofs = auth.trusted_authserv_ids or auth.exchange_online_tenant_id
+        if self.staff and auth.require != "none" and not proofs:
             raise ConfigError(
                 "staff_auth.trusted_authserv_ids",
                 "empty: name the server whose Authentication-Results to trust,"
-                ' or set require = "none"',
+                ' set exchange_online_tenant_id, or set require = "none"',
             )
         return self
 

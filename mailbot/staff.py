@@ -47,7 +47,9 @@ class StaffDesk:
         member: StaffMember,
     ) -> Outcome:
         auth = self.settings.staff_auth
-        verdict = verify_sender(parsed, auth.trusted_authserv_ids, auth.require)
+        verdict = verify_sender(
+            parsed, auth.trusted_authserv_ids, auth.require, auth.exchange_online_tenant_id
+        )
         if not verdict.verified:
             return self._unverified(session, inbound, parsed, case, member, verdict.reason)
 

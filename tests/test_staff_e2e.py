@@ -13,6 +13,15 @@ import pytest
 from tests.conftest import AGENT, MANAGER, TEAM_LEADER, Mailbot
 from tests.test_commands import lines_read_as_commands
 from tests.test_intake_e2e import complaint
+from tests.test_staff_on_exchange_online import (
+    ALL_FORGERIES,
+    FORGED_FROM_OUTSIDE,
+    INCOMING,
+    INTRA_TENANT_RESULTS,
+    RECEIVED_IN_TENANT,
+    TENANT,
+    tenant_stamps,
+)
 
 MONDAY_10AM = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 CUSTOMER = "alice@example.net"
@@ -150,6 +159,48 @@ def test_an_unverified_staff_address_changes_nothing_and_the_managers_are_told(
     assert "staff_unverified" in [m["kind"] for m in after["messages"]]
     [alert] = mailbot.staff_mail(MANAGER)
     assert "Unverified message from tl@provider.example" in alert.message["Subject"]
+
+
+def test_a_reply_from_outlook_on_exchange_online_is_applied_and_its_forged_twin_is_not(
+    mailbot: Mailbot, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The desk on Microsoft 365: no authserv-id, dmarc=none between colleagues, and the
+    tenant's own stamps; the twin carries every stamp a forger can copy or invent."""
+    config = mailbot.config.read_text()
+    mailbot.config.write_text(
+        config.replace(
+            'require = "dmarc"\n', f'require = "dmarc"\nexchange_online_tenant_id = "{TENANT}"\n'
+        )
+    )
+    case, notification_id = opened(mailbot, capsys)
+    body = "Hello Alice, the engineer repaired the line this morning.\n#resolve line repaired"
+    subject = f"RE: [{case['ref']}] New complaint: My broadband keeps dropping"
+    forged, _ = staff_reply(
+        TEAM_LEADER, body, subject, notification_id, FORGED_FROM_OUTSIDE + ALL_FORGERIES + INCOMING
+    )
+    mailbot.append(forged)
+    assert mailbot("run", "--once") == 0
+    assert show(mailbot, capsys)["status"] == "open"
+    assert mailbot.customer_kinds() == ["acknowledgement"]
+    [alert] = mailbot.staff_mail(MANAGER)
+    assert "Unverified message from tl@provider.example" in alert.message["Subject"]
+    assert "dmarc=fail" in alert.text
+
+    genuine, _ = staff_reply(
+        TEAM_LEADER,
+        body,
+        subject,
+        notification_id,
+        RECEIVED_IN_TENANT + INTRA_TENANT_RESULTS + tenant_stamps(),
+    )
+    mailbot.append(genuine)
+    assert mailbot("run", "--once") == 0
+    after = show(mailbot, capsys)
+    assert (after["status"], after["resolution_summary"]) == ("resolved", "line repaired")
+    kinds = [m["kind"] for m in after["messages"] if m["direction"] == "in"]
+    assert kinds.count("staff_unverified") == 1
+    assert mailbot.customer_kinds() == ["acknowledgement", "resolution", "staff_reply"]
+    assert len(mailbot.staff_mail(MANAGER)) == 1, "no alert for the genuine reply"
 
 
 @pytest.mark.parametrize(
