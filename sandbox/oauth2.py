@@ -11,6 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
+import jwt
+
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"  # RFC 7523: Google's service accounts
+
 
 @dataclass
 class Client:
@@ -21,6 +25,7 @@ class Client:
     lifetime: float = 3600.0
     refresh_token: str = ""
     refuse_first: int = 0  # the first N tokens issued are dead on arrival (as if revoked)
+    public_key: str = ""  # a service account's (PEM): it signs its JWT grants
 
 
 @dataclass
@@ -39,7 +44,8 @@ class Issued:
 
 @dataclass
 class OAuth2Server:
-    """POST /token (client_credentials, refresh_token) and POST /introspect, in a thread."""
+    """POST /token (client_credentials, refresh_token, a service account's JWT) and POST
+    /introspect, in a thread."""
 
     clients: dict[str, Client] = field(default_factory=dict)
     issued: list[Issued] = field(default_factory=list)
@@ -100,6 +106,8 @@ class OAuth2Server:
 
     def _token(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         grant = form.get("grant_type", "")
+        if grant == JWT_BEARER:
+            return self._service_account(form.get("assertion", ""))
         client_id = form.get("client_id", "")
         with self.lock:
             client = self.clients.get(client_id)
@@ -112,16 +120,46 @@ class OAuth2Server:
                 }
             if grant == "refresh_token" and form.get("refresh_token") != client.refresh_token:
                 return 400, {"error": "invalid_grant", "error_description": "unknown refresh token"}
-            issued = Issued(
-                secrets.token_urlsafe(24),
-                client_id,
-                client.username,
-                grant,
-                time.monotonic() + client.lifetime,
-                revoked=client.refuse_first > 0,
-            )
-            client.refuse_first = max(0, client.refuse_first - 1)
-            self.issued.append(issued)
+            return self._issue(client_id, client, grant)
+
+    def _service_account(self, assertion: str) -> tuple[int, dict[str, Any]]:
+        """A JWT signed by a service account's key, naming the user it acts as (sub): Google's
+        domain-wide delegation. The audience is Google's endpoint, whatever token_uri says."""
+        claims = jwt.decode(assertion, options={"verify_signature": False})
+        with self.lock:
+            client = self.clients.get(str(claims.get("iss")))
+            if client is None or not client.public_key:
+                return 401, {"error": "invalid_client", "error_description": "no such account"}
+            try:
+                jwt.decode(
+                    assertion,
+                    client.public_key,
+                    algorithms=["RS256"],
+                    options={"verify_aud": False},
+                )
+            except jwt.InvalidTokenError as exc:
+                return 400, {"error": "invalid_grant", "error_description": str(exc)}
+            if claims.get("sub") != client.username:  # no delegation for that user
+                return 401, {
+                    "error": "unauthorized_client",
+                    "error_description": "Client is unauthorized to retrieve access tokens"
+                    " using this method, or client not authorized for any of the scopes"
+                    " requested.",
+                }
+            return self._issue(str(claims["iss"]), client, JWT_BEARER)
+
+    def _issue(self, client_id: str, client: Client, grant: str) -> tuple[int, dict[str, Any]]:
+        """A new token for CLIENT (the lock held)."""
+        issued = Issued(
+            secrets.token_urlsafe(24),
+            client_id,
+            client.username,
+            grant,
+            time.monotonic() + client.lifetime,
+            revoked=client.refuse_first > 0,
+        )
+        client.refuse_first = max(0, client.refuse_first - 1)
+        self.issued.append(issued)
         return 200, {
             "access_token": issued.token,
             "token_type": "Bearer",

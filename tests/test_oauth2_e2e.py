@@ -4,12 +4,15 @@ token endpoint that both servers ask (RFC 7662) whether a token is live."""
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mailbot.daemon import Outages
 from sandbox import Dovecot, SmtpSink, sandbox_config
@@ -76,7 +79,12 @@ MakeDesk = Callable[..., Desk]
 def make_desk(
     tmp_path: Path, idp: OAuth2Server, oauth2_dovecot: Dovecot, oauth2_sink: SmtpSink
 ) -> MakeDesk:
-    def make(secret: str = SECRET, lifetime: float = 3600.0, **client: object) -> Desk:
+    def make(
+        secret: str = SECRET,
+        lifetime: float = 3600.0,
+        oauth2: str = 'provider = "generic"',
+        **client: object,
+    ) -> Desk:
         n = next(_desks)
         user, client_id = f"desk{n}", f"desk-app-{n}"
         idp.register(client_id, Client(SECRET, str(client.pop("username", user)), lifetime))
@@ -92,8 +100,8 @@ def make_desk(
         text = text.replace(f'password = "{PASSWORD}"\n', 'auth = "oauth2"\n')
         text = text.replace("[database]", f'username = "{user}"\nauth = "oauth2"\n\n[database]')
         text += (
-            f'\n[oauth2]\nprovider = "generic"\ntoken_url = "{idp.token_url}"\n'
-            f'client_id = "{client_id}"\nclient_secret = "{secret}"\nscope = "mail"\n'
+            f'\n[oauth2]\ntoken_url = "{idp.token_url}"\nclient_id = "{client_id}"\n'
+            f'client_secret = "{secret}"\n{oauth2}\n'
         )
         config = tmp_path / "config.toml"
         config.write_text(text)
@@ -119,6 +127,63 @@ def test_the_desk_logs_in_to_imap_and_smtp_with_one_token_from_the_token_endpoin
     assert desk.mailbot("check") == 0
     out = capsys.readouterr().out
     assert "OAuth2 ok" in out and "IMAP ok" in out and "SMTP ok" in out
+
+
+@pytest.mark.parametrize("provider", ["generic", "google"])
+def test_a_refresh_token_gets_the_desk_its_tokens(make_desk: MakeDesk, provider: str) -> None:
+    # google: google-auth's own refresh-token code, against this token endpoint
+    refresh = f'provider = "{provider}"\nrefresh_token = "rt-1"'
+    desk = make_desk(oauth2=refresh, refresh_token="rt-1")
+    desk.mailbot.append(complaint()[0])
+    assert desk.mailbot("run", "--once") == 0
+    assert desk.mailbot.customer_kinds() == ["acknowledgement"]
+    assert [t.grant for t in desk.tokens()] == ["refresh_token"]
+
+
+def service_account(path: Path, idp: OAuth2Server, acts_as: str) -> None:
+    """A service account's JSON key, as Google's console gives it, that may act as ACTS_AS."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    email = f"mailbot-{next(_desks)}@desk.iam.gserviceaccount.com"
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    idp.register(email, Client("", acts_as, public_key=public.decode()))
+    info = {
+        "type": "service_account",
+        "project_id": "desk",
+        "private_key_id": "1",
+        "private_key": pem,
+        "client_email": email,
+        "client_id": "1234567890",
+        "token_uri": "https://oauth2.googleapis.com/token",  # token_url overrides it
+    }
+    path.write_text(json.dumps(info))
+
+
+@pytest.mark.parametrize("delegated", [True, False])
+def test_a_google_service_account_acts_as_the_mailbox_with_domain_wide_delegation(
+    make_desk: MakeDesk,
+    idp: OAuth2Server,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    delegated: bool,
+) -> None:
+    key = tmp_path / "key.json"
+    desk = make_desk(oauth2=f'provider = "google"\nservice_account_file = "{key}"')
+    service_account(key, idp, desk.mailbot.user if delegated else "someone-else")
+    capsys.readouterr()
+    assert desk.mailbot("check") == (0 if delegated else 75)
+    out = capsys.readouterr().out
+    if delegated:
+        assert "OAuth2 ok" in out and "IMAP ok" in out and "SMTP ok" in out
+    else:
+        assert "OAuth2 FAILED: the token endpoint" in out
+        assert "unauthorized_client: Client is unauthorized to retrieve access tokens" in out
 
 
 def test_a_wrong_client_secret_is_named_by_check_as_the_token_endpoints_refusal(

@@ -219,7 +219,8 @@ def _google(s: OAuth2Settings, username: str) -> Fetch:
         try:
             credentials.refresh(transport)
         except google.auth.exceptions.RefreshError as exc:
-            raise TokenRefused(f"the token endpoint {url} refused {client}: {exc}") from exc
+            words = exc.args[0] if exc.args else exc  # (the rest is the answer's JSON again)
+            raise TokenRefused(f"the token endpoint {url} refused {client}: {words}") from exc
         except google.auth.exceptions.TransportError as exc:
             raise TokenError(f"the token endpoint {url} cannot be reached: {exc}") from exc
         expiry = credentials.expiry  # naive UTC, google-auth's way
