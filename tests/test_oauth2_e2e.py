@@ -267,3 +267,15 @@ def test_mail_arriving_after_the_first_token_expired_is_still_fetched_and_answer
     assert len(desk.tokens()) >= 2
     # renewed before expiry: no server was ever shown a dead token
     assert desk.shown_dead() == []
+
+
+def test_a_service_account_file_that_is_no_key_stops_start_up_naming_it(
+    make_desk: MakeDesk, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = tmp_path / "key.json"
+    key.write_text('{"type": "authorized_user"}')
+    desk = make_desk(oauth2=f'provider = "google"\nservice_account_file = "{key}"')
+    assert desk.mailbot("check") == 2
+    assert "configuration error: oauth2.service_account_file: not a service account's JSON key" in (
+        capsys.readouterr().err
+    )

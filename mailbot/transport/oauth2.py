@@ -14,7 +14,7 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
-from mailbot.config import OAuth2Settings
+from mailbot.config import ConfigError, OAuth2Settings
 
 MICROSOFT_LOGIN = "https://login.microsoftonline.com"
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
@@ -76,7 +76,8 @@ class TokenSource:
 
 def token_source(settings: OAuth2Settings, username: str) -> TokenSource:
     """The provider's way of getting tokens; USERNAME is the mailbox a Google service account
-    acts as. msal and google-auth are imported only for their provider."""
+    acts as. msal and google-auth are imported only for their provider, and no token is asked
+    for before a connection needs one. A key file that cannot be read is a ConfigError."""
     if settings.provider == "microsoft":
         return TokenSource(_microsoft(settings), settings.token_url or _authority(settings))
     if settings.provider == "google":
@@ -137,14 +138,17 @@ def _words(answer: dict[str, Any]) -> str:
 
 def _grant(answer: dict[str, Any], url: str, client_id: str) -> Grant:
     token = answer.get("access_token")
-    if not isinstance(token, str) or not token:
+    if not isinstance(token, str) or not token:  # msal hands on the endpoint's refusal so
+        what = "refused client" if answer.get("error") else "gave no access token to"
         raise TokenRefused(
-            f"the token endpoint {url} gave client {client_id} no access token: "
-            f"{_words(answer) or 'no access_token in its answer'}"
+            f"the token endpoint {url} {what} {client_id}: {_words(answer) or 'no access_token'}"
         )
-    expires_in = answer.get("expires_in")
-    # no lifetime given (RFC 6749 leaves it optional): assume an hour, as the big providers give
-    return Grant(token, float(expires_in) if isinstance(expires_in, int | float | str) else 3600)
+    try:
+        expires_in = float(answer.get("expires_in", ""))
+    except (TypeError, ValueError):
+        # no lifetime given (RFC 6749 leaves it optional): an hour, as the big providers give
+        expires_in = 3600.0
+    return Grant(token, expires_in)
 
 
 def _authority(s: OAuth2Settings) -> str:
@@ -161,23 +165,31 @@ def _microsoft(s: OAuth2Settings) -> Fetch:
 
     credential: str | dict[str, str] = s.client_secret
     if s.client_certificate:
-        pem = Path(s.client_certificate).read_text()
+        try:
+            pem = Path(s.client_certificate).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError("oauth2.client_certificate", f"cannot be read: {exc}") from None
         begin = pem.find("-----BEGIN CERTIFICATE-----")
         # msal works out the certificate's SHA-256 thumbprint from it
         credential = {"private_key": pem, "public_certificate": pem[begin:]}
     authority = _authority(s)
-    app = msal.ConfidentialClientApplication(
-        s.client_id, client_credential=credential, authority=authority
-    )
+    apps: list[Any] = []  # made at the first token: msal asks the authority for its metadata
 
     def fetch() -> Grant:
         try:
+            if not apps:
+                apps.append(
+                    msal.ConfidentialClientApplication(
+                        s.client_id, client_credential=credential, authority=authority
+                    )
+                )
+            app = apps[0]
             if s.refresh_token:
                 answer = app.acquire_token_by_refresh_token(s.refresh_token, scopes=[s.scopes])
             else:
                 app.remove_tokens_for_client()  # TokenSource caches; msal's cache would
                 answer = app.acquire_token_for_client(scopes=[s.scopes])  # hand back a refused one
-        except (OSError, ValueError) as exc:  # requests' errors are OSErrors
+        except (OSError, ValueError) as exc:  # requests' errors are OSErrors; msal's, ValueErrors
             raise TokenError(f"the token endpoint {authority} cannot be reached: {exc}") from exc
         return _grant(answer, authority, s.client_id)
 
@@ -195,13 +207,17 @@ def _google(s: OAuth2Settings, username: str) -> Fetch:
     url = s.token_url or GOOGLE_TOKEN_URL
     credentials: Any
     if s.service_account_file:
-        info = json.loads(Path(s.service_account_file).read_text())
-        if s.token_url:
-            info["token_uri"] = s.token_url
-        account = google.oauth2.service_account.Credentials
-        credentials = account.from_service_account_info(  # type: ignore[no-untyped-call]
-            info, scopes=[s.scopes]
-        ).with_subject(username)
+        try:
+            info = json.loads(Path(s.service_account_file).read_text())
+            if s.token_url:
+                info["token_uri"] = s.token_url
+            account = google.oauth2.service_account.Credentials
+            credentials = account.from_service_account_info(  # type: ignore[no-untyped-call]
+                info, scopes=[s.scopes]
+            ).with_subject(username)
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            problem = f"not a service account's JSON key: {exc}"
+            raise ConfigError("oauth2.service_account_file", problem) from None
         client = str(info.get("client_email", "the service account"))
     else:
         credentials = google.oauth2.credentials.Credentials(  # type: ignore[no-untyped-call]
