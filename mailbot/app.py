@@ -27,6 +27,7 @@ from mailbot.store.models import Disposition, Outbound, OutboundStatus
 from mailbot.templating import TemplateFault, Templates
 from mailbot.tick import TickReport, tick
 from mailbot.transport.imap import Mailbox
+from mailbot.transport.oauth2 import TokenSource, token_source
 from mailbot.transport.smtp import SmtpTransport
 
 log = logging.getLogger("mailbot")
@@ -102,6 +103,7 @@ class App:
     outbox: OutboxWriter
     casefile: Casefile
     intake: Intake
+    tokens: TokenSource | None = None  # OAuth2's, shared by every IMAP and SMTP connection
     stats: Stats = field(default_factory=Stats)
 
     def close(self) -> None:
@@ -120,7 +122,7 @@ class App:
         )
 
     def mailbox(self) -> Mailbox:
-        return Mailbox(self.settings.mailbox)
+        return Mailbox(self.settings.mailbox, tokens=self.tokens)
 
     def send(self) -> SendReport:
         """Send what is due in the outbox, then give up on the letters just refused whose
@@ -138,7 +140,7 @@ class App:
         return report
 
     def smtp(self) -> SmtpTransport:
-        return SmtpTransport(self.settings.smtp)
+        return SmtpTransport(self.settings.smtp, self.tokens)
 
     def _count(self, report: SendReport) -> None:
         self.stats.sent += report.sent
@@ -264,7 +266,10 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = wall_clock) ->
     reader = Reader(settings.own_addresses, tuple(p.deadlock_phrases))
     staff = StaffDesk(settings, casefile, clock)
     intake = Intake(engine, settings, casefile, staff, reader, clock)
-    return App(settings, engine, calendar, templates, clock, outbox, casefile, intake)
+    tokens = (
+        token_source(settings.oauth2, settings.mailbox.username) if settings.uses_oauth2 else None
+    )
+    return App(settings, engine, calendar, templates, clock, outbox, casefile, intake, tokens)
 
 
 def procedure_policy(settings: Settings, calendar: BusinessCalendar) -> Policy:

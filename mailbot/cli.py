@@ -37,6 +37,7 @@ from mailbot.store.models import (
 )
 from mailbot.tick import retry_set_aside
 from mailbot.transport.imap import MailboxUnavailable
+from mailbot.transport.oauth2 import TokenError
 from mailbot.transport.smtp import SmtpPermanentError, SmtpTemporaryError
 from mailbot.views import case_json, case_line, quarantined_json
 
@@ -349,6 +350,14 @@ def _json(app: App, session: Session, case: Case) -> dict[str, Any]:
 def _check(app: App, args: argparse.Namespace) -> int:
     ok = True
     s = app.settings
+    if app.tokens is not None:  # the first step of both logins: its failure is named alone
+        try:
+            app.tokens.token()
+            client = s.oauth2.client_id or s.oauth2.service_account_file
+            print(f"OAuth2 ok: a token from {app.tokens.endpoint} for {client}")
+        except TokenError as exc:
+            ok = False
+            print(f"OAuth2 FAILED: {exc}")
     try:
         with app.mailbox() as mailbox:
             count = len(mailbox.uids_after(0))

@@ -33,6 +33,7 @@ from pydantic_settings import (
 from pydantic_settings.sources.utils import parse_env_vars
 
 Security = Literal["ssl", "starttls", "none"]
+Auth = Literal["password", "oauth2"]
 Role = Literal["agent", "team_leader", "manager"]
 
 
@@ -117,7 +118,8 @@ class MailboxSettings(_Section):
 
     host: str
     username: str
-    password: str
+    password: str = ""  # needed with auth = "password"
+    auth: Auth = "password"  # "oauth2": SASL XOAUTH2 with a token from [oauth2]
     port: Port = 993
     security: Security = "ssl"
     folder: str = "INBOX"
@@ -127,6 +129,22 @@ class MailboxSettings(_Section):
     batch_size: int = 100
     idle: bool = True  # wait in IMAP IDLE when the server offers it; polling stays the fallback
 
+    @model_validator(mode="before")
+    @classmethod
+    def _password_given(cls, values: Any) -> Any:
+        """password is required (it may be empty) unless auth = "oauth2"; reported after a
+        missing host or username, as the keys come."""
+        given = values.keys() if isinstance(values, dict) else {"password"}
+        if (
+            {"host", "username"} <= given
+            and "password" not in given
+            and values.get("auth") != "oauth2"
+        ):
+            raise ConfigError(
+                "mailbox.password", "missing (set it in config.toml or MAILBOT_MAILBOX_PASSWORD)"
+            )
+        return values
+
 
 class SmtpSettings(_Section):
     """[smtp]: where mailbot sends from."""
@@ -135,8 +153,9 @@ class SmtpSettings(_Section):
     from_address: Address
     port: Port = 587
     security: Security = "starttls"
-    username: str = ""
+    username: str = ""  # empty: no AUTH
     password: str = ""
+    auth: Auth = "password"  # "oauth2": SASL XOAUTH2 as username, with a token from [oauth2]
     from_name: str = "Complaints team"
     timeout_seconds: int = 30
     # a message the server keeps refusing this long is marked failed
@@ -145,6 +164,79 @@ class SmtpSettings(_Section):
     @property
     def give_up_delta(self) -> timedelta:
         return parse_duration(self.give_up_after)
+
+
+PROVIDERS = ("microsoft", "google", "generic")
+DEFAULT_SCOPES = {
+    "microsoft": "https://outlook.office365.com/.default",
+    "google": "https://mail.google.com/",
+}
+
+
+def _existing_file(path: str) -> str:
+    if path and not Path(path).is_file():
+        raise ValueError(f"not a file: {path!r}")
+    return path
+
+
+class OAuth2Settings(_Section):
+    """[oauth2]: where the access tokens for auth = "oauth2" come from."""
+
+    provider: str = ""
+    tenant_id: str = ""  # microsoft: the directory (tenant) id
+    token_url: str = ""  # generic: the token endpoint; set, it overrides a provider's
+    client_id: str = ""
+    client_secret: str = ""  # better: MAILBOT_OAUTH2_CLIENT_SECRET
+    client_certificate: Annotated[str, AfterValidator(_existing_file)] = ""  # microsoft: a PEM
+    scope: str = ""  # empty: the provider's (DEFAULT_SCOPES)
+    refresh_token: str = ""  # set: the refresh-token grant; empty: client credentials
+    service_account_file: Annotated[str, AfterValidator(_existing_file)] = ""  # google
+
+    @field_validator("provider")
+    @classmethod
+    def _a_provider(cls, provider: str) -> str:
+        if provider not in ("", *PROVIDERS):
+            raise ValueError(f'must be "microsoft", "google" or "generic", not {provider!r}')
+        return provider
+
+    @property
+    def scopes(self) -> str:
+        return self.scope or DEFAULT_SCOPES.get(self.provider, "")
+
+    def problem(self, needed_by: str) -> ConfigError | None:
+        """What is missing for NEEDED_BY (e.g. 'mailbox.auth = "oauth2"'), if anything."""
+
+        def missing(key: str, why: str) -> ConfigError:
+            env = f"MAILBOT_OAUTH2_{key.upper()}"
+            return ConfigError(f"oauth2.{key}", f"missing: {why} (set it in config.toml or {env})")
+
+        if not self.provider:
+            return missing("provider", f'{needed_by} needs "microsoft", "google" or "generic"')
+        if self.provider == "generic" and not self.token_url:
+            return missing("token_url", 'provider = "generic" needs the token endpoint')
+        if self.provider == "microsoft" and not (self.tenant_id or self.token_url):
+            return missing("tenant_id", "the directory (tenant) id of the Entra app")
+        if self.client_certificate and self.provider != "microsoft":
+            return ConfigError("oauth2.client_certificate", 'only for provider = "microsoft"')
+        if self.service_account_file and self.provider != "google":
+            return ConfigError("oauth2.service_account_file", 'only for provider = "google"')
+        if self.provider == "google" and not (self.service_account_file or self.refresh_token):
+            return missing(
+                "service_account_file",
+                "a service account with domain-wide delegation, or else a refresh_token",
+            )
+        if self.service_account_file:
+            return None  # the file names the client and holds its key
+        if not self.client_id:
+            return missing("client_id", "the application (client) id")
+        if self.client_secret and self.client_certificate:
+            return ConfigError(
+                "oauth2.client_secret", "give a client_certificate or a secret, not both"
+            )
+        public = self.provider == "generic" and self.refresh_token  # a client with no secret
+        if not (self.client_secret or self.client_certificate or public):
+            return missing("client_secret", "the client's secret")
+        return None
 
 
 class DatabaseSettings(_Section):
@@ -291,6 +383,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = AlertSettings()
     limits: LimitSettings = LimitSettings()
     letters: LetterSettings = LetterSettings()
+    oauth2: OAuth2Settings = OAuth2Settings()
     staff: Annotated[tuple[StaffMember, ...], Field(strict=False)] = ()  # TOML gives a list
 
     @model_validator(mode="before")
@@ -310,6 +403,23 @@ class Settings(BaseSettings):
                 ' set exchange_online_tenant_id, or set require = "none"',
             )
         return self
+
+    @model_validator(mode="after")
+    def _logins_complete(self) -> Settings:
+        if self.smtp.auth == "oauth2" and not self.smtp.username:
+            raise ConfigError(
+                "smtp.username", 'empty: auth = "oauth2" logs in as a user (the mailbox address)'
+            )
+        for section in ("mailbox", "smtp"):
+            if getattr(self, section).auth == "oauth2":
+                problem = self.oauth2.problem(f'{section}.auth = "oauth2"')
+                if problem is not None:
+                    raise problem
+        return self
+
+    @property
+    def uses_oauth2(self) -> bool:
+        return "oauth2" in (self.mailbox.auth, self.smtp.auth)
 
     @property
     def own_addresses(self) -> frozenset[str]:

@@ -20,6 +20,7 @@ from mailbot.backoff import Backoff
 from mailbot.config import MailboxSettings
 from mailbot.store.lock import DatabaseLock
 from mailbot.transport.imap import MailboxUnavailable, MailboxWatcher
+from mailbot.transport.oauth2 import TokenSource
 
 log = logging.getLogger("mailbot")
 
@@ -136,7 +137,7 @@ def run_forever(
     )
     _guarded("poll", poll, app, stop, outages)
     _tick_and_send(app, outages)
-    watch = Watch(settings.mailbox) if settings.mailbox.idle else None
+    watch = Watch(settings.mailbox, app.tokens) if settings.mailbox.idle else None
     while not stop.is_set():
         scheduler.run_pending()
         # a back-off over: try that server again before its next turn is due
@@ -177,8 +178,9 @@ class Wake(Enum):
 class Watch:
     """IDLE when the server offers it, reconnecting with back-off; polling covers the gaps."""
 
-    def __init__(self, settings: MailboxSettings) -> None:
+    def __init__(self, settings: MailboxSettings, tokens: TokenSource | None = None) -> None:
         self.settings = settings
+        self.tokens = tokens
         self.watcher: MailboxWatcher | None = None
         self.backoff = Backoff(first=2.0)
         self.unsupported = False
@@ -203,7 +205,7 @@ class Watch:
 
     def _start(self) -> bool:
         """Connect and IDLE; False if that failed or the server does not offer IDLE."""
-        watcher = MailboxWatcher(self.settings)
+        watcher = MailboxWatcher(self.settings, tokens=self.tokens)
         try:
             if not watcher.start():
                 log.info(

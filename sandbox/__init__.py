@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 import os
 import re
 import shutil
@@ -12,6 +14,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -21,7 +24,7 @@ from pathlib import Path
 from typing import Any, AnyStr
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, syntax
+from aiosmtpd.smtp import SMTP, AuthResult, syntax
 
 DOVECOT_CONF = """\
 base_dir = {dir}/run
@@ -31,12 +34,12 @@ protocols = imap
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{mechanisms}
 default_internal_user = {internal_user}
 default_internal_group = {internal_group}
 default_login_user = {login_user}
 mail_location = maildir:{dir}/mail/%u
-passdb {{
+{oauth2_passdb}passdb {{
   driver = passwd-file
   args = scheme=PLAIN {dir}/users
 }}
@@ -53,7 +56,32 @@ service imap-login {{
 }}
 service anvil {{
   chroot =
+{anvil}}}
+"""
+
+
+# Dovecot checks bearer tokens (XOAUTH2, OAUTHBEARER) by RFC 7662 introspection
+# (tests refuse tokens on purpose: no delay after a refusal, and no growing penalty that
+# holds 127.0.0.1's next logins, whose tokens may live only seconds, until they expire)
+OAUTH2_PASSDB = """\
+auth_failure_delay = 0
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {dir}/oauth2.conf.ext
 }}
+"""
+NO_AUTH_PENALTY = """\
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+"""
+OAUTH2_CONF = """\
+introspection_mode = post
+introspection_url = {url}
+username_attribute = username
+active_attribute = active
+active_value = true
 """
 
 
@@ -83,9 +111,10 @@ def dovecot_binary() -> str:
 
 
 class Dovecot:
-    """A private Dovecot instance in a temp dir, with one user per name in USERS."""
+    """A private Dovecot instance in a temp dir, with one user per name in USERS; with an
+    INTROSPECTION_URL it also takes OAuth2 bearer tokens that the URL says are live."""
 
-    def __init__(self, users: dict[str, str]) -> None:
+    def __init__(self, users: dict[str, str], introspection_url: str = "") -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="mailbot-dovecot-"))
         self.port = free_port()
         self.users = users
@@ -117,8 +146,16 @@ class Dovecot:
                 "internal_group": group,
                 "login_user": user,
             }
+        oauth2 = {"mechanisms": "", "oauth2_passdb": "", "anvil": ""}
+        if introspection_url:
+            (self.dir / "oauth2.conf.ext").write_text(OAUTH2_CONF.format(url=introspection_url))
+            oauth2 = {
+                "mechanisms": " xoauth2 oauthbearer",
+                "oauth2_passdb": OAUTH2_PASSDB.format(dir=self.dir),
+                "anvil": NO_AUTH_PENALTY,
+            }
         conf = self.dir / "dovecot.conf"
-        conf.write_text(DOVECOT_CONF.format(dir=self.dir, port=self.port, **ids))
+        conf.write_text(DOVECOT_CONF.format(dir=self.dir, port=self.port, **ids, **oauth2))
         self.conf = conf
 
     def start(self) -> None:
@@ -236,6 +273,39 @@ class SinkHandler:
         return "250 2.0.0 queued as mailbot-test"
 
 
+# RFC 7662 introspection: a token -> {"active": bool, "username": ...}
+Introspect = Callable[[str], dict[str, Any]]
+
+
+@dataclass
+class OAuth2SinkHandler(SinkHandler):
+    """A sink that wants AUTH XOAUTH2 with a bearer token that INTROSPECT says is live for
+    the user named; a refusal goes as Google's does: a 334 JSON challenge, then 535."""
+
+    introspect: Introspect | None = None
+    logins: list[str] = field(default_factory=list)  # the users logged in, in order
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        blob = args[1] if len(args) > 1 else await server.challenge_auth("", encode_to_b64=False)
+        if not isinstance(blob, str | bytes):
+            return AuthResult(success=False, handled=True)  # the client gave up ("*")
+        text = base64.b64decode(blob).decode() if isinstance(blob, str) else blob.decode()
+        fields = dict(part.split("=", 1) for part in text.split("\x01") if "=" in part)
+        user, token = fields.get("user", ""), fields.get("auth", "").removeprefix("Bearer ")
+        assert self.introspect is not None
+        found = self.introspect(token)
+        if found.get("active") and found.get("username") == user:
+            with self.lock:
+                self.logins.append(user)
+            return AuthResult(success=True)
+        await server.challenge_auth(json.dumps({"status": "401", "schemes": "bearer"}))
+        return AuthResult(
+            success=False,
+            handled=False,
+            message=f"535 5.7.8 Username and token not accepted: no live token for {user}",
+        )
+
+
 class _SinkServer(SMTP):
     """aiosmtpd's server, with the sink's answer to the DATA command itself (before 354),
     which aiosmtpd has no handler hook for, and its HANG_UP."""
@@ -265,17 +335,30 @@ class _SinkServer(SMTP):
 
 class _SinkController(Controller):
     def factory(self) -> SMTP:
-        return _SinkServer(self.handler, **self.SMTP_kwargs)
+        with warnings.catch_warnings():  # aiosmtpd warns of AUTH without TLS: meant here
+            warnings.simplefilter("ignore")
+            return _SinkServer(self.handler, **self.SMTP_kwargs)
 
 
 class SmtpSink:
     """A real SMTP server (aiosmtpd) in a thread on 127.0.0.1; SMTPUTF8: it offers RFC 6531."""
 
-    def __init__(self, smtputf8: bool = False) -> None:
-        self.handler = SinkHandler()
+    def __init__(self, smtputf8: bool = False, introspect: Introspect | None = None) -> None:
+        """With INTROSPECT, every client must log in with AUTH XOAUTH2 (OAuth2SinkHandler)."""
+        self.handler = (
+            SinkHandler() if introspect is None else OAuth2SinkHandler(introspect=introspect)
+        )
         self.port = free_port()
+        oauth2: dict[str, Any] = {}
+        if introspect is not None:  # plain text on 127.0.0.1: AUTH without TLS
+            oauth2 = {"auth_required": True, "auth_require_tls": False}
+            oauth2["auth_exclude_mechanism"] = ["LOGIN", "PLAIN"]
         self.controller = _SinkController(
-            self.handler, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=smtputf8
+            self.handler,
+            hostname="127.0.0.1",
+            port=self.port,
+            enable_SMTPUTF8=smtputf8,
+            **oauth2,
         )
         self.running = False
 

@@ -74,3 +74,94 @@ def test_a_wrong_or_missing_key_is_named(tmp_path: Path, extra: str, message: st
 def test_a_missing_file_says_how_to_name_one(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="file not found"):
         load_settings(tmp_path / "nope.toml", environ={})
+
+
+OAUTH2 = (
+    '[mailbox]\nhost = "h"\nusername = "c@x.example"\nauth = "oauth2"\n'
+    '[smtp]\nhost = "s"\nfrom_address = "c@x.example"\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            "",
+            'oauth2.provider: missing: mailbox.auth = "oauth2" needs "microsoft", "google" or'
+            ' "generic" (set it in config.toml or MAILBOT_OAUTH2_PROVIDER)',
+        ),
+        (
+            '[oauth2]\nprovider = "azure"\n',
+            'oauth2.provider: must be "microsoft", "google" or "generic", not \'azure\'',
+        ),
+        (
+            '[oauth2]\nprovider = "generic"\nclient_id = "app"\n',
+            'oauth2.token_url: missing: provider = "generic" needs the token endpoint'
+            " (set it in config.toml or MAILBOT_OAUTH2_TOKEN_URL)",
+        ),
+        (
+            '[oauth2]\nprovider = "microsoft"\nclient_id = "app"\nclient_secret = "s"\n',
+            "oauth2.tenant_id: missing: the directory (tenant) id of the Entra app"
+            " (set it in config.toml or MAILBOT_OAUTH2_TENANT_ID)",
+        ),
+        (
+            '[oauth2]\nprovider = "microsoft"\ntenant_id = "t"\n',
+            "oauth2.client_id: missing: the application (client) id"
+            " (set it in config.toml or MAILBOT_OAUTH2_CLIENT_ID)",
+        ),
+        (
+            '[oauth2]\nprovider = "microsoft"\ntenant_id = "t"\nclient_id = "app"\n',
+            "oauth2.client_secret: missing: the client's secret"
+            " (set it in config.toml or MAILBOT_OAUTH2_CLIENT_SECRET)",
+        ),
+        (
+            '[oauth2]\nprovider = "google"\n',
+            "oauth2.service_account_file: missing: a service account with domain-wide"
+            " delegation, or else a refresh_token"
+            " (set it in config.toml or MAILBOT_OAUTH2_SERVICE_ACCOUNT_FILE)",
+        ),
+        (
+            '[oauth2]\nprovider = "google"\nservice_account_file = "/nonexistent.json"\n',
+            "oauth2.service_account_file: not a file: '/nonexistent.json'",
+        ),
+    ],
+)
+def test_oauth2_without_what_its_provider_needs_is_named(
+    tmp_path: Path, extra: str, message: str
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(OAUTH2 + extra)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={})
+    assert str(caught.value) == message
+
+
+def test_oauth2_needs_no_password_and_takes_its_secret_from_the_environment(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        OAUTH2.replace("[smtp]\n", '[smtp]\nusername = "c@x.example"\nauth = "oauth2"\n')
+        + '[oauth2]\nprovider = "microsoft"\ntenant_id = "t"\nclient_id = "app"\n'
+    )
+    settings = load_settings(path, environ={"MAILBOT_OAUTH2_CLIENT_SECRET": "from-env"})
+    assert settings.oauth2.client_secret == "from-env"
+    assert settings.oauth2.scopes == "https://outlook.office365.com/.default"
+    assert settings.mailbox.password == ""
+
+
+def test_smtp_oauth2_needs_a_username(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(OAUTH2.replace("[smtp]\n", '[smtp]\nauth = "oauth2"\n'))
+    with pytest.raises(ConfigError, match=r"^smtp\.username: empty"):
+        load_settings(path, environ={})
+
+
+def test_password_login_still_needs_a_password(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(MINIMAL.replace('password = "p"\n', "") + 'from_address = "c@x.example"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={})
+    assert str(caught.value) == (
+        "mailbox.password: missing (set it in config.toml or MAILBOT_MAILBOX_PASSWORD)"
+    )

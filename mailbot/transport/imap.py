@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 from types import TracebackType
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientError, LoginError
 
 from mailbot.config import MailboxSettings
 from mailbot.mail.digest import content_digest
+from mailbot.transport.oauth2 import TokenError, TokenSource
 
 
 class MailboxUnavailable(Exception):
@@ -30,9 +31,12 @@ class Fetched:
 class Mailbox:
     """The complaints folder of one IMAP account, opened on entry."""
 
-    def __init__(self, settings: MailboxSettings, timeout: float = 60.0) -> None:
+    def __init__(
+        self, settings: MailboxSettings, timeout: float = 60.0, tokens: TokenSource | None = None
+    ) -> None:
         self.settings = settings
         self.timeout = timeout
+        self.tokens = tokens  # with auth = "oauth2"
         self._client: IMAPClient | None = None
         self.uidvalidity = 0
         self.folders: dict[str, str] = {}
@@ -45,16 +49,7 @@ class Mailbox:
     def __enter__(self) -> Mailbox:
         s = self.settings
         try:
-            client = IMAPClient(
-                s.host,
-                port=s.port,
-                ssl=s.security == "ssl",
-                ssl_context=ssl.create_default_context() if s.security != "none" else None,
-                timeout=self.timeout,
-            )
-            if s.security == "starttls":
-                client.starttls(ssl.create_default_context())
-            client.login(s.username, s.password)
+            client = self._logged_in()
         except (OSError, IMAPClientError) as exc:
             raise MailboxUnavailable(f"{s.host}:{s.port}: {exc}") from exc
         client.normalise_times = False  # keep INTERNALDATE's own offset: an aware datetime
@@ -75,6 +70,50 @@ class Mailbox:
             raise MailboxUnavailable(f"{s.host}:{s.port} folder {s.folder}: {exc}") from exc
         self.uidvalidity = int(selected[b"UIDVALIDITY"])
         return self
+
+    def _connect(self) -> IMAPClient:
+        s = self.settings
+        client = IMAPClient(
+            s.host,
+            port=s.port,
+            ssl=s.security == "ssl",
+            ssl_context=ssl.create_default_context() if s.security != "none" else None,
+            timeout=self.timeout,
+        )
+        if s.security == "starttls":
+            client.starttls(ssl.create_default_context())
+        return client
+
+    def _logged_in(self) -> IMAPClient:
+        """A new connection, logged in. A refused OAuth2 token (revoked, or a permission just
+        changed) is renewed once, on a new connection: servers may drop or slow the old one."""
+        s = self.settings
+        if s.auth == "password":
+            client = self._connect()
+            client.login(s.username, s.password)
+            return client
+        assert self.tokens is not None, 'auth = "oauth2" needs a TokenSource'
+        try:
+            try:
+                return self._oauth2_login(self.tokens.token())
+            except LoginError:
+                return self._oauth2_login(self.tokens.renew())
+        except LoginError as exc:
+            raise MailboxUnavailable(
+                f"{s.host}:{s.port} refused the OAuth2 token for {s.username}"
+                f" (a new one too): {exc}"
+            ) from exc
+        except TokenError as exc:
+            raise MailboxUnavailable(f"no OAuth2 token for IMAP: {exc}") from exc
+
+    def _oauth2_login(self, token: str) -> IMAPClient:
+        client = self._connect()
+        try:
+            client.oauth2_login(self.settings.username, token)
+        except LoginError:
+            client.shutdown()
+            raise
+        return client
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -155,15 +194,18 @@ class MailboxWatcher:
     # RFC 2177: servers may drop an IDLE after 30 minutes; re-issue well inside that
     REISSUE_SECONDS = 9 * 60
 
-    def __init__(self, settings: MailboxSettings, timeout: float = 60.0) -> None:
+    def __init__(
+        self, settings: MailboxSettings, timeout: float = 60.0, tokens: TokenSource | None = None
+    ) -> None:
         self.settings = settings
         self.timeout = timeout
+        self.tokens = tokens
         self._client: IMAPClient | None = None
         self._since = 0.0
 
     def start(self) -> bool:
         """Connect and start IDLE; False if the server does not offer IDLE."""
-        mailbox = Mailbox(self.settings, self.timeout)
+        mailbox = Mailbox(self.settings, self.timeout, self.tokens)
         mailbox.__enter__()
         client = mailbox.client
         if not client.has_capability("IDLE"):

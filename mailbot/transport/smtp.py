@@ -7,6 +7,7 @@ import ssl
 from types import TracebackType
 
 from mailbot.config import SmtpSettings
+from mailbot.transport.oauth2 import TokenError, TokenRefused, TokenSource
 
 
 class SmtpTemporaryError(Exception):
@@ -32,8 +33,9 @@ class SmtpTransport:
     will) is connected to again for the next letter: that letter is not lost with the link.
     """
 
-    def __init__(self, settings: SmtpSettings) -> None:
+    def __init__(self, settings: SmtpSettings, tokens: TokenSource | None = None) -> None:
         self.settings = settings
+        self.tokens = tokens  # with auth = "oauth2"
         self.client: smtplib.SMTP | None = None
         self.lost = ""  # why the connection died mid-letter: the letters after it wait
 
@@ -53,14 +55,31 @@ class SmtpTransport:
                 if s.security == "starttls":
                     client.starttls(context=ssl.create_default_context())
             client.ehlo_or_helo_if_needed()
-            if s.username:
+            if s.username and s.auth == "oauth2":
+                self._oauth2_login(client)
+            elif s.username:
                 client.login(s.username, s.password)
         except smtplib.SMTPAuthenticationError as exc:
             answer = _answer(exc.smtp_code, exc.smtp_error)
-            raise SmtpPermanentError(f"login refused: {answer}") from exc
+            what = (
+                f" the OAuth2 token for {s.username} (a new one too)" if s.auth == "oauth2" else ""
+            )
+            raise SmtpPermanentError(f"login refused{what}: {answer}") from exc
+        except TokenRefused as exc:
+            raise SmtpPermanentError(f"no OAuth2 token for SMTP: {exc}") from exc
+        except TokenError as exc:
+            raise SmtpTemporaryError(f"no OAuth2 token for SMTP: {exc}") from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise SmtpTemporaryError(f"cannot connect to {s.host}:{s.port}: {exc}") from exc
         return client
+
+    def _oauth2_login(self, client: smtplib.SMTP) -> None:
+        """AUTH XOAUTH2; a refused token is renewed once (revoked, or a permission changed)."""
+        assert self.tokens is not None, 'auth = "oauth2" needs a TokenSource'
+        try:
+            _xoauth2(client, self.settings.username, self.tokens.token())
+        except smtplib.SMTPAuthenticationError:
+            _xoauth2(client, self.settings.username, self.tokens.renew())
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -134,6 +153,16 @@ def _conversation(
     except smtplib.SMTPDataError as exc:  # the answer to the DATA command itself was not 354
         return "DATA", exc.smtp_code, exc.smtp_error
     return "the end of data", code, text
+
+
+def _xoauth2(client: smtplib.SMTP, username: str, token: str) -> None:
+    """SASL XOAUTH2 as Microsoft and Google define it: the user and the bearer token at once."""
+
+    def response(challenge: bytes | None = None) -> str:
+        # a challenge after the token is the server's error (JSON): answer empty for its 535
+        return "" if challenge is not None else f"user={username}\x01auth=Bearer {token}\x01\x01"
+
+    client.auth("XOAUTH2", response)
 
 
 def _mail_options(client: smtplib.SMTP, recipient: str) -> list[str]:
