@@ -10,7 +10,6 @@ import argparse
 import email.errors
 import email.header
 import email.utils
-import hashlib
 import json
 import math
 import os
@@ -28,14 +27,15 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.parser import BytesHeaderParser, BytesParser
-from email.policy import compat32, default
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from imapclient import IMAPClient
 
+from bench.backlog import corpus_dir, family, floor, status_kb
 from sandbox import Dovecot, free_port, sandbox_config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,16 +45,6 @@ BATCH_SIZE = 100  # mailbot's default [mailbox] batch_size; the floor fetches th
 BACKLOG_FOLDER = "backlog"
 LATENCY_TIMEOUT = 15.0  # beyond this an ack counts as missed; we still wait one poll for it
 TICK_NOW = datetime(2026, 3, 10, 16, 30, tzinfo=UTC)  # a Tuesday, after the 16:00 cut-off
-
-
-def corpus_dir() -> Path:
-    configured = os.environ.get("MAILBOT_CORPUS")
-    for candidate in ([Path(configured)] if configured else [REPO.parent / "shared" / "corpus"]) + [
-        Path("/work/shared/corpus")
-    ]:
-        if candidate.is_dir():
-            return candidate
-    raise SystemExit("bench: mail corpus not found; set MAILBOT_CORPUS")
 
 
 # -- the SMTP sink: timestamps each message's DATA ----------------------------------------------
@@ -239,8 +229,8 @@ def run_child(command: list[str], log: Path) -> Child:
     with log.open("ab") as err, tempfile.TemporaryFile() as out:
         process = subprocess.Popen(command, stdout=out, stderr=err, cwd=REPO)
         while process.poll() is None:
-            for pid in [process.pid, *child_pids(process.pid)]:
-                peaks[pid] = max(peaks.get(pid, 0), vm_hwm_kb(pid))
+            for pid in family(process.pid):
+                peaks[pid] = max(peaks.get(pid, 0), status_kb(pid, "VmHWM:"))
             time.sleep(0.02)
         seconds = time.monotonic() - started
         out.seek(0)
@@ -248,24 +238,6 @@ def run_child(command: list[str], log: Path) -> Child:
     cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     return Child(process.returncode, seconds, sum(peaks.values()) / 1024, cpu, text)
-
-
-def child_pids(pid: int) -> list[int]:
-    try:
-        found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return []
-    return [int(child) for child in found]
-
-
-def vm_hwm_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
 
 
 def mailbot(config: Path, *args: str) -> list[str]:
@@ -396,46 +368,9 @@ class Bench:
 
     def floor(self, run: int) -> float:
         """imapclient fetch + stdlib parse + one committed SQLite row per message: messages/s."""
-        path = self.work / f"floor{run}.db"
-        conn = sqlite3.connect(path, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute(
-            "CREATE TABLE inbound (id INTEGER PRIMARY KEY, message_id TEXT, sha256 TEXT,"
-            " raw BLOB, size INTEGER, received_at TEXT, subject TEXT, from_address TEXT)"
-        )
-        parser = BytesParser(policy=default)
-        started = time.monotonic()
-        done = 0
         with self.imap("drain") as client:
             client.normalise_times = False
-            client.select_folder(BACKLOG_FOLDER, readonly=True)
-            uids = sorted(client.search(["ALL"]))
-            for start in range(0, len(uids), BATCH_SIZE):
-                batch = uids[start : start + BATCH_SIZE]
-                fetched = client.fetch(batch, ["BODY.PEEK[]", "INTERNALDATE"])
-                for uid in batch:
-                    raw = bytes(fetched[uid][b"BODY[]"])
-                    message = parser.parsebytes(raw)
-                    row = (
-                        str(message.get("Message-ID", "")),
-                        hashlib.sha256(raw).hexdigest(),
-                        raw,
-                        len(raw),
-                        str(fetched[uid][b"INTERNALDATE"]),
-                        str(message.get("Subject", "")),
-                        str(message.get("From", "")),
-                    )
-                    conn.execute("BEGIN")
-                    conn.execute(
-                        "INSERT INTO inbound (message_id, sha256, raw, size, received_at,"
-                        " subject, from_address) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        row,
-                    )
-                    conn.execute("COMMIT")
-                    done += 1
-        seconds = time.monotonic() - started
-        conn.close()
+            seconds, _cpu, done = floor(client, self.work / f"floor{run}.db")
         print(f"  floor run {run + 1}: {done} in {seconds:.1f} s = {done / seconds:.1f}/s")
         return done / seconds
 
@@ -604,7 +539,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
             rows.append(at_least("mailbot / floor", 0.40, statistics.median(ratios), "x"))
-            rows.append(at_most("peak RSS, draining (+ helper)", 200, statistics.median(rss), "MB"))
+            rows.append(
+                at_most("peak RSS, draining (daemon + children)", 200, statistics.median(rss), "MB")
+            )
         if "tick" in only:
             print("tick: 100,000 open cases (building the databases is not timed)")
             quiet = bench.tick_template("tick-quiet", 0)
