@@ -135,28 +135,31 @@ class OutboxWriter:
         now: datetime,
     ) -> str:
         """Why LETTER must not go ("" if it may)."""
+        if letter.auto_submitted is not None:
+            held = self.automated_mail_held(session, address)
+            return held or self._capped(session, kind, address, now)
         problem = cannot_address(address)
         if problem:  # the case stands, staff reach them otherwise
             return problem
         bounced = db.suppressed_addresses(session)
         suppressed = session.get(Suppression, address) if address in bounced else None
-        if letter.auto_submitted is None:  # a person writing to the address lifts a bounce
-            if suppressed is not None:
-                who = letter.author or letter.from_name or kind
-                suppressed.lifted_at, suppressed.lifted_by = now, who
-                session.add(suppressed)  # recorded, not deleted (R8)
-                bounced.discard(address)
-                if case is not None:
-                    self._event(
-                        session,
-                        case,
-                        "bounce suppression lifted",
-                        f"{address} (it bounced: {suppressed.reason}): {who} wrote to it",
-                        actor=who,
-                    )
-            return ""
-        if suppressed is not None:
-            return f"the address bounced ({suppressed.reason})"
+        if suppressed is not None:  # a person writing to the address lifts a bounce
+            who = letter.author or letter.from_name or kind
+            suppressed.lifted_at, suppressed.lifted_by = now, who
+            session.add(suppressed)  # recorded, not deleted (R8)
+            bounced.discard(address)
+            if case is not None:
+                self._event(
+                    session,
+                    case,
+                    "bounce suppression lifted",
+                    f"{address} (it bounced: {suppressed.reason}): {who} wrote to it",
+                    actor=who,
+                )
+        return ""
+
+    def _capped(self, session: Session, kind: MessageKind, address: str, now: datetime) -> str:
+        """Why an automated answer to ADDRESS goes over the day's cap ("" if it does not)."""
         if kind not in CAPPED:
             return ""
         cap = self.settings.limits.auto_replies_per_address_per_day
