@@ -221,6 +221,7 @@ class SinkHandler:
     refuse_with: str | None = None  # e.g. "451 4.3.0 try later" or "550 5.1.1 no such user"
     answer: Answer | None = None
     on_mail: Any = None  # called at MAIL FROM, before answering (e.g. to kill the client)
+    pipelining: bool = True  # offer RFC 2920 PIPELINING in the EHLO answer
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def told(self, stage: str, envelope: Any, recipient: str = "") -> str | None:
@@ -233,6 +234,16 @@ class SinkHandler:
             bytes(envelope.content or b""),
         )
         return self.answer(stage, letter)
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        """PIPELINING (RFC 2920), as Postfix, Exchange Online and Gmail offer it: aiosmtpd
+        reads commands sent together in order."""
+        session.host_name = hostname  # what aiosmtpd does itself when there is no hook
+        if not self.pipelining:
+            return responses
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]

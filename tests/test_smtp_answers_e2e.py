@@ -80,9 +80,11 @@ def point_smtp_at(mailbot: Mailbot, port: int) -> None:
         ("DOT", f"550 5.7.1 refused as spam {HANG_UP}"),
     ],
 )
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelining", "one-by-one"])
 def test_a_5xx_at_any_stage_fails_that_letter_at_once_and_the_batch_goes_on(
-    mailbot: Mailbot, tmp_path: Path, stage: str, answer: str
+    mailbot: Mailbot, tmp_path: Path, stage: str, answer: str, pipelining: bool
 ) -> None:
+    mailbot.smtp.handler.pipelining = pipelining  # RFC 2920: commands sent together, or not
     mailbot.smtp.handler.answer = at(stage, BOB, answer)
 
     assert ingest(mailbot, tmp_path, [ALICE, BOB, CAROL]) == 0
@@ -118,9 +120,11 @@ def test_a_451_to_the_data_command_defers_only_that_letter(
     assert sorted(e.rcpt_tos[0] for e in mailbot.customer_mail()) == [ALICE, BOB, CAROL]
 
 
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelining", "one-by-one"])
 def test_a_dropped_connection_defers_the_rest_of_the_batch_untried(
-    mailbot: Mailbot, tmp_path: Path
+    mailbot: Mailbot, tmp_path: Path, pipelining: bool
 ) -> None:
+    mailbot.smtp.handler.pipelining = pipelining
     mailbot.smtp.handler.answer = at("RCPT", BOB, HANG_UP)
 
     assert ingest(mailbot, tmp_path, [ALICE, BOB, CAROL]) == 75  # the server went away

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from types import TracebackType
@@ -142,6 +143,8 @@ def _conversation(
     client: smtplib.SMTP, sender: str, recipient: str, raw: bytes, options: list[str]
 ) -> tuple[str, int, bytes | str]:
     """The stage and answer that decide the letter: the first refusal, or the final answer."""
+    if client.has_extn("pipelining"):
+        return _pipelined(client, sender, recipient, raw, options)
     code, text = client.mail(sender, options)
     if not 200 <= code < 300:
         return "MAIL", code, text
@@ -153,6 +156,44 @@ def _conversation(
     except smtplib.SMTPDataError as exc:  # the answer to the DATA command itself was not 354
         return "DATA", exc.smtp_code, exc.smtp_error
     return "the end of data", code, text
+
+
+def _pipelined(
+    client: smtplib.SMTP, sender: str, recipient: str, raw: bytes, options: list[str]
+) -> tuple[str, int, bytes | str]:
+    """_conversation in two round trips, not four (RFC 2920, which every submission server
+    we build for offers): MAIL, RCPT and DATA go in one write and their answers are read in
+    order; the letter goes only after a 354."""
+    given = "".join(f" {option}" for option in options)
+    commands = (
+        f"MAIL FROM:{smtplib.quoteaddr(sender)}{given}\r\n"
+        f"RCPT TO:{smtplib.quoteaddr(recipient)}\r\nDATA\r\n"
+    )
+    client.send(commands.encode("utf-8" if "SMTPUTF8" in options else "ascii"))
+    refusal: tuple[str, int, bytes | str] | None = None
+    for stage in ("MAIL", "RCPT", "DATA"):
+        try:
+            code, text = client.getreply()
+        except smtplib.SMTPServerDisconnected:
+            if refusal is None:
+                raise
+            return refusal  # the server refused, then hung up: its refusal decides
+        if stage == "DATA" and code == 354:
+            if refusal is None:
+                break
+            client.send(b".\r\n")  # DATA taken after a refusal: end the empty letter at once
+            client.getreply()
+        elif refusal is None and not (stage != "DATA" and 200 <= code < 300):
+            refusal = (stage, code, text)
+    if refusal is not None:
+        return refusal
+    body = _LEADING_DOT.sub(b"..", raw)  # RFC 5321 4.5.2, as smtplib's data() does
+    client.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
+    code, text = client.getreply()
+    return "the end of data", code, text
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 def _xoauth2(client: smtplib.SMTP, username: str, token: str) -> None:
