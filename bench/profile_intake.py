@@ -106,6 +106,7 @@ def stage_of(label: str) -> str | None:
 TIMED: list[tuple[str, str, str]] = [
     ("read", "mailbot.intake", "read"),  # before issue 14's renames
     ("read", "mailbot.mail.read", "Reader.read"),  # after them
+    ("read: parse", "mailbot.mail.read", "parse_message_tree"),
     ("read: mail-parser", "mailbot.mail.parse", "mailparser.parse_from_bytes"),
     ("read: html to text", "mailbot.mail.parse", "html_to_text"),
     ("read: classify", "mailbot.reading", "classify"),
@@ -116,14 +117,22 @@ TIMED: list[tuple[str, str, str]] = [
     ("read: details", "mailbot.mail.read", "find_details"),
     ("read: deadlock phrases", "mailbot.reading", "deadlock_request"),
     ("read: deadlock phrases", "mailbot.mail.read", "deadlock_request"),
+    ("decide+apply: thread", "mailbot.intake", "Intake._thread"),
+    ("decide+apply: record parsed", "mailbot.intake", "_record_parsed"),
     ("decide+apply: file", "mailbot.apply", "Casefile.file"),
     ("decide+apply: open_case", "mailbot.apply", "Casefile.open_case"),
     ("decide+apply: complaint", "mailbot.apply", "Casefile.complaint"),
     ("letters: render", "mailbot.letters", "Letters.render"),
     ("letters: render", "mailbot.templating", "Templates.render"),
+    ("letters: acknowledgement", "mailbot.correspondence", "Correspondence.acknowledgement"),
+    ("letters: staff copy", "mailbot.correspondence", "Correspondence.staff_notification"),
+    ("letters: thread headers", "mailbot.correspondence", "thread_of"),
     ("letters: queue", "mailbot.outbox", "OutboxWriter.queue"),
+    ("letters: daily cap", "mailbot.outbox", "OutboxWriter._capped"),
     ("letters: compose", "mailbot.outbox", "compose"),
     ("send", "mailbot.app", "App.send"),
+    ("SQLAlchemy: flush", "sqlalchemy.orm.session", "Session.flush"),
+    ("SQLAlchemy: commit", "sqlalchemy.orm.session", "Session.commit"),
 ]
 
 
