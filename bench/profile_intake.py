@@ -107,7 +107,8 @@ TIMED: list[tuple[str, str, str]] = [
     ("read", "mailbot.intake", "read"),  # before issue 14's renames
     ("read", "mailbot.mail.read", "Reader.read"),  # after them
     ("read: parse", "mailbot.mail.read", "parse_message_tree"),
-    ("read: mail-parser", "mailbot.mail.parse", "mailparser.parse_from_bytes"),
+    ("read: mail-parser", "mailbot.mail.parse", "mailparser.parse_from_bytes"),  # before 14
+    ("read: tree (mail-parser)", "mailbot.mail.parse", "_Tree.from_bytes"),
     ("read: html to text", "mailbot.mail.parse", "html_to_text"),
     ("read: classify", "mailbot.reading", "classify"),
     ("read: classify", "mailbot.mail.read", "classify"),

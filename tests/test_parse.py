@@ -169,7 +169,8 @@ def test_outlook_msg_file_without_headers_getsgenerated_message_id_and_no_sender
     assert message.sender is None
 
 
-# An unterminated nested multipart: mail-parser 4.8.0 raises AttributeError in find_between.
+# An unterminated nested multipart: mail-parser 4.8.0's own walk of the parts raises
+# AttributeError in find_between; mailbot takes only its tree and its defects.
 UNTERMINATED_BOUNDARY = (
     b'From: Ann <ann@example.com>\r\nContent-Type: multipart/mixed; boundary="AA"\r\n\r\n'
     b"--AA\r\nContent-Type: text/plain\r\n\r\nMy order never arrived.\r\n"
@@ -177,13 +178,29 @@ UNTERMINATED_BOUNDARY = (
 )
 
 
-def test_mail_parser_crash_falls_back_to_the_email_package() -> None:
+def test_an_unterminated_nested_multipart_is_read_with_its_defects_named() -> None:
     message = parse(UNTERMINATED_BOUNDARY)
-    assert message.parser == "email"
-    assert any("AttributeError" in defect for defect in message.defects)
+    assert message.parser == "mail-parser"
+    assert "mail-parser: StartBoundaryNotFoundDefect" in message.defects
     assert message.sender is not None
     assert message.sender.email == "ann@example.com"
     assert message.text == "My order never arrived."
+
+
+def test_mail_nested_too_deep_for_any_parser_is_unreadable_with_each_failure_named() -> None:
+    levels = b"".join(
+        b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (n, n)
+        for n in range(3000)
+    )
+    raw = b"From: Ann <ann@example.com>\r\nSubject: deep\r\n" + levels + b"\r\nhello\r\n"
+    message = parse(raw)
+    assert message.parser == "email" and message.sender is None
+    assert [defect.split(":")[0] for defect in message.defects] == [
+        "mail-parser failed",
+        "email (EmailPolicy()) failed",
+        "email (Compat32()) failed",
+    ]
+    assert "MailParserRecursionError" in message.defects[0]
 
 
 def test_well_formed_mail_is_parsed_by_mail_parser() -> None:

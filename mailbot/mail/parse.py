@@ -82,7 +82,7 @@ def parse_message_tree(raw: bytes, digest: str) -> tuple[ParsedMessage, Message 
     defects: list[str] = []
     raw = repair_header_block(bytes(raw), defects)  # what is stored stays as received
     try:
-        parsed = mailparser.parse_from_bytes(raw)
+        parsed = _Tree.from_bytes(raw)
         found = [f"mail-parser: {name}" for name in sorted(parsed.defects_categories)]
         extracted = _extract(parsed.message, digest, "mail-parser", defects + found)
         return extracted, parsed.message
@@ -96,6 +96,19 @@ def parse_message_tree(raw: bytes, digest: str) -> tuple[ParsedMessage, Message 
         except Exception as exc:
             defects.append(f"email ({policy!r}) failed: {type(exc).__name__}: {exc}")
     return _unreadable(digest, defects), None
+
+
+class _Tree(mailparser.MailParser):  # type: ignore[misc]  # mail-parser is untyped
+    """mail-parser's tree of the message, parsed with its guard (a message nested too deep
+    is its MailParserRecursionError) and with its defect categories, but without its walk
+    that decodes every part and attachment: _extract reads the parts, once (0.7 ms a
+    message, a fifth of reading one)."""
+
+    def parse(self) -> _Tree:
+        self._reset()
+        for part in self.message.walk() if self.message is not None else ():
+            self._append_defects(part, part.get_content_type())
+        return self
 
 
 def _unreadable(digest: str, defects: list[str]) -> ParsedMessage:
