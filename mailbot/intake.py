@@ -308,14 +308,15 @@ class Intake:
     def _thread(self, session: Session, parsed: ParsedMessage) -> Case | None:
         """The case named by a [REF] in the subject, else by In-Reply-To / References, locked
         for this transaction (Casefile.locked)."""
-        case = next(
-            (
-                found
-                for ref in self.ref_regex.findall(parsed.subject)
-                if (found := db.case_by_ref(session, ref.upper())) is not None
-            ),
-            None,
-        ) or db.case_by_message_ids(session, [*parsed.references, *parsed.in_reply_to])
+        with session.no_autoflush:  # only this message's parsed fields wait: no case in them
+            case = next(
+                (
+                    found
+                    for ref in self.ref_regex.findall(parsed.subject)
+                    if (found := db.case_by_ref(session, ref.upper())) is not None
+                ),
+                None,
+            ) or db.case_by_message_ids(session, [*parsed.references, *parsed.in_reply_to])
         return self.casefile.locked(session, case)
 
     def _machine(
@@ -457,9 +458,12 @@ def _record_parsed(session: Session, inbound: Inbound, parsed: ParsedMessage) ->
     inbound.text = parsed.text
     inbound.parser = parsed.parser
     assert inbound.id is not None
-    if reparsed:  # a retried message is parsed again: its attachments are stored once
-        session.execute(delete(Attachment).where(col(Attachment.inbound_id) == inbound.id))
-    if parsed.attachments:  # one INSERT, no ORM object holding a payload until the commit
+    with session.no_autoflush:  # the fields above are written with the rest of the message
+        if reparsed:  # a retried message is parsed again: its attachments are stored once
+            session.execute(delete(Attachment).where(col(Attachment.inbound_id) == inbound.id))
+        if not parsed.attachments:
+            return
+        # one INSERT, no ORM object holding a payload until the commit
         rows = [
             {
                 "inbound_id": inbound.id,
