@@ -454,7 +454,7 @@ def chart(by_week: Sequence[dict[str, Any]], image: str) -> bytes:
     axes.set_xlabel("Week of receipt (Monday)")
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.spines[["top", "right"]].set_visible(False)
-    axes.legend(frameon=False, loc="upper left")
+    figure.legend(frameon=False, loc="outside upper left", ncols=2)  # above: never on a bar
     out = io.BytesIO()
     # no date in the file: the same figures make the same bytes
     metadata = {"Date": None} if image == "svg" else {"Software": None}
