@@ -1,5 +1,4 @@
-"""The command line: `mailbot run|ingest|cases|show|check|report|export|erase|purge`, with a
-global --now for replays."""
+"""The command line: `mailbot run|ingest|show|check|report|erase ...`, with --now for replays."""
 
 from __future__ import annotations
 

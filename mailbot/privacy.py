@@ -216,6 +216,8 @@ def erase_case(
         if not (event.actor == RULE and event.action in RULE_DETAILS):
             event.detail = ""
         session.add(event)
+    # its bounce is the customer's address too (and a letter to it would only bounce again)
+    session.execute(delete(Suppression).where(col(Suppression.case_id) == case.id))
     case.customer_email = case.customer_addresses = case.customer_name = case.subject = ""
     case.resolution_summary = case.deadlock_position = ""
     case.personal_data_erased_at = now
