@@ -150,6 +150,15 @@ class App:
         """Run the procedure's timers at the clock's now."""
         return tick(self.engine, self.casefile, self.clock())
 
+    def weekly_digest(self) -> int:
+        """Queue this week's digest to the managers if it is due and not yet queued."""
+        from mailbot.digest import send_weekly_digest  # (its charts load only when it runs)
+
+        timers = self.casefile.policy.timers
+        return send_weekly_digest(
+            self.engine, self.settings, self.calendar, timers, self.outbox, self.clock()
+        )
+
     def resume_pending(self) -> None:
         """Process messages stored before a crash but never processed."""
         with Session(self.engine) as session:

@@ -1,4 +1,4 @@
-"""The command line: `mailbot run|ingest|cases|show|check`, with a global --now for replays."""
+"""The command line: `mailbot run|ingest|show|check|report|erase ...`, with --now for replays."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +19,11 @@ from sqlalchemy import func
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
-from mailbot import logs
+from mailbot import logs, privacy, report
 from mailbot.app import App, build_app, log_outcome, wall_clock
 from mailbot.config import ConfigError, config_path, load_settings
 from mailbot.daemon import Outages, run_cycle, run_forever
+from mailbot.procedure.rules import ofcom_adr_wait_weeks, ofcom_words
 from mailbot.store import db, migrations
 from mailbot.store.lock import DatabaseLock, LockHeld
 from mailbot.store.lock import me as lock_me
@@ -57,6 +58,13 @@ def _moment(text: str) -> datetime:
     return moment
 
 
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date like 2026-11-30: {text!r}") from None
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="mailbot", description=__doc__)
     top.add_argument("--config", help="config file (default $MAILBOT_CONFIG or ./config.toml)")
@@ -88,6 +96,28 @@ def parser() -> argparse.ArgumentParser:
         help="first put back the cases the tick set aside after an error (once it is fixed)",
     )
     commands.add_parser("migrate", help="upgrade the database's schema to this mailbot's")
+    figures = commands.add_parser(
+        "report", help="the figures of the cases received in a period (default: last month)"
+    )
+    figures.add_argument("--from", dest="first", type=_day, help="first day, e.g. 2026-11-01")
+    figures.add_argument("--to", dest="last", type=_day, help="last day, included")
+    figures.add_argument("--format", choices=("text", "json", "csv", "html"), default="text")
+    figures.add_argument("--output", type=Path, help="write it to this file (default: stdout)")
+    export = commands.add_parser(
+        "export", help="subject access: everything held about a customer, into a new directory"
+    )
+    export.add_argument("--customer", required=True, metavar="EMAIL")
+    export.add_argument("--output", required=True, type=Path, metavar="DIR")
+    erase = commands.add_parser(
+        "erase", help="remove a customer's personal data from their closed cases (UK GDPR)"
+    )
+    erase.add_argument("--customer", required=True, metavar="EMAIL")
+    erase.add_argument("--dry-run", action="store_true", help="say what would be erased")
+    purge = commands.add_parser(
+        "purge", help="erase the personal data of every case closed before DATE, past the hold"
+    )
+    purge.add_argument("--closed-before", required=True, type=_day, metavar="DATE")
+    purge.add_argument("--dry-run", action="store_true", help="say what would be erased")
     quarantine = commands.add_parser("quarantine", help="messages set aside, and why")
     actions = quarantine.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", help="every quarantined message with its reason")
@@ -128,12 +158,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "check": _check,
         "tick": _tick,
         "quarantine": _quarantine,
+        "report": _report,
+        "export": _export,
+        "erase": _erase,
+        "purge": _purge,
     }
     try:
         return command[args.command](app, args)
     except Refused as exc:
         print(f"mailbot: {exc}", file=sys.stderr)
         return EX_TEMPFAIL
+    except privacy.Refusal as exc:
+        print(f"mailbot: {exc}", file=sys.stderr)
+        return EX_USAGE
     finally:
         app.close()
 
@@ -347,6 +384,69 @@ def _json(app: App, session: Session, case: Case) -> dict[str, Any]:
     return case_json(session, case, next_update_due=app.casefile.next_update_due(case))
 
 
+def _report(app: App, args: argparse.Namespace) -> int:
+    now = app.clock()
+    today = now.astimezone(app.calendar.zone).date()
+    default = report.last_month(today)
+    first = args.first or default.first
+    last = args.last or (today if args.first else default.last)
+    if last < first:
+        print(f"mailbot: --to {last} is before --from {first}", file=sys.stderr)
+        return EX_USAGE
+    with Session(app.engine) as session:
+        figures = report.build_report(
+            session,
+            report.Period(first, last),
+            now,
+            app.calendar,
+            app.casefile.policy.timers,
+            app.settings.procedure.adr_wait_weeks,
+        )
+    rendered = {
+        "text": lambda: report.as_text(figures, app.calendar),
+        "json": lambda: report.as_json(figures) + "\n",
+        "csv": lambda: report.as_csv(figures),
+        "html": lambda: report.as_html(figures, app.calendar),
+    }[args.format]()
+    if args.output is None:
+        sys.stdout.write(rendered)
+    else:
+        args.output.write_text(rendered, encoding="utf-8", newline="")
+    return EX_OK
+
+
+def _export(app: App, args: argparse.Namespace) -> int:
+    with Session(app.engine) as session:
+        written = privacy.export(
+            session, args.customer, args.output, app.clock(), lambda s, c: _json(app, s, c)
+        )
+    log.info("export: %d file(s) written to %s", len(written), args.output)
+    return EX_OK
+
+
+def _staff(app: App) -> list[str]:
+    return [member.email for member in app.settings.staff]
+
+
+def _erase(app: App, args: argparse.Namespace) -> int:
+    hold = app.settings.retention.hold_months
+    with Session(app.engine) as session:
+        privacy.erase_customer(session, args.customer, app.clock(), hold, _staff(app), args.dry_run)
+        session.commit()
+    return EX_OK
+
+
+def _purge(app: App, args: argparse.Namespace) -> int:
+    before = datetime.combine(args.closed_before, time(), app.calendar.zone)
+    hold = app.settings.retention.hold_months
+    with Session(app.engine) as session:
+        done = privacy.purge(session, before, app.clock(), hold, _staff(app), args.dry_run)
+        session.commit()
+    what = "would erase" if args.dry_run else "erased"
+    log.info("purge: %s the personal data of %d case(s)", what, len(done))
+    return EX_OK
+
+
 def _check(app: App, args: argparse.Namespace) -> int:
     ok = True
     s = app.settings
@@ -424,6 +524,13 @@ def health(app: App) -> list[str]:
         lines.append(
             f"{len(set_aside)} case(s) set aside by the tick after an error, their timers stopped "
             f"(mailbot show REF says why; after a fix: {RETRY_SET_ASIDE}): {', '.join(set_aside)}"
+        )
+    weeks = app.settings.procedure.adr_wait_weeks
+    rule = ofcom_adr_wait_weeks(app.clock().astimezone(app.calendar.zone).date())
+    if weeks > rule:
+        lines.append(
+            f"WARNING procedure.adr_wait_weeks = {weeks}: longer than Ofcom's rule for "
+            f"communications providers ({ofcom_words(rule)})"
         )
     if app.settings.staff_auth.require == "none":
         lines.append(

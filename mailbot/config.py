@@ -360,6 +360,20 @@ class LetterSettings(_Section):
         return Path(self.templates_dir) if self.templates_dir else None
 
 
+class ReportSettings(_Section):
+    """[reports]: what the complaints manager is sent."""
+
+    weekly_digest: bool = False  # each Monday at opening time, last week's figures to managers
+    chart_weeks: Annotated[int, Field(ge=1, le=52)] = 8  # weeks the digest's chart shows
+
+
+class RetentionSettings(_Section):
+    """[retention]: how long a closed case's personal data must be kept (mailbot erase/purge)."""
+
+    # the ADR scheme's referral window: after resolution, or the last ADR or deadlock letter
+    hold_months: Annotated[int, Field(ge=0)] = 12
+
+
 class Settings(BaseSettings):
     """Every setting mailbot reads, checked at start-up."""
 
@@ -384,6 +398,8 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     letters: LetterSettings = LetterSettings()
     oauth2: OAuth2Settings = OAuth2Settings()
+    reports: ReportSettings = ReportSettings()
+    retention: RetentionSettings = RetentionSettings()
     staff: Annotated[tuple[StaffMember, ...], Field(strict=False)] = ()  # TOML gives a list
 
     @model_validator(mode="before")

@@ -71,6 +71,7 @@ def run_cycle(app: App, stop: threading.Event, outages: Outages | None = None) -
     outages = outages or Outages()
     polled = poll(app, stop, outages)
     tick(app)
+    digest(app)
     return send(app, outages) and polled
 
 
@@ -97,6 +98,12 @@ def tick(app: App) -> None:
     report = app.tick()
     if report.done:
         log.info(report.describe())
+
+
+def digest(app: App) -> None:
+    """[reports] weekly_digest: the week's digest to the managers, once, when it is due."""
+    if app.settings.reports.weekly_digest:
+        app.weekly_digest()
 
 
 def send(app: App, outages: Outages) -> bool:
@@ -244,6 +251,7 @@ def _poll_and_send(
 
 def _tick_and_send(app: App, outages: Outages) -> None:
     _guarded("tick", tick, app)
+    _guarded("weekly digest", digest, app)
     _guarded("send", send, app, outages)
 
 

@@ -19,7 +19,7 @@ from sqlmodel import Session, SQLModel, select
 
 from mailbot.cli import main
 from mailbot.store import db, migrations
-from mailbot.store.models import Case, Inbound
+from mailbot.store.models import Case, Inbound, WeeklyDigest
 from tests.conftest import write_config
 
 
@@ -327,3 +327,27 @@ def test_copies_stored_as_two_messages_before_0002_stay_two(engine: Engine) -> N
         connection.commit()
         keys = connection.execute(text("SELECT content_sha256 FROM inbound ORDER BY id")).all()
     assert len(keys[0][0]) == 64 and keys[1][0] == "1"  # the second kept apart by its own hash
+
+
+def test_a_database_from_before_the_reports_migrates_with_its_cases_kept(engine: Engine) -> None:
+    from alembic import command
+
+    with engine.connect() as connection:
+        command.upgrade(migrations.config(connection), "0002")
+        connection.execute(
+            text(
+                'INSERT INTO "case" (ref, customer_email, customer_addresses, customer_name,'
+                " subject, received_at, status, level, details_found, first_response_due,"
+                " adr_date, update_interval_days, update_interval_agreed_by, flags,"
+                " resolution_summary, reopened_from, adr_notice_decision, deadlock_position,"
+                " set_aside_reason) VALUES ('CMP-2026-000001', 'c@example.net', '', 'C', 's',"
+                " '2026-11-30 10:00:00', 'RESOLVED', 'TEAM_LEADER', '', '2026-12-01 10:00:00',"
+                " '2027-01-25 10:00:00', 1, '', '', '', '', '', '', '')"
+            )
+        )
+        connection.commit()
+    assert migrations.upgrade(engine) == ("0002", migrations.head())
+    with Session(engine) as session:
+        case = session.exec(select(Case)).one()
+        assert (case.ref, case.personal_data_erased_at) == ("CMP-2026-000001", None)
+        assert session.exec(select(WeeklyDigest)).all() == []

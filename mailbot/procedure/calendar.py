@@ -115,6 +115,22 @@ class BusinessCalendar:
             remaining -= available
             current = self.next_opening(closes)
 
+    def business_time_between(self, start: datetime, end: datetime) -> timedelta:
+        """The business time from START to END (zero if END is not after START)."""
+        total = timedelta(0)
+        day, last = self._local(start).date(), self._local(end).date()
+        while day <= last:
+            if self.is_working_day(day):
+                opens = max(self._moment(day, self.opening).astimezone(UTC), start.astimezone(UTC))
+                closes = min(self._moment(day, self.closing).astimezone(UTC), end.astimezone(UTC))
+                total += max(closes - opens, timedelta(0))
+            day += timedelta(days=1)
+        return total
+
+    def working_days_between(self, start: datetime, end: datetime) -> float:
+        """Business time from START to END in working days (8h30 of business time is one)."""
+        return self.business_time_between(start, end) / self.working_day_length
+
     def when(self, moment: datetime) -> str:
         return when_words(moment, self._zone)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import date, datetime, time
 from enum import StrEnum
 
 from mailbot.procedure.calendar import BusinessCalendar
@@ -164,3 +164,24 @@ def in_update_window(now: datetime, calendar: BusinessCalendar) -> bool:
     """Updates go on a working day, from opening until midnight (not overnight, not weekends)."""
     local = now.astimezone(calendar.zone)
     return calendar.is_working_day(local.date()) and local.time() >= calendar.opening
+
+
+# Ofcom's General Condition C4: how long a communications provider's customer waits before
+# they may take a complaint to ADR, and from when (8 weeks before 8 April 2026, then 6)
+OFCOM_ADR_WAIT_WEEKS = ((date(2026, 4, 8), 6),)
+OFCOM_ADR_WAIT_BEFORE = 8
+
+
+def ofcom_adr_wait_weeks(on: date) -> int:
+    """The ADR wait in weeks that Ofcom's rule sets for communications providers ON a day."""
+    weeks = OFCOM_ADR_WAIT_BEFORE
+    for since, wait in OFCOM_ADR_WAIT_WEEKS:
+        if on >= since:
+            weeks = wait
+    return weeks
+
+
+def ofcom_words(weeks: int) -> str:
+    """Ofcom's rule of WEEKS in words: "6 weeks from 8 April 2026"."""
+    since = [d for d, wait in OFCOM_ADR_WAIT_WEEKS if wait == weeks]
+    return f"{weeks} weeks" + (f" from {since[-1].day} {since[-1]:%B %Y}" if since else "")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, cast
 
@@ -92,6 +92,7 @@ class MessageKind(StrEnum):
     RESOLUTION = "resolution"  # out: R7
     TOO_LARGE = "too_large"  # out: to a sender whose message is over limits.max_message_bytes
     ADMIN_ALERT = "admin_alert"  # out: to [alerts] to
+    WEEKLY_DIGEST = "weekly_digest"  # out: to the managers, last week's figures ([reports])
 
 
 class Disposition(StrEnum):
@@ -144,6 +145,8 @@ class Case(SQLModel, table=True):
     deadlock_position: str = ""  # the provider's final position, as the letter said it
     next_due_at: datetime | None = _when(nullable=True, index=True)  # the tick's one index
     set_aside_reason: str = ""  # why the tick stopped working this case (an error), until fixed
+    # UK GDPR erasure (mailbot erase / purge): the customer's data gone, the timers kept
+    personal_data_erased_at: datetime | None = _when(nullable=True)
 
     def addresses(self) -> set[str]:
         """Every address that is the customer's: the case's own and those staff accepted."""
@@ -269,3 +272,11 @@ class Suppression(SQLModel, table=True):
     case_id: int | None = Field(default=None, foreign_key="case.id")
     lifted_at: datetime | None = _when(nullable=True)
     lifted_by: str = ""
+
+
+class WeeklyDigest(SQLModel, table=True):
+    """A week whose digest went to the managers: the row is the claim, so it goes once per
+    week whatever restarts or how many daemons share the database."""
+
+    week_of: date = Field(primary_key=True)  # the Monday, in the business time zone
+    queued_at: datetime = _when()

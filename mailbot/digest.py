@@ -1,0 +1,197 @@
+"""The weekly digest: at the week's opening, last week's figures go to the managers, once."""
+
+from __future__ import annotations
+
+import html
+import logging
+from datetime import date, datetime, time, timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, formataddr, make_msgid
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from mailbot import report
+from mailbot.config import Settings
+from mailbot.mail.classify import LOOP_HEADER
+from mailbot.mail.compose import new_message_id
+from mailbot.outbox import OutboxWriter
+from mailbot.procedure import rules
+from mailbot.procedure.calendar import BusinessCalendar
+from mailbot.store.models import MessageKind, Outbound, OutboundStatus, WeeklyDigest
+
+log = logging.getLogger("mailbot")
+
+
+def week_of(now: datetime, calendar: BusinessCalendar) -> date:
+    """The Monday of NOW's week, in the business time zone."""
+    today = now.astimezone(calendar.zone).date()
+    return today - timedelta(days=today.weekday())
+
+
+def due_at(monday: date, calendar: BusinessCalendar) -> datetime:
+    """When the week of MONDAY's digest goes: its first opening (Monday's, or after a bank
+    holiday the next working day's)."""
+    return calendar.next_opening(datetime.combine(monday, time(), calendar.zone))
+
+
+def send_weekly_digest(
+    engine: Engine,
+    settings: Settings,
+    calendar: BusinessCalendar,
+    policy: rules.Policy,
+    outbox: OutboxWriter,
+    now: datetime,
+) -> int:
+    """Queue this week's digest if its time has come and nobody queued it: the letters queued.
+
+    Only the current week's is ever sent, so weeks missed while no daemon ran are not sent
+    late in a burst. The week's row is the claim: on PostgreSQL a second daemon's insert
+    waits for the first's commit, then fails, and queues nothing.
+    """
+    monday = week_of(now, calendar)
+    if now < due_at(monday, calendar):
+        return 0
+    with Session(engine) as session:
+        if session.get(WeeklyDigest, monday) is not None:
+            return 0
+        try:
+            session.add(WeeklyDigest(week_of=monday, queued_at=now))
+            session.flush()
+            queued = _queue(session, settings, calendar, policy, outbox, now, monday)
+            session.commit()
+        except IntegrityError:  # another daemon's, committed while this one was writing
+            session.rollback()
+            return 0
+    log.info("weekly digest for the week of %s queued to %d manager(s)", monday, queued)
+    return queued
+
+
+def _queue(
+    session: Session,
+    settings: Settings,
+    calendar: BusinessCalendar,
+    policy: rules.Policy,
+    outbox: OutboxWriter,
+    now: datetime,
+    monday: date,
+) -> int:
+    weekly = report.build_report(
+        session,
+        report.Period(monday - timedelta(weeks=1), monday - timedelta(days=1)),
+        now,
+        calendar,
+        policy,
+        settings.procedure.adr_wait_weeks,
+    )
+    charted = report.build_report(
+        session,
+        report.Period(
+            monday - timedelta(weeks=settings.reports.chart_weeks), monday - timedelta(days=1)
+        ),
+        now,
+        calendar,
+        policy,
+        settings.procedure.adr_wait_weeks,
+    )
+    png = report.chart(charted.figures["by_week"], "png")
+    subject = f"Complaints: the week of {report.period_words(weekly.period)}"
+    text = digest_text(weekly, calendar, settings.reports.chart_weeks)
+    managers = settings.staff_with_role("manager") or settings.staff_with_role("team_leader")
+    domain = settings.smtp.from_address.rpartition("@")[2]
+    for member in managers:
+        message_id = new_message_id(domain)
+        cid = make_msgid("chart", domain)
+        page = digest_html(weekly, calendar, cid[1:-1], settings.reports.chart_weeks)
+        raw = digest_mail(
+            settings, (member.name, member.email), subject, (text, page, png, cid), message_id, now
+        )
+        row = Outbound(
+            kind=MessageKind.WEEKLY_DIGEST,
+            message_id=message_id,
+            to_address=member.email.lower(),
+            subject=subject,
+            raw=raw,
+            queued_at=now,
+            next_attempt_at=now,
+        )
+        held = outbox.automated_mail_held(session, row.to_address)
+        if held:
+            row.status, row.last_error = OutboundStatus.HELD, held
+        session.add(row)
+    return len(managers)
+
+
+def digest_text(weekly: report.Report, calendar: BusinessCalendar, weeks: int) -> str:
+    lines = [
+        f"Complaints received {report.period_words(weekly.period)}, and what became of them "
+        "by the week's end:",
+        "",
+    ]
+    rows = report.figure_lines(weekly.figures)
+    width = max(len(label) for label, _ in rows)
+    lines += [f"  {label:<{width}}  {value}" for label, value in rows]
+    lines += ["", report.wait_words(weekly.figures) + "."]
+    lines += ["", f"The chart (in the HTML part) shows the last {weeks} weeks."]
+    lines += ["", f"Cases that need attention now: {len(weekly.attention) or 'none'}"]
+    lines += [f"  {report.attention_words(a, calendar)}" for a in weekly.attention]
+    lines += ["", "mailbot report --format html gives any period's figures."]
+    return "\n".join(lines) + "\n"
+
+
+def digest_html(weekly: report.Report, calendar: BusinessCalendar, cid: str, weeks: int) -> str:
+    esc = html.escape
+    rows = "".join(
+        f"<tr><td>{esc(label)}</td><td align='right'>{esc(value)}</td></tr>"
+        for label, value in report.figure_lines(weekly.figures)
+    )
+    attention = "".join(
+        f"<li>{esc(report.attention_words(a, calendar))}</li>" for a in weekly.attention
+    )
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"></head>
+<body style="font-family: sans-serif">
+<p>Complaints received {esc(report.period_words(weekly.period))}, and what became of them
+by the week's end:</p>
+<table cellpadding="4">{rows}</table>
+<p>{esc(report.wait_words(weekly.figures))}.</p>
+<p>Complaints received and first responses on time, the last {weeks} weeks:</p>
+<p><img src="cid:{esc(cid)}" alt="chart of complaints received and first responses on time"
+ width="800" height="320"></p>
+<p>Cases that need attention now: {len(weekly.attention) or "none"}</p>
+<ul>{attention}</ul>
+</body></html>
+"""
+
+
+def digest_mail(
+    settings: Settings,
+    to: tuple[str, str],
+    subject: str,
+    body: tuple[str, str, bytes, str],
+    message_id: str,
+    now: datetime,
+) -> bytes:
+    """The digest as mail to TO (name, address): BODY's text, and its HTML with the PNG chart
+    inline under its cid (multipart/related), since mail clients do not show SVG; with the
+    headers that stop robots answering it, as every letter of ours."""
+    text, page, png, cid = body
+    mail = EmailMessage()
+    mail["From"] = formataddr((settings.smtp.from_name, settings.smtp.from_address))
+    mail["To"] = formataddr(to)
+    mail["Subject"] = subject
+    mail["Date"] = format_datetime(now)
+    mail["Message-ID"] = message_id
+    mail["Auto-Submitted"] = "auto-generated"
+    mail["Precedence"] = "bulk"
+    mail["X-Auto-Response-Suppress"] = "All"
+    mail[LOOP_HEADER] = settings.smtp.from_address
+    mail["X-Mailbot-Kind"] = str(MessageKind.WEEKLY_DIGEST)
+    mail.set_content(text)
+    mail.add_alternative(page, subtype="html")
+    html_part = mail.get_body(("html",))
+    assert isinstance(html_part, EmailMessage)
+    html_part.add_related(png, "image", "png", cid=cid, filename="chart.png")
+    return mail.as_bytes(policy=SMTP)

@@ -1,0 +1,335 @@
+"""The customer's personal data under UK GDPR: subject access, erasure, and the retention hold."""
+
+from __future__ import annotations
+
+import calendar as months
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete
+from sqlmodel import Session, col, or_, select
+
+from mailbot.procedure.transitions import RULE
+from mailbot.store.models import (
+    Attachment,
+    Case,
+    CaseStatus,
+    Event,
+    Inbound,
+    Outbound,
+    Suppression,
+)
+
+log = logging.getLogger("mailbot")
+
+ERASED = "personal data erased"
+# the letters after which the customer may still go to the ADR scheme: the hold counts from them
+ADR_LETTERS = ("adr notice sent", "deadlock letter sent", "deadlock letter copy sent")
+# what the rules recorded in their own words: kept, the figures read them (report.py)
+RULE_DETAILS = frozenset(
+    {"update sent", "adr notice sent", "adr notice withheld", "first response overdue", "escalated"}
+)
+
+
+class Refusal(Exception):
+    """The operation is refused (exit 2); the message says why, on one line."""
+
+
+def customer_cases(session: Session, email: str) -> list[Case]:
+    """The cases whose customer is EMAIL (their own address, or one staff accepted as theirs)."""
+    email = email.strip().lower()
+    found = session.exec(
+        select(Case)
+        .where(
+            or_(
+                col(Case.customer_email) == email,
+                col(Case.customer_addresses).contains(email),
+            )
+        )
+        .order_by(col(Case.id))
+    )
+    return [case for case in found if email in case.addresses()]
+
+
+# -- subject access ----------------------------------------------------------------------------
+
+README = """\
+Everything mailbot holds about {email}, exported {now} (a subject access request).
+
+One folder per complaint (case), named by its reference:
+
+  case.json    the case as mailbot keeps it: its dates, timers, decisions and outcome,
+               every message in and out with what mailbot read of it, and its events
+               (exactly what `mailbot show REFERENCE --json` prints)
+  events.json  the case's history: every decision, letter and timer, with its time and
+               who caused it (the "events" of case.json, on their own)
+  messages/    every message received and sent on the case, as the raw e-mail (.eml) it
+               was, attachments included; numbered in time order, "in" for received,
+               "out" for sent by us, then what it was (complaint, acknowledgement ...).
+               Any e-mail program opens them.
+
+{cases}
+"""
+
+
+def export(
+    session: Session,
+    email: str,
+    folder: Path,
+    now: datetime,
+    describe: Callable[[Session, Case], dict[str, Any]],
+) -> list[Path]:
+    """Write everything held about EMAIL's cases into FOLDER (new or empty); DESCRIBE is what
+    `mailbot show --json` prints of a case. Returns the files written."""
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise Refusal(f"{folder} is not an empty directory: give a new or empty one")
+    cases = customer_cases(session, email)
+    if not cases:
+        raise Refusal(f"no case of {email}")
+    written: list[Path] = []
+
+    def write(path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        written.append(path)
+
+    listing = []
+    for case in cases:
+        here = folder / case.ref
+        data = describe(session, case)
+        write(here / "case.json", (json.dumps(data, indent=2) + "\n").encode())
+        write(here / "events.json", (json.dumps(data["events"], indent=2) + "\n").encode())
+        messages = _messages(session, case)
+        for number, (_, direction, kind, raw) in enumerate(messages, 1):
+            write(here / "messages" / f"{number:03d}-{direction}-{kind}.eml", raw)
+        listing.append(
+            f"{case.ref}: received {case.received_at:%Y-%m-%d}, {case.status}, "
+            f"{len(messages)} message(s)"
+        )
+    text = README.format(email=email, now=now.isoformat(), cases="\n".join(listing))
+    write(folder / "README.txt", text.encode())
+    return written
+
+
+def _messages(session: Session, case: Case) -> list[tuple[datetime, str, str, bytes]]:
+    """The case's raw messages in time order: (when, "in"/"out", kind, bytes)."""
+    found: list[tuple[datetime, str, str, bytes]] = [
+        (m.received_at, "in", str(m.kind or "message"), m.raw)
+        for m in session.exec(select(Inbound).where(Inbound.case_id == case.id))
+        if m.raw
+    ]
+    found += [
+        (m.sent_at or m.queued_at, "out", str(m.kind), m.raw)
+        for m in session.exec(select(Outbound).where(Outbound.case_id == case.id))
+        if m.raw  # a letter to an address no mail can go to was never written
+    ]
+    return sorted(found, key=lambda m: m[0])
+
+
+# -- the hold and erasure ------------------------------------------------------------------------
+
+
+def add_months(moment: datetime, count: int) -> datetime:
+    """MOMENT COUNT calendar months later (31 January + 1 month: the last day of February)."""
+    month = moment.month - 1 + count
+    year, month = moment.year + month // 12, month % 12 + 1
+    return moment.replace(
+        year=year, month=month, day=min(moment.day, months.monthrange(year, month)[1])
+    )
+
+
+def held(session: Session, case: Case, hold_months: int, now: datetime) -> str:
+    """Why CASE's personal data must be kept at NOW ("" if it may be erased): the case is
+    open, or within HOLD_MONTHS of its resolution or its last ADR or deadlock letter."""
+    if case.status == CaseStatus.OPEN:
+        return f"{case.ref} is open"
+    assert case.resolved_at is not None
+    last, since = case.resolved_at, "its resolution"
+    letter = session.exec(
+        select(Event)
+        .where(Event.case_id == case.id, col(Event.action).in_(ADR_LETTERS))
+        .order_by(col(Event.at).desc())
+    ).first()
+    if letter is not None and letter.at > last:
+        last, since = letter.at, f"its last ADR or deadlock letter ({letter.action})"
+    until = add_months(last, hold_months)
+    if now < until:
+        return (
+            f"{case.ref} is held until {until:%Y-%m-%d} ([retention] hold_months = "
+            f"{hold_months} after {since} on {last:%Y-%m-%d})"
+        )
+    return ""
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What erasing a case removes (or, on a dry run, would)."""
+
+    ref: str
+    inbound: int
+    outbound: int
+    attachments: int
+
+    def describe(self) -> str:
+        return (
+            f"{self.inbound} message(s) received, {self.outbound} sent, "
+            f"{self.attachments} attachment(s)"
+        )
+
+
+def erasure(session: Session, case: Case) -> Erasure:
+    """What erasing CASE would remove."""
+    inbound = [m.id for m in session.exec(select(Inbound).where(Inbound.case_id == case.id))]
+    outbound = session.exec(select(Outbound.id).where(Outbound.case_id == case.id)).all()
+    files = session.exec(select(Attachment.id).where(col(Attachment.inbound_id).in_(inbound))).all()
+    return Erasure(case.ref, len(inbound), len(outbound), len(files))
+
+
+def erase_case(
+    session: Session, case: Case, now: datetime, staff: Iterable[str], why: str
+) -> Erasure:
+    """Remove the personal data from CASE, in the caller's transaction: every message's bytes,
+    texts, names and addresses, the attachments, the customer's words in events; the case's
+    reference, dates, timers and outcome stay, with an event saying so (STAFF: staff's
+    addresses, kept as the actors of what they did)."""
+    done = erasure(session, case)
+    customer = case.addresses()
+    kept_actors = {a.lower() for a in staff} | {RULE, "admin"}
+    inbound_ids = []
+    for message in session.exec(select(Inbound).where(Inbound.case_id == case.id)):
+        inbound_ids.append(message.id)
+        _erase_inbound(message)
+        session.add(message)
+    if inbound_ids:
+        session.execute(delete(Attachment).where(col(Attachment.inbound_id).in_(inbound_ids)))
+    for letter in session.exec(select(Outbound).where(Outbound.case_id == case.id)):
+        _erase_outbound(letter, customer)
+        session.add(letter)
+    for event in session.exec(select(Event).where(Event.case_id == case.id)):
+        if event.actor.lower() not in kept_actors:
+            event.actor = "customer" if event.actor.lower() in customer else "third party"
+        if not (event.actor == RULE and event.action in RULE_DETAILS):
+            event.detail = ""
+        session.add(event)
+    # its bounce is the customer's address too (and a letter to it would only bounce again)
+    session.execute(delete(Suppression).where(col(Suppression.case_id) == case.id))
+    case.customer_email = case.customer_addresses = case.customer_name = case.subject = ""
+    case.resolution_summary = case.deadlock_position = ""
+    case.personal_data_erased_at = now
+    session.add(case)
+    assert case.id is not None
+    session.add(Event(case_id=case.id, at=now, actor="admin", action=ERASED, detail=why))
+    return done
+
+
+def _erase_inbound(message: Inbound) -> None:
+    message.raw = b""
+    message.text = message.subject = message.from_address = message.from_name = ""
+    message.in_reply_to = message.references = message.reason = ""
+
+
+def _erase_outbound(letter: Outbound, customer: set[str]) -> None:
+    letter.raw = b""
+    letter.subject = letter.smtp_reply = letter.last_error = ""
+    if letter.to_address in customer:
+        letter.to_address = ""
+
+
+def erase_uncased(session: Session, addresses: set[str]) -> tuple[int, int]:
+    """Erase the messages from and to ADDRESSES that are on no case (a robot's, a letter
+    about a message too large), and their bounce suppressions: (received, sent) erased."""
+    inbound = session.exec(
+        select(Inbound).where(
+            col(Inbound.case_id).is_(None), col(Inbound.from_address).in_(addresses)
+        )
+    ).all()
+    for message in inbound:
+        _erase_inbound(message)
+        session.add(message)
+    ids = [m.id for m in inbound]
+    if ids:
+        session.execute(delete(Attachment).where(col(Attachment.inbound_id).in_(ids)))
+    outbound = session.exec(
+        select(Outbound).where(
+            col(Outbound.case_id).is_(None), col(Outbound.to_address).in_(addresses)
+        )
+    ).all()
+    for letter in outbound:
+        _erase_outbound(letter, addresses)
+        session.add(letter)
+    session.execute(delete(Suppression).where(col(Suppression.address).in_(addresses)))
+    return len(inbound), len(outbound)
+
+
+def erase_customer(
+    session: Session,
+    email: str,
+    now: datetime,
+    hold_months: int,
+    staff: Iterable[str],
+    dry_run: bool = False,
+) -> list[Erasure]:
+    """Erase EMAIL's personal data from all their cases (and their mail on no case), in the
+    caller's transaction; refused if any case is open or held. DRY_RUN: only say what."""
+    cases = customer_cases(session, email)
+    if not cases:
+        raise Refusal(f"no case of {email}")
+    for case in cases:  # PostgreSQL: nobody reopens it meanwhile
+        session.refresh(case, with_for_update=True)
+    reasons = [why for why in (held(session, c, hold_months, now) for c in cases) if why]
+    if reasons:
+        raise Refusal(f"not erased: {'; '.join(reasons)}")
+    addresses = set().union(*(c.addresses() for c in cases))
+    done = []
+    for case in cases:
+        if dry_run:
+            done.append(erasure(session, case))
+            log.info("erase --dry-run: %s: would erase %s", case.ref, done[-1].describe())
+            continue
+        done.append(erase_case(session, case, now, staff, "mailbot erase --customer"))
+        log.info("erase: %s: personal data erased: %s", case.ref, done[-1].describe())
+    if not dry_run:
+        inbound, outbound = erase_uncased(session, addresses)
+        if inbound or outbound:
+            log.info("erase: on no case: %d message(s) received, %d sent erased", inbound, outbound)
+    return done
+
+
+def purge(
+    session: Session,
+    closed_before: datetime,
+    now: datetime,
+    hold_months: int,
+    staff: Iterable[str],
+    dry_run: bool = False,
+) -> list[Erasure]:
+    """Erase the personal data of every case resolved before CLOSED_BEFORE and outside the
+    hold, in the caller's transaction; each case held is said and kept."""
+    cases = session.exec(
+        select(Case)
+        .where(
+            Case.status == CaseStatus.RESOLVED,
+            col(Case.resolved_at) < closed_before,
+            col(Case.personal_data_erased_at).is_(None),
+        )
+        .order_by(col(Case.id))
+        .with_for_update()
+    ).all()
+    done = []
+    why = f"mailbot purge --closed-before {closed_before:%Y-%m-%d}"
+    for case in cases:
+        reason = held(session, case, hold_months, now)
+        if reason:
+            log.info("purge: %s: kept: %s", case.ref, reason.removeprefix(f"{case.ref} "))
+        elif dry_run:
+            done.append(erasure(session, case))
+            log.info("purge --dry-run: %s: would erase %s", case.ref, done[-1].describe())
+        else:
+            done.append(erase_case(session, case, now, staff, why))
+            log.info("purge: %s: personal data erased: %s", case.ref, done[-1].describe())
+    return done
