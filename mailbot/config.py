@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -468,8 +469,12 @@ def config_path(explicit: str | None, environ: Mapping[str, str]) -> Path:
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
     """Read PATH, then let MAILBOT_<SECTION>_<KEY> (environment, then .env) override it."""
     dotenv = path.parent / ".env"
+    environ = os.environ if environ is None else environ
     env = {k: v for k, v in dotenv_values(dotenv).items() if v is not None}
-    env.update(os.environ if environ is None else environ)
+    origin = dict.fromkeys((k.upper() for k in env), ".env")  # where each variable was set
+    origin.update(dict.fromkeys((k.upper() for k in environ), "the environment"))
+    env.update(environ)
+    _no_such_setting(origin)
     if not path.is_file() and not any(
         k.startswith("MAILBOT_") and k != "MAILBOT_CONFIG" for k in env
     ):
@@ -482,7 +487,28 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         # the sources built here for this call, in order of precedence (mypy sees only fields)
         return Settings(_build_sources=((_Environment(env), toml), {}))  # type: ignore[call-arg]
     except ValidationError as exc:
-        raise _config_error(exc.errors()[0]) from None
+        raise _config_error(exc.errors()[0], origin, path.name) from None
+
+
+def variable(section: str, key: str) -> str:
+    """The variable that sets [SECTION] KEY: MAILBOT_SMTP_GIVE_UP_AFTER."""
+    return f"MAILBOT_{section}_{key}".upper()
+
+
+# read by mailbot, its tests and benchmarks, but no settings
+NOT_SETTINGS = frozenset({"MAILBOT_CONFIG", "MAILBOT_CORPUS", "MAILBOT_TEST_ALL_DATABASES"})
+VARIABLES = frozenset(
+    variable(section, key) for section, cls in _SECTIONS.items() for key in cls.model_fields
+)
+
+
+def _no_such_setting(origin: Mapping[str, str]) -> None:
+    """A MAILBOT_ variable that sets nothing is a typo: pydantic-settings would pass it over."""
+    for name in sorted(origin):
+        if name.startswith("MAILBOT_") and name not in VARIABLES | NOT_SETTINGS:
+            close = difflib.get_close_matches(name, sorted(VARIABLES), n=1, cutoff=0.8)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(name, f"no such setting{hint}")
 
 
 _PROBLEMS = {
@@ -497,8 +523,9 @@ _PROBLEMS = {
 }
 
 
-def _config_error(error: ErrorDetails) -> ConfigError:
-    """Pydantic's first error as one line: the key as written in config.toml, then the problem."""
+def _config_error(error: ErrorDetails, origin: Mapping[str, str], toml: str) -> ConfigError:
+    """Pydantic's first error as one line: the key as written where its value came from (the
+    variable for the environment or .env, the dotted key for config.toml), then the problem."""
     loc = error["loc"]
     key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)[1:]
     kind = error["type"]
@@ -508,10 +535,15 @@ def _config_error(error: ErrorDetails) -> ConfigError:
         return ConfigError(key, f"missing (set it in config.toml{env})")
     if kind == "extra_forbidden":
         return ConfigError(key, "unknown section" if len(loc) == 1 else "unknown key")
+    name = variable(*map(str, loc[:2])) if len(loc) >= 2 else ""
+    where = f"in {origin[name]}" if name in origin else f"in {toml}"
+    if name in origin:
+        key = name
     if kind == "value_error":
-        return ConfigError(key, str(error.get("ctx", {}).get("error", error["msg"])))
+        problem = str(error.get("ctx", {}).get("error", error["msg"]))
+        return ConfigError(key, f"{problem} ({where})")
     if kind == "literal_error":
         problem = f"must be one of {error.get('ctx', {}).get('expected')}"
     else:
         problem = _PROBLEMS.get(kind) or error["msg"][0].lower() + error["msg"][1:]
-    return ConfigError(key, f"{problem}, not {error['input']!r}")
+    return ConfigError(key, f"{problem}, not {error['input']!r} ({where})")
