@@ -231,9 +231,12 @@ def log_outcome(outcome: Outcome, where: str) -> None:
     log.log(level, "%s %s", where, outcome.describe())
 
 
-def build_app(settings: Settings, clock: Callable[[], datetime] = wall_clock) -> App:
+def build_app(
+    settings: Settings, clock: Callable[[], datetime] = wall_clock, read_only: bool = False
+) -> App:
     """Build the parts; a setting the calendar refuses, or a letter's template that fails to
-    render, becomes a ConfigError."""
+    render, becomes a ConfigError. READ_ONLY (`mailbot check`): the database is opened as it
+    is, never created or migrated."""
     p = settings.procedure
     try:
         calendar = BusinessCalendar(
@@ -253,7 +256,8 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = wall_clock) ->
             templates.check(kind, context)
     except TemplateFault as fault:
         raise ConfigError(f"template {fault.template}", fault.problem) from None
-    engine = db.open_database(settings.database.url)
+    url = settings.database.url
+    engine = db.open_read_only(url) if read_only else db.open_database(url)
     outbox = OutboxWriter(settings, templates, clock, calendar)
     casefile = Casefile(
         engine,

@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from mailbot import logs
 from mailbot.app import App, build_app, log_outcome, wall_clock
-from mailbot.config import ConfigError, config_path, load_settings
+from mailbot.config import ConfigError, config_path, in_force, load_settings
 from mailbot.daemon import Outages, run_cycle, run_forever
 from mailbot.store import db, migrations
 from mailbot.store.lock import DatabaseLock, LockHeld
@@ -78,7 +78,10 @@ def parser() -> argparse.ArgumentParser:
     show = commands.add_parser("show", help="one case with its messages and events")
     show.add_argument("ref")
     show.add_argument("--json", action="store_true")
-    commands.add_parser("check", help="try the IMAP and SMTP settings and say what works")
+    check = commands.add_parser("check", help="try the IMAP and SMTP settings and say what works")
+    check.add_argument(
+        "--settings", action="store_true", help="first print the settings in force, secrets masked"
+    )
     tick = commands.add_parser(
         "tick", help="run the procedure's timers at --now (or now), then send"
     )
@@ -110,7 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "migrate":
             return _migrate(settings.database.url)
         fixed: datetime | None = args.now
-        app = build_app(settings, (lambda: fixed) if fixed else wall_clock)
+        clock = (lambda: fixed) if fixed else wall_clock
+        app = build_app(settings, clock, read_only=args.command == "check")
     except ConfigError as exc:
         print(f"mailbot: configuration error: {exc}", file=sys.stderr)
         return EX_USAGE
@@ -350,6 +354,8 @@ def _json(app: App, session: Session, case: Case) -> dict[str, Any]:
 def _check(app: App, args: argparse.Namespace) -> int:
     ok = True
     s = app.settings
+    if args.settings:
+        print("\n".join(in_force(s, config_path(args.config, os.environ), os.environ)) + "\n")
     if app.tokens is not None:  # the first step of both logins: its failure is named alone
         try:
             app.tokens.token()
@@ -377,9 +383,25 @@ def _check(app: App, args: argparse.Namespace) -> int:
     except (SmtpTemporaryError, SmtpPermanentError) as exc:
         ok = False
         print(f"SMTP FAILED: {exc}")
-    for line in health(app):
+    try:
+        unmade = _unmade(app)
+        lines = [f"database not made yet: {unmade}"] if unmade else health(app)
+    except db.SchemaError as exc:
+        print(f"database NOT READY: {exc}")
+        return EX_USAGE
+    except OperationalError as exc:
+        lines, ok = [f"database FAILED: {exc.orig or exc}".splitlines()[0]], False
+    for line in lines:
         print(line)
     return EX_OK if ok else EX_TEMPFAIL
+
+
+def _unmade(app: App) -> str | None:
+    """What `mailbot run` would create in the database, read without creating it (or None)."""
+    path = db.sqlite_file(app.settings.database.url)
+    if path is not None and not path.is_file():
+        return f"{path} does not exist: `mailbot run` (or `mailbot migrate`) creates it"
+    return migrations.unmade(app.engine)
 
 
 def health(app: App) -> list[str]:
