@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
+import re
+from collections.abc import Iterator
+from importlib.metadata import version
+
 import pytest
-from alembic import command
+from alembic import command as alembic
 from sqlalchemy import create_engine, inspect
 
+from mailbot.cli import main, parser
 from mailbot.store import db, migrations
 from tests.conftest import PASSWORD, Mailbot
 
@@ -39,7 +45,7 @@ def test_check_names_an_old_schema_in_words_and_migrates_nothing(
 ) -> None:
     engine = db.connect(mailbot.db_url)
     with engine.connect() as connection:
-        command.upgrade(migrations.config(connection), migrations.BASELINE)
+        alembic.upgrade(migrations.config(connection), migrations.BASELINE)
         connection.commit()
 
     assert mailbot("check") == 2
@@ -84,3 +90,52 @@ def test_check_settings_shows_what_is_in_force_and_where_from_with_secrets_maske
     assert 'refresh_token = ""  # default' in lines
     assert 'host = "127.0.0.1"' in lines and "[[staff]]" in lines
     assert "IMAP ok" in out  # and then the checks, as ever
+
+
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    found = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(found[0].choices) if found else {}
+
+
+def test_help_lists_every_command_with_one_line_each_and_two_examples(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "developer" not in out and "The command line" not in out
+    listing = out.split("commands:\n")[1].split("\n\n")[0]
+    for name, command in subcommands(parser()).items():
+        assert re.search(rf"^    {name} +\S", listing, re.M), name
+        assert command.description
+    examples = out.split("examples:\n")[1].split("\n\n")[0].splitlines()
+    assert len(examples) == 2 and all(line.startswith("  mailbot ") for line in examples)
+
+
+def test_each_commands_help_says_what_it_does_its_exit_codes_and_an_example(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def every(parser: argparse.ArgumentParser, path: list[str]) -> Iterator[list[str]]:
+        for name, command in subcommands(parser).items():
+            yield [*path, name]
+            yield from every(command, [*path, name])
+
+    commands = list(every(parser(), []))
+    assert ["quarantine", "retry"] in commands and ["check"] in commands
+    for command in commands:
+        with pytest.raises(SystemExit):
+            main([*command, "--help"])
+        out = capsys.readouterr().out
+        description = out.split("\n\n")[1]
+        assert len(description) > 60, command  # more than the one line of the listing
+        codes = out.split("exit codes:\n")[1].split("\n\n")[0]
+        assert re.search(r"^  0 ", codes, re.M) and re.search(r"^  2 ", codes, re.M), command
+        assert re.search(r"example:\n  mailbot ", out), command
+
+
+def test_version_says_which_mailbot(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out == f"mailbot {version('mailbot')}\n"
