@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import os
 import re
+import subprocess
+import sys
+import warnings
 from collections.abc import Iterator
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 from alembic import command as alembic
 from sqlalchemy import create_engine, inspect
 
+from mailbot import logs
 from mailbot.cli import main, parser
 from mailbot.store import db, migrations
 from tests.conftest import PASSWORD, Mailbot
+from tests.corpus import corpus_files
+from tests.test_install import serverless_config
 
 
 def tables(url: str) -> set[str]:
@@ -139,3 +149,58 @@ def test_version_says_which_mailbot(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert done.value.code == 0
     assert capsys.readouterr().out == f"mailbot {version('mailbot')}\n"
+
+
+def json_lines(stderr: str) -> list[dict[str, str]]:
+    """Every line of STDERR as a JSON object (fails on any line that is not one)."""
+    return [json.loads(line) for line in stderr.splitlines()]
+
+
+def test_json_logs_carry_the_mail_libraries_say_nothing_outside_them(tmp_path: Path) -> None:
+    mails = corpus_files("mail-parser/tests/mails")  # PNGs, winmail.dat, broken parts
+    config = serverless_config(tmp_path)
+    mailbot = [sys.executable, "-m", "mailbot", "--config", str(config), "--log-format", "json"]
+    done = subprocess.run(
+        [*mailbot, "ingest", *map(str, mails)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONWARNINGS": "always"},  # every warning shown, none hidden
+    )
+    assert done.returncode == 75  # no SMTP server: the letters wait
+    entries = json_lines(done.stderr)
+    per_message = [e for e in entries if e["message"].startswith("file=")]
+    assert len(per_message) == len(mails), "one line per message, as ever"
+    assert "not handled" not in done.stderr
+
+
+def test_an_uncaught_error_is_one_json_line_with_its_traceback(tmp_path: Path) -> None:
+    config = serverless_config(tmp_path)
+    (tmp_path / "mailbot.db").write_bytes(b"not a database, a stray file" * 100)
+    done = subprocess.run(
+        [sys.executable, "-m", "mailbot", "--config", str(config), "--log-format", "json", "cases"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    [entry] = json_lines(done.stderr)
+    assert entry["level"] == "CRITICAL" and entry["message"].startswith("uncaught error: ")
+    assert "Traceback" in entry["error"] and "file is not a database" in entry["error"]
+
+
+@pytest.mark.parametrize("json_lines_wanted", [True, False])
+def test_a_librarys_warning_goes_through_the_log_format(
+    json_lines_wanted: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logs.configure(logging.INFO, json_lines_wanted)
+    try:
+        warnings.warn_explicit("a doubtful call", UserWarning, "somelib.py", 7)
+    finally:
+        logging.captureWarnings(False)
+    [line] = capsys.readouterr().err.splitlines()
+    if json_lines_wanted:
+        assert json.loads(line)["logger"] == "py.warnings"
+        assert "somelib.py:7: UserWarning: a doubtful call" in json.loads(line)["message"]
+    else:
+        assert " WARNING py.warnings: somelib.py:7: UserWarning: a doubtful call" in line
