@@ -311,10 +311,22 @@ def _run(app: App, args: argparse.Namespace) -> int:
         print(f"mailbot: another mailbot is running on this database: {exc}", file=sys.stderr)
         return EX_TEMPFAIL
     try:
-        if not args.once:
+        if args.once:
+            return EX_OK if run_cycle(app, threading.Event(), Outages()) else EX_TEMPFAIL
+        listen = app.settings.metrics.listen
+        try:
+            server = app.metrics.serve(listen)[0] if listen else None
+        except OSError as exc:
+            print(f"mailbot: cannot serve metrics on {listen}: {exc.strerror}", file=sys.stderr)
+            return EX_TEMPFAIL
+        if server is not None:
+            log.info("serving Prometheus metrics on http://%s/metrics", listen)
+        try:
             run_forever(app, lock)
-            return EX_OK
-        return EX_OK if run_cycle(app, threading.Event(), Outages()) else EX_TEMPFAIL
+        finally:
+            if server is not None:
+                server.shutdown()
+        return EX_OK
     finally:
         lock.release()
 

@@ -365,6 +365,20 @@ class LetterSettings(_Section):
         return Path(self.templates_dir) if self.templates_dir else None
 
 
+class MetricsSettings(_Section):
+    """[metrics]: Prometheus metrics over HTTP, for monitoring."""
+
+    listen: str = ""  # "127.0.0.1:9464": serve /metrics there; empty: off
+
+    @field_validator("listen")
+    @classmethod
+    def _host_and_port(cls, listen: str) -> str:
+        host, colon, port = listen.rpartition(":")
+        if listen and not (colon and host and port.isdigit() and 1 <= int(port) <= 65535):
+            raise ValueError(f'must be "host:port", like "127.0.0.1:9464", not {listen!r}')
+        return listen
+
+
 class Settings(BaseSettings):
     """Every setting mailbot reads, checked at start-up."""
 
@@ -389,6 +403,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     letters: LetterSettings = LetterSettings()
     oauth2: OAuth2Settings = OAuth2Settings()
+    metrics: MetricsSettings = MetricsSettings()
     staff: Annotated[tuple[StaffMember, ...], Field(strict=False)] = ()  # TOML gives a list
 
     @model_validator(mode="before")
