@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 import warnings
@@ -204,3 +205,32 @@ def test_a_librarys_warning_goes_through_the_log_format(
         assert "somelib.py:7: UserWarning: a doubtful call" in json.loads(line)["message"]
     else:
         assert " WARNING py.warnings: somelib.py:7: UserWarning: a doubtful call" in line
+
+
+ROOT = Path(__file__).resolve().parent.parent
+UNIT = ROOT / "contrib" / "mailbot.service"
+
+
+def test_the_shipped_systemd_unit_is_type_notify_with_a_watchdog_and_runs_the_daemon() -> None:
+    lines = [line.strip() for line in UNIT.read_text().splitlines()]
+    assert "Type=notify" in lines and "NotifyAccess=main" in lines
+    assert any(line.startswith("WatchdogSec=") for line in lines)
+    assert "RestartPreventExitStatus=2" in lines  # a wrong setting: no restart loop
+    [start] = [line.removeprefix("ExecStart=") for line in lines if line.startswith("ExecStart=")]
+    program, *arguments = start.split()
+    assert program.endswith("/bin/mailbot")
+    assert parser().parse_args(arguments).command == "run"
+    readme = (ROOT / "README.md").read_text()
+    real = readme.split("## Running it for real")[1].split("\n## ")[0]
+    assert "contrib/mailbot.service" in real and "[Service]" not in real
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="no systemd-analyze here")
+def test_systemd_finds_nothing_wrong_in_the_shipped_unit(tmp_path: Path) -> None:
+    unit = tmp_path / "mailbot.service"
+    here = Path(sys.executable).parent / "mailbot"  # (verify wants an ExecStart that exists)
+    unit.write_text(UNIT.read_text().replace("/srv/mailbot/.venv/bin/mailbot", str(here)))
+    done = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stderr) == (0, "")
