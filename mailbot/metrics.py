@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -12,11 +13,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_serv
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from mailbot.outbox import SendReport
 from mailbot.outcome import Outcome
 from mailbot.store.models import Case, CaseStatus, Disposition, Inbound, Outbound, OutboundStatus
+
+log = logging.getLogger("mailbot")
 
 
 class Metrics:
@@ -99,14 +103,29 @@ class _State(Collector):
         self.metrics = metrics
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield _gauge(
+            "mailbot_last_successful_poll_age_seconds",
+            "Seconds since the mailbox was last read (since start-up, if not yet)",
+            self.metrics.since(self.metrics.last_poll),
+        )
+        yield _gauge(
+            "mailbot_last_successful_tick_age_seconds",
+            "Seconds since the procedure's timers last ran (since start-up, if not yet)",
+            self.metrics.since(self.metrics.last_tick),
+        )
+        try:
+            yield from self._database()
+        except SQLAlchemyError as exc:  # the scrape still answers; the gauges are absent
+            log.warning("metrics: the database was not read: %s", str(exc).splitlines()[0])
+
+    def _database(self) -> list[GaugeMetricFamily]:
         now = self.clock()
+        queued = Outbound.status == OutboundStatus.QUEUED
         with Session(self.engine) as session:
-            depth = session.exec(
-                select(func.count(col(Outbound.id))).where(Outbound.status == OutboundStatus.QUEUED)
-            ).one()
+            depth = session.exec(select(func.count(col(Outbound.id))).where(queued)).one()
             oldest = session.exec(
                 select(func.min(col(Outbound.queued_at))).where(
-                    Outbound.status == OutboundStatus.QUEUED, col(Outbound.queued_at) <= now
+                    queued, col(Outbound.queued_at) <= now
                 )
             ).one()
             quarantined = session.exec(
@@ -122,30 +141,22 @@ class _State(Collector):
                 )
             ).one()
         age = (now - oldest).total_seconds() if oldest is not None else 0.0
-        yield _gauge("mailbot_outbox_letters", "Letters queued in the outbox, not yet sent", depth)
-        yield _gauge(
-            "mailbot_outbox_oldest_letter_age_seconds",
-            "How long the oldest letter due to go has waited in the outbox (0: none waits)",
-            max(age, 0.0),
-        )
-        yield _gauge(
-            "mailbot_quarantined_messages", "Messages set aside in the quarantine", quarantined
-        )
-        yield _gauge(
-            "mailbot_first_responses_overdue",
-            "Open cases past their first-response due time with no reply from staff (R2)",
-            overdue,
-        )
-        yield _gauge(
-            "mailbot_last_successful_poll_age_seconds",
-            "Seconds since the mailbox was last read (since start-up, if not yet)",
-            self.metrics.since(self.metrics.last_poll),
-        )
-        yield _gauge(
-            "mailbot_last_successful_tick_age_seconds",
-            "Seconds since the procedure's timers last ran (since start-up, if not yet)",
-            self.metrics.since(self.metrics.last_tick),
-        )
+        return [
+            _gauge("mailbot_outbox_letters", "Letters queued in the outbox, not yet sent", depth),
+            _gauge(
+                "mailbot_outbox_oldest_letter_age_seconds",
+                "How long the oldest letter due to go has waited in the outbox (0: none waits)",
+                max(age, 0.0),
+            ),
+            _gauge(
+                "mailbot_quarantined_messages", "Messages set aside in the quarantine", quarantined
+            ),
+            _gauge(
+                "mailbot_first_responses_overdue",
+                "Open cases past their first-response due time with no reply from staff (R2)",
+                overdue,
+            ),
+        ]
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
