@@ -235,3 +235,27 @@ def test_prometheus_scrapes_what_the_daemon_did_and_what_waits(
         wait_until(lambda: scrape(port)[("mailbot_smtp_up", ())] == 0, 30, "smtp down")
     finally:
         assert stop(process) == 0
+
+
+@pytest.mark.sqlite_only
+def test_systemd_hears_ready_only_once_the_mailbox_is_reached(
+    mailbot: Mailbot, tmp_path: Path
+) -> None:
+    proxy = FreezableProxy(mailbot.dovecot.port)
+    proxy.thawed.clear()  # the IMAP server does not answer yet
+    with notify_socket() as (listener, name):
+        told = Datagrams(listener)
+        process = daemon(
+            mailbot,
+            tmp_path / "daemon.log",
+            NOTIFY_SOCKET=name,
+            MAILBOT_MAILBOX_PORT=str(proxy.port),
+        )
+        try:
+            told.read(3)
+            assert "READY=1" not in told.said()
+            proxy.thawed.set()
+            told.until("READY=1", 30)
+        finally:
+            proxy.close()
+            assert stop(process) == 0
