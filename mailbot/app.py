@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +17,8 @@ from mailbot.config import ConfigError, Settings
 from mailbot.correspondence import Correspondence, specimens
 from mailbot.intake import Clock, Intake
 from mailbot.mail.read import Reader
+from mailbot.metrics import Metrics
+from mailbot.notify import Notifier
 from mailbot.outbox import OutboxWriter, SendReport, send_outbox
 from mailbot.outcome import Outcome
 from mailbot.procedure import rules
@@ -103,18 +106,24 @@ class App:
     outbox: OutboxWriter
     casefile: Casefile
     intake: Intake
+    metrics: Metrics
+    notifier: Notifier
     tokens: TokenSource | None = None  # OAuth2's, shared by every IMAP and SMTP connection
     stats: Stats = field(default_factory=Stats)
 
     def close(self) -> None:
+        self.notifier.close()
         self.engine.dispose()
+
+    def outbox_depth(self) -> int:
+        with Session(self.engine) as session:
+            return session.exec(
+                select(func.count(col(Outbound.id))).where(Outbound.status == OutboundStatus.QUEUED)
+            ).one()
 
     def summary(self) -> str:
         """The admin's summary line; the counts start again from zero."""
-        with Session(self.engine) as session:
-            depth = session.exec(
-                select(func.count(col(Outbound.id))).where(Outbound.status == OutboundStatus.QUEUED)
-            ).one()
+        depth = self.outbox_depth()
         s, self.stats = self.stats, Stats()
         return (
             f"summary: fetched={s.fetched} cases_opened={s.opened} replies_threaded={s.threaded}"
@@ -133,7 +142,8 @@ class App:
             given_up = self.outbox.give_up(session, self.clock(), report.refused)
             settled = self.casefile.held_in_sending(session)  # the server could not take
             session.commit()
-        report.failed += given_up
+        report.failed += len(given_up)
+        report.letters.update((kind, "failed") for kind in given_up)
         if (given_up or settled) and not report.unreachable:  # their notices go now
             report.add(send_outbox(self.engine, self.smtp, sender, self.clock()))
         self._count(report)
@@ -145,6 +155,7 @@ class App:
     def _count(self, report: SendReport) -> None:
         self.stats.sent += report.sent
         self.stats.failed += report.failed
+        self.metrics.sent(report)
 
     def tick(self) -> TickReport:
         """Run the procedure's timers at the clock's now."""
@@ -219,6 +230,7 @@ class App:
             report.outcomes.append(outcome)
             self.stats.fetched += 1
             self.stats.count(outcome)
+            self.metrics.fetched(outcome)
             if outcome.left_in_mailbox:  # its daemon moves it, or a later cycle does
                 cursor.held_back = True  # the checkpoint waits for it
                 continue
@@ -240,9 +252,12 @@ def log_outcome(outcome: Outcome, where: str) -> None:
     log.log(level, "%s %s", where, outcome.describe())
 
 
-def build_app(settings: Settings, clock: Callable[[], datetime] = wall_clock) -> App:
+def build_app(
+    settings: Settings, clock: Callable[[], datetime] = wall_clock, read_only: bool = False
+) -> App:
     """Build the parts; a setting the calendar refuses, or a letter's template that fails to
-    render, becomes a ConfigError."""
+    render, becomes a ConfigError. READ_ONLY (`mailbot check`): the database is opened as it
+    is, never created or migrated."""
     p = settings.procedure
     try:
         calendar = BusinessCalendar(
@@ -262,7 +277,8 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = wall_clock) ->
             templates.check(kind, context)
     except TemplateFault as fault:
         raise ConfigError(f"template {fault.template}", fault.problem) from None
-    engine = db.open_database(settings.database.url)
+    url = settings.database.url
+    engine = db.open_read_only(url) if read_only else db.open_database(url)
     outbox = OutboxWriter(settings, templates, clock, calendar)
     casefile = Casefile(
         engine,
@@ -278,7 +294,21 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = wall_clock) ->
     tokens = (
         token_source(settings.oauth2, settings.mailbox.username) if settings.uses_oauth2 else None
     )
-    return App(settings, engine, calendar, templates, clock, outbox, casefile, intake, tokens)
+    metrics = Metrics(engine, clock)
+    notifier = Notifier(os.environ)
+    return App(
+        settings,
+        engine,
+        calendar,
+        templates,
+        clock,
+        outbox,
+        casefile,
+        intake,
+        metrics,
+        notifier,
+        tokens,
+    )
 
 
 def procedure_policy(settings: Settings, calendar: BusinessCalendar) -> Policy:

@@ -1,4 +1,4 @@
-"""The command line: `mailbot run|ingest|show|check|report|erase ...`, with --now for replays."""
+"""The command line: one subcommand per admin task (`mailbot --help` lists them)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import json
 import logging
 import os
 import sys
+import textwrap
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from sqlmodel import Session, col, select
 
 from mailbot import logs, privacy, report
 from mailbot.app import App, build_app, log_outcome, wall_clock
-from mailbot.config import ConfigError, config_path, load_settings
+from mailbot.config import ConfigError, config_path, in_force, load_settings
 from mailbot.daemon import Outages, run_cycle, run_forever
 from mailbot.procedure.rules import ofcom_adr_wait_weeks, ofcom_words
 from mailbot.store import db, migrations
@@ -65,8 +67,50 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date like 2026-11-30: {text!r}") from None
 
 
+ABOUT = """\
+mailbot keeps a UK internet provider's complaints procedure over email: it reads the
+complaints mailbox, opens and threads cases, answers customers, keeps the procedure's
+timers, and records every message and decision."""
+EXAMPLES = """\
+examples:
+  mailbot --config /srv/mailbot/config.toml check --settings   are the settings right?
+  mailbot --config /srv/mailbot/config.toml run                the daemon
+
+`mailbot COMMAND --help` says what a command does, its exit codes and an example."""
+USAGE = "2   a wrong setting or argument (one line names it)"
+LOCKED = "75  a mailbot daemon runs on this SQLite database: stop it first"
+NO_SMTP = "75  the SMTP server was not reached: the letters wait in the outbox"
+
+
+def _command(
+    commands: Any, name: str, summary: str, does: str, exits: Sequence[str], example: str
+) -> argparse.ArgumentParser:
+    """A command whose --help says what it does, its exit codes and an example."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=summary,
+        description=textwrap.fill(f"{summary[0].upper()}{summary[1:]}. {does}", 88),
+        epilog="exit codes:\n  " + "\n  ".join(exits) + f"\n\nexample:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
+def _version() -> str:
+    try:
+        return f"mailbot {version('mailbot')}"
+    except PackageNotFoundError:  # run from a checkout, not installed
+        return "mailbot (not installed)"
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="mailbot", description=__doc__)
+    top = argparse.ArgumentParser(
+        prog="mailbot",
+        description=ABOUT,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    top.add_argument("--version", action="version", version=_version())
     top.add_argument("--config", help="config file (default $MAILBOT_CONFIG or ./config.toml)")
     top.add_argument("--now", type=_moment, help="fix the clock, e.g. 2026-12-24T16:00:00+00:00")
     top.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -76,56 +120,183 @@ def parser() -> argparse.ArgumentParser:
         default="text",
         help="log lines as plain text (default) or JSON objects",
     )
-    commands = top.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="the daemon: poll, process, send, until SIGTERM")
+    commands = top.add_subparsers(
+        dest="command", required=True, title="commands", metavar="COMMAND"
+    )
+    run = _command(
+        commands,
+        "run",
+        "the daemon: poll, process, send, until SIGTERM",
+        "It waits for mail in IMAP IDLE (and polls every poll_seconds), opens and threads "
+        "cases, runs the procedure's timers every tick_seconds and sends the outbox. SIGTERM "
+        "or SIGINT stops it after the message in hand. Under systemd (Type=notify) it says "
+        "when it is ready and keeps the watchdog alive; [metrics] listen serves Prometheus.",
+        [
+            "0   stopped by SIGTERM or SIGINT (--once: IMAP and SMTP were reached)",
+            "2   a wrong setting, or the database's schema is behind: run `mailbot migrate`",
+            "75  another mailbot holds this database (SQLite), or it was not reached",
+            "75  (--once) IMAP or SMTP was not reached",
+        ],
+        "mailbot --config /srv/mailbot/config.toml run",
+    )
     run.add_argument("--once", action="store_true", help="one fetch + process + send, then exit")
-    ingest = commands.add_parser("ingest", help="process RFC 822 files as if they had arrived")
+    ingest = _command(
+        commands,
+        "ingest",
+        "process RFC 822 files as if they had arrived",
+        "Each file (or - for standard input) is stored and processed as mail received now "
+        "(or at --now), then the outbox is sent.",
+        ["0   processed and sent", f"{USAGE}, or a file that cannot be read", NO_SMTP, LOCKED],
+        "mailbot ingest data/samples/01-broadband-complaint.eml",
+    )
     ingest.add_argument("files", nargs="+", help="files, or - for standard input")
-    cases = commands.add_parser("cases", help="list the cases")
+    cases = _command(
+        commands,
+        "cases",
+        "list the cases",
+        "One line per case: its reference, status, customer and subject (--json: all of it).",
+        ["0   listed", USAGE],
+        "mailbot cases --json",
+    )
     cases.add_argument("--json", action="store_true")
-    show = commands.add_parser("show", help="one case with its messages and events")
+    show = _command(
+        commands,
+        "show",
+        "one case with its messages and events",
+        "Its due times, missing details, every message in and out and every decision, "
+        "with who made it and when (--json: the letters' server answers too).",
+        ["0   shown", f"{USAGE}, or there is no such case"],
+        "mailbot show CMP-2026-000042",
+    )
     show.add_argument("ref")
     show.add_argument("--json", action="store_true")
-    commands.add_parser("check", help="try the IMAP and SMTP settings and say what works")
-    tick = commands.add_parser(
-        "tick", help="run the procedure's timers at --now (or now), then send"
+    check = _command(
+        commands,
+        "check",
+        "try the settings and say what works",
+        "It logs in to IMAP and SMTP (with an OAuth2 token first, if set) and reads the "
+        "database without changing it: a missing database or an old schema is said in words; "
+        "then the outbox, the quarantine, bounced addresses and cases set aside.",
+        [
+            "0   IMAP, SMTP and the database were reached",
+            f"{USAGE}, or the database's schema is behind: run `mailbot migrate`",
+            "75  IMAP, SMTP, the OAuth2 token endpoint or the database was not reached",
+        ],
+        "mailbot check --settings",
+    )
+    check.add_argument(
+        "--settings",
+        action="store_true",
+        help="first print the settings in force and where each came from, secrets masked",
+    )
+    tick = _command(
+        commands,
+        "tick",
+        "run the procedure's timers at --now (or now), then send",
+        "Updates, escalations, ADR notices and deadlock letters that are due go to the "
+        "outbox and are sent; `mailbot run` does this every tick_seconds.",
+        ["0   ticked and sent", USAGE, NO_SMTP, LOCKED],
+        "mailbot --now 2026-12-24T16:00:00+00:00 tick",
     )
     tick.add_argument(
         "--retry-set-aside",
         action="store_true",
         help="first put back the cases the tick set aside after an error (once it is fixed)",
     )
-    commands.add_parser("migrate", help="upgrade the database's schema to this mailbot's")
-    figures = commands.add_parser(
-        "report", help="the figures of the cases received in a period (default: last month)"
+    _command(
+        commands,
+        "migrate",
+        "upgrade the database's schema to this mailbot's",
+        "Run it after installing a new mailbot, with the daemon stopped; it says from which "
+        "revision to which.",
+        ["0   migrated, or already at this mailbot's revision", USAGE],
+        "mailbot migrate",
+    )
+    figures = _command(
+        commands,
+        "report",
+        "the figures of the cases received in a period (default: last month)",
+        "Complaints received, resolved and escalated, first responses on time or late, "
+        "updates, ADR notices sent and withheld, deadlock letters, per week; as text, JSON, "
+        "CSV (one row per case) or one self-contained HTML page.",
+        ["0   written", f"{USAGE}, or --to is before --from"],
+        "mailbot report --from 2026-11-01 --to 2026-11-30 --format html --output nov.html",
     )
     figures.add_argument("--from", dest="first", type=_day, help="first day, e.g. 2026-11-01")
     figures.add_argument("--to", dest="last", type=_day, help="last day, included")
     figures.add_argument("--format", choices=("text", "json", "csv", "html"), default="text")
     figures.add_argument("--output", type=Path, help="write it to this file (default: stdout)")
-    export = commands.add_parser(
-        "export", help="subject access: everything held about a customer, into a new directory"
+    export = _command(
+        commands,
+        "export",
+        "subject access: everything held about a customer, into a new directory",
+        "Per case: the raw .eml of every message in and out, the case as JSON (as show "
+        "--json), its events, and a README.txt saying what each file is.",
+        ["0   exported", f"{USAGE}, or DIR is not empty"],
+        "mailbot export --customer alice@example.net --output /tmp/sar-alice",
     )
     export.add_argument("--customer", required=True, metavar="EMAIL")
     export.add_argument("--output", required=True, type=Path, metavar="DIR")
-    erase = commands.add_parser(
-        "erase", help="remove a customer's personal data from their closed cases (UK GDPR)"
+    erase = _command(
+        commands,
+        "erase",
+        "remove a customer's personal data from their closed cases (UK GDPR)",
+        "Each case keeps its reference, dates, timers, outcome and an event 'personal data "
+        "erased'. Refused while a case is open or within [retention] hold_months.",
+        ["0   erased (or, with --dry-run, said what would be)", f"{USAGE}, or refused"],
+        "mailbot erase --customer alice@example.net --dry-run",
     )
     erase.add_argument("--customer", required=True, metavar="EMAIL")
     erase.add_argument("--dry-run", action="store_true", help="say what would be erased")
-    purge = commands.add_parser(
-        "purge", help="erase the personal data of every case closed before DATE, past the hold"
+    purge = _command(
+        commands,
+        "purge",
+        "erase the personal data of every case closed before DATE, past the hold",
+        "The daemon never deletes by itself; run this by hand or from a systemd timer "
+        "(README, Personal data). One log line per case.",
+        ["0   purged (or, with --dry-run, said what would be)", USAGE],
+        "mailbot purge --closed-before 2025-12-01 --dry-run",
     )
     purge.add_argument("--closed-before", required=True, type=_day, metavar="DATE")
     purge.add_argument("--dry-run", action="store_true", help="say what would be erased")
-    quarantine = commands.add_parser("quarantine", help="messages set aside, and why")
-    actions = quarantine.add_subparsers(dest="action", required=True)
-    listing = actions.add_parser("list", help="every quarantined message with its reason")
+    quarantine = _command(
+        commands,
+        "quarantine",
+        "messages set aside, and why",
+        "A message that could not be processed is kept raw with its reason; after a fix, "
+        "retry processes it again from the stored bytes.",
+        ["0   done", f"{USAGE}, or there is no such quarantined message", NO_SMTP, LOCKED],
+        "mailbot quarantine list",
+    )
+    actions = quarantine.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = _command(
+        actions,
+        "list",
+        "every quarantined message with its reason",
+        "One line each: id, when received, size, sender, subject, reason.",
+        ["0   listed", USAGE],
+        "mailbot quarantine list --json",
+    )
     listing.add_argument("--json", action="store_true")
-    show_one = actions.add_parser("show", help="one quarantined message: headers and reason")
+    show_one = _command(
+        actions,
+        "show",
+        "one quarantined message: headers and reason",
+        "--raw prints the bytes as received, e.g. to save them to a file.",
+        ["0   shown", f"{USAGE}, or there is no such quarantined message"],
+        "mailbot quarantine show 12 --raw > message.eml",
+    )
     show_one.add_argument("id", type=int)
     show_one.add_argument("--raw", action="store_true", help="print the raw bytes as received")
-    retry = actions.add_parser("retry", help="process quarantined messages again (after a fix)")
+    retry = _command(
+        actions,
+        "retry",
+        "process quarantined messages again (after a fix)",
+        "Each is processed from its stored bytes; one processed at last has its IMAP copy "
+        "moved from quarantine_folder to processed_folder.",
+        ["0   retried", f"{USAGE}, or there is no such quarantined message", NO_SMTP, LOCKED],
+        "mailbot quarantine retry --all",
+    )
     which = retry.add_mutually_exclusive_group(required=True)
     which.add_argument("id", type=int, nargs="?")
     which.add_argument("--all", action="store_true")
@@ -140,7 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "migrate":
             return _migrate(settings.database.url)
         fixed: datetime | None = args.now
-        app = build_app(settings, (lambda: fixed) if fixed else wall_clock)
+        clock = (lambda: fixed) if fixed else wall_clock
+        app = build_app(settings, clock, read_only=args.command == "check")
     except ConfigError as exc:
         print(f"mailbot: configuration error: {exc}", file=sys.stderr)
         return EX_USAGE
@@ -201,10 +373,22 @@ def _run(app: App, args: argparse.Namespace) -> int:
         print(f"mailbot: another mailbot is running on this database: {exc}", file=sys.stderr)
         return EX_TEMPFAIL
     try:
-        if not args.once:
+        if args.once:
+            return EX_OK if run_cycle(app, threading.Event(), Outages()) else EX_TEMPFAIL
+        listen = app.settings.metrics.listen
+        try:
+            server = app.metrics.serve(listen)[0] if listen else None
+        except OSError as exc:
+            print(f"mailbot: cannot serve metrics on {listen}: {exc.strerror}", file=sys.stderr)
+            return EX_TEMPFAIL
+        if server is not None:
+            log.info("serving Prometheus metrics on http://%s/metrics", listen)
+        try:
             run_forever(app, lock)
-            return EX_OK
-        return EX_OK if run_cycle(app, threading.Event(), Outages()) else EX_TEMPFAIL
+        finally:
+            if server is not None:
+                server.shutdown()
+        return EX_OK
     finally:
         lock.release()
 
@@ -450,6 +634,8 @@ def _purge(app: App, args: argparse.Namespace) -> int:
 def _check(app: App, args: argparse.Namespace) -> int:
     ok = True
     s = app.settings
+    if args.settings:
+        print("\n".join(in_force(s, config_path(args.config, os.environ), os.environ)) + "\n")
     if app.tokens is not None:  # the first step of both logins: its failure is named alone
         try:
             app.tokens.token()
@@ -477,9 +663,25 @@ def _check(app: App, args: argparse.Namespace) -> int:
     except (SmtpTemporaryError, SmtpPermanentError) as exc:
         ok = False
         print(f"SMTP FAILED: {exc}")
-    for line in health(app):
+    try:
+        unmade = _unmade(app)
+        lines = [f"database not made yet: {unmade}"] if unmade else health(app)
+    except db.SchemaError as exc:
+        print(f"database NOT READY: {exc}")
+        return EX_USAGE
+    except OperationalError as exc:
+        lines, ok = [f"database FAILED: {exc.orig or exc}".splitlines()[0]], False
+    for line in lines:
         print(line)
     return EX_OK if ok else EX_TEMPFAIL
+
+
+def _unmade(app: App) -> str | None:
+    """What `mailbot run` would create in the database, read without creating it (or None)."""
+    path = db.sqlite_file(app.settings.database.url)
+    if path is not None and not path.is_file():
+        return f"{path} does not exist: `mailbot run` (or `mailbot migrate`) creates it"
+    return migrations.unmade(app.engine)
 
 
 def health(app: App) -> list[str]:

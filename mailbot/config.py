@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
 import re
 import tomllib
@@ -31,6 +33,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 from pydantic_settings.sources.utils import parse_env_vars
+from sqlalchemy.engine import make_url
 
 Security = Literal["ssl", "starttls", "none"]
 Auth = Literal["password", "oauth2"]
@@ -102,6 +105,8 @@ def _comma_list(value: Any) -> Any:
 
 
 Address = Annotated[str, AfterValidator(_address)]
+# a password, a client secret, a token: never shown (`mailbot check --settings` masks it)
+Secret = Annotated[str, Field(repr=False)]
 ClockTime = Annotated[str, AfterValidator(_clock_time)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Strings = Annotated[list[str], NoDecode, BeforeValidator(_comma_list)]
@@ -118,7 +123,7 @@ class MailboxSettings(_Section):
 
     host: str
     username: str
-    password: str = ""  # needed with auth = "password"
+    password: Secret = ""  # needed with auth = "password"
     auth: Auth = "password"  # "oauth2": SASL XOAUTH2 with a token from [oauth2]
     port: Port = 993
     security: Security = "ssl"
@@ -154,7 +159,7 @@ class SmtpSettings(_Section):
     port: Port = 587
     security: Security = "starttls"
     username: str = ""  # empty: no AUTH
-    password: str = ""
+    password: Secret = ""
     auth: Auth = "password"  # "oauth2": SASL XOAUTH2 as username, with a token from [oauth2]
     from_name: str = "Complaints team"
     timeout_seconds: int = 30
@@ -186,10 +191,10 @@ class OAuth2Settings(_Section):
     tenant_id: str = ""  # microsoft: the directory (tenant) id
     token_url: str = ""  # generic: the token endpoint; set, it overrides a provider's
     client_id: str = ""
-    client_secret: str = ""  # better: MAILBOT_OAUTH2_CLIENT_SECRET
+    client_secret: Secret = ""  # better: MAILBOT_OAUTH2_CLIENT_SECRET
     client_certificate: Annotated[str, AfterValidator(_existing_file)] = ""  # microsoft: a PEM
     scope: str = ""  # empty: the provider's (DEFAULT_SCOPES)
-    refresh_token: str = ""  # set: the refresh-token grant; empty: client credentials
+    refresh_token: Secret = ""  # set: the refresh-token grant; empty: client credentials
     service_account_file: Annotated[str, AfterValidator(_existing_file)] = ""  # google
 
     @field_validator("provider")
@@ -374,6 +379,20 @@ class RetentionSettings(_Section):
     hold_months: Annotated[int, Field(ge=0)] = 12
 
 
+class MetricsSettings(_Section):
+    """[metrics]: Prometheus metrics over HTTP, for monitoring."""
+
+    listen: str = ""  # "127.0.0.1:9464": serve /metrics there; empty: off
+
+    @field_validator("listen")
+    @classmethod
+    def _host_and_port(cls, listen: str) -> str:
+        host, colon, port = listen.rpartition(":")
+        if listen and not (colon and host and port.isdigit() and 1 <= int(port) <= 65535):
+            raise ValueError(f'must be "host:port", like "127.0.0.1:9464", not {listen!r}')
+        return listen
+
+
 class Settings(BaseSettings):
     """Every setting mailbot reads, checked at start-up."""
 
@@ -400,6 +419,7 @@ class Settings(BaseSettings):
     oauth2: OAuth2Settings = OAuth2Settings()
     reports: ReportSettings = ReportSettings()
     retention: RetentionSettings = RetentionSettings()
+    metrics: MetricsSettings = MetricsSettings()
     staff: Annotated[tuple[StaffMember, ...], Field(strict=False)] = ()  # TOML gives a list
 
     @model_validator(mode="before")
@@ -483,9 +503,8 @@ def config_path(explicit: str | None, environ: Mapping[str, str]) -> Path:
 
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
     """Read PATH, then let MAILBOT_<SECTION>_<KEY> (environment, then .env) override it."""
-    dotenv = path.parent / ".env"
-    env = {k: v for k, v in dotenv_values(dotenv).items() if v is not None}
-    env.update(os.environ if environ is None else environ)
+    env, origin = _variables(path, os.environ if environ is None else environ)
+    _no_such_setting(origin)
     if not path.is_file() and not any(
         k.startswith("MAILBOT_") and k != "MAILBOT_CONFIG" for k in env
     ):
@@ -498,7 +517,75 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         # the sources built here for this call, in order of precedence (mypy sees only fields)
         return Settings(_build_sources=((_Environment(env), toml), {}))  # type: ignore[call-arg]
     except ValidationError as exc:
-        raise _config_error(exc.errors()[0]) from None
+        raise _config_error(exc.errors()[0], origin, path.name) from None
+
+
+def _variables(path: Path, environ: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The variables in force (.env beside PATH, overridden by ENVIRON), and where each
+    was set ("the environment" or ".env"), by its name in capitals."""
+    env = {k: v for k, v in dotenv_values(path.parent / ".env").items() if v is not None}
+    origin = dict.fromkeys((k.upper() for k in env), ".env")
+    origin.update(dict.fromkeys((k.upper() for k in environ), "the environment"))
+    env.update(environ)
+    return env, origin
+
+
+def in_force(settings: Settings, path: Path, environ: Mapping[str, str]) -> list[str]:
+    """The settings as TOML, each value from a variable or left at its default saying so;
+    secrets masked, and the database URL's password."""
+    _, origin = _variables(path, environ)
+    toml = tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    lines = [f"# settings in force: {path}, the environment, {path.parent / '.env'}"]
+    for section in _SECTIONS:
+        values: BaseModel = getattr(settings, section)
+        lines += ["", f"[{section}]"]
+        for key, field in type(values).model_fields.items():
+            value = getattr(values, key)
+            if field.repr is False and value:
+                value = "********"
+            elif section == "database" and key == "url":
+                value = make_url(value).render_as_string(hide_password=True)
+            name = variable(section, key)
+            where = "" if key in toml.get(section, {}) else "  # default"
+            if name in origin:
+                where = f"  # {name} in {origin[name]}"
+            lines.append(f"{key} = {_toml(value)}{where}")
+    for member in settings.staff:
+        lines += ["", "[[staff]]"] + [
+            f"{key} = {_toml(value)}" for key, value in member.model_dump().items()
+        ]
+    return lines
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)  # a TOML basic string
+
+
+def variable(section: str, key: str) -> str:
+    """The variable that sets [SECTION] KEY: MAILBOT_SMTP_GIVE_UP_AFTER."""
+    return f"MAILBOT_{section}_{key}".upper()
+
+
+# read by mailbot, its tests and benchmarks, but no settings
+NOT_SETTINGS = frozenset({"MAILBOT_CONFIG", "MAILBOT_CORPUS", "MAILBOT_TEST_ALL_DATABASES"})
+VARIABLES = frozenset(
+    variable(section, key) for section, cls in _SECTIONS.items() for key in cls.model_fields
+)
+
+
+def _no_such_setting(origin: Mapping[str, str]) -> None:
+    """A MAILBOT_ variable that sets nothing is a typo: pydantic-settings would pass it over."""
+    for name in sorted(origin):
+        if name.startswith("MAILBOT_") and name not in VARIABLES | NOT_SETTINGS:
+            close = difflib.get_close_matches(name, sorted(VARIABLES), n=1, cutoff=0.8)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(name, f"no such setting{hint}")
 
 
 _PROBLEMS = {
@@ -513,8 +600,9 @@ _PROBLEMS = {
 }
 
 
-def _config_error(error: ErrorDetails) -> ConfigError:
-    """Pydantic's first error as one line: the key as written in config.toml, then the problem."""
+def _config_error(error: ErrorDetails, origin: Mapping[str, str], toml: str) -> ConfigError:
+    """Pydantic's first error as one line: the key as written where its value came from (the
+    variable for the environment or .env, the dotted key for config.toml), then the problem."""
     loc = error["loc"]
     key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)[1:]
     kind = error["type"]
@@ -524,10 +612,15 @@ def _config_error(error: ErrorDetails) -> ConfigError:
         return ConfigError(key, f"missing (set it in config.toml{env})")
     if kind == "extra_forbidden":
         return ConfigError(key, "unknown section" if len(loc) == 1 else "unknown key")
+    name = variable(*map(str, loc[:2])) if len(loc) >= 2 else ""
+    where = f"in {origin[name]}" if name in origin else f"in {toml}"
+    if name in origin:
+        key = name
     if kind == "value_error":
-        return ConfigError(key, str(error.get("ctx", {}).get("error", error["msg"])))
+        problem = str(error.get("ctx", {}).get("error", error["msg"]))
+        return ConfigError(key, f"{problem} ({where})")
     if kind == "literal_error":
         problem = f"must be one of {error.get('ctx', {}).get('expected')}"
     else:
         problem = _PROBLEMS.get(kind) or error["msg"][0].lower() + error["msg"][1:]
-    return ConfigError(key, f"{problem}, not {error['input']!r}")
+    return ConfigError(key, f"{problem}, not {error['input']!r} ({where})")

@@ -84,18 +84,23 @@ def poll(app: App, stop: threading.Event, outages: Outages, answered: bool = Fal
         return False
     try:
         while app.poll(stop).more and not stop.is_set():
+            app.notifier.alive()  # a backlog's rounds: the loop is still going round
             send(app, outages)
     except (MailboxUnavailable, OSError, IMAPClientError) as exc:
         # a server that goes away mid-run surfaces as a socket or protocol error
         outages.imap.failed(exc)
+        app.metrics.polled(reached=False)
         return False
     outages.imap.reached()
+    app.metrics.polled(reached=True)
+    app.notifier.ready()  # (once) the mailbox is reached: start-up is over
     return True
 
 
 def tick(app: App) -> None:
     """The procedure's timers: their letters wait in the outbox until SMTP takes them."""
     report = app.tick()
+    app.metrics.ticked()
     if report.done:
         log.info(report.describe())
 
@@ -111,6 +116,7 @@ def send(app: App, outages: Outages) -> bool:
     if not outages.smtp.may_try():
         return False
     sent = app.send()
+    app.metrics.smtp_up.set(0 if sent.unreachable else 1)
     if sent.unreachable:
         outages.smtp.failed(sent.error)
         return False
@@ -146,6 +152,8 @@ def run_forever(
     _tick_and_send(app, outages)
     watch = Watch(settings.mailbox, app.tokens) if settings.mailbox.idle else None
     while not stop.is_set():
+        # the watchdog's ping comes from here alone: a call that hangs (IMAP) stops it
+        app.notifier.alive()
         scheduler.run_pending()
         # a back-off over: try that server again before its next turn is due
         if outages.imap.down and outages.imap.may_try():
@@ -159,6 +167,7 @@ def run_forever(
             _poll_and_send(app, stop, outages, answered=wake is Wake.ANSWERED)
         elif watch is None or not watch.active:
             stop.wait(pause)
+    app.notifier.stopping()
     if watch is not None:
         watch.close()
     log.info(app.summary())
@@ -247,12 +256,25 @@ def _poll_and_send(
 ) -> None:
     _guarded("poll", poll, app, stop, outages, answered)
     _guarded("send", send, app, outages)  # whatever became of the poll: the outbox goes
+    _guarded("status", _status, app, outages)
 
 
 def _tick_and_send(app: App, outages: Outages) -> None:
     _guarded("tick", tick, app)
     _guarded("weekly digest", digest, app)
     _guarded("send", send, app, outages)
+    _guarded("status", _status, app, outages)
+
+
+def _status(app: App, outages: Outages) -> None:
+    """systemd's status line (`systemctl status mailbot`): the queue and the last poll."""
+    last = app.metrics.last_poll
+    polled = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(last)) if last else "none yet"
+    down = [o.server.upper() for o in (outages.imap, outages.smtp) if o.down]
+    app.notifier.status(
+        f"{app.outbox_depth()} letter(s) waiting in the outbox; last poll {polled}"
+        + "".join(f"; {server} unreachable" for server in down)
+    )
 
 
 def _guarded(what: str, job: Callable[P, object], *args: P.args, **kwargs: P.kwargs) -> None:

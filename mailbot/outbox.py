@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -212,10 +213,11 @@ class OutboxWriter:
             letter = Letter(to_address=admin, to_name="", subject=subject, text=body)
             self.queue(session, None, MessageKind.ADMIN_ALERT, letter)
 
-    def give_up(self, session: Session, now: datetime, refused: Sequence[int]) -> int:
+    def give_up(self, session: Session, now: datetime, refused: Sequence[int]) -> list[str]:
         """Mark failed the letters REFUSED just now whose first refusal is older than
-        smtp.give_up_after; the admins are told of each. Never a letter not tried: after an
-        outage every waiting letter is put to the server again before any is given up."""
+        smtp.give_up_after, and return their kinds; the admins are told of each. Never a letter
+        not tried: after an outage every waiting letter is put to the server again before any
+        is given up."""
         limit = self.smtp.give_up_delta
         stale: list[Outbound] = []
         for start in range(0, len(refused), GIVE_UP_PAGE):
@@ -244,7 +246,7 @@ class OutboxWriter:
                     f"{row.last_error}",
                 )
         session.commit()
-        return len(stale)
+        return [str(row.kind) for row in stale]
 
     def _event(
         self, session: Session, case: Case, action: str, detail: str, actor: str = "mailbot"
@@ -273,9 +275,12 @@ class SendReport:
     error: str = ""
     last_id: int = 0  # the last row tried
     refused: list[int] = field(default_factory=list)  # rows deferred by their own attempt
+    # (kind, "sent" | "deferred" | "failed" | "held"): what the metrics count by kind
+    letters: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def add(self, more: SendReport) -> None:
         """Count MORE in too; its outage (or its end) and its last row are the latest."""
+        self.letters.update(more.letters)
         self.sent += more.sent
         self.deferred += more.deferred
         self.failed += more.failed
@@ -383,5 +388,6 @@ def _send_row(
         log.info("sent %s %s case=%s to=%s: %s", kind, message_id, ref, to_address, reply)
     connection.execute(update(_OUTBOUND).where(_OUTBOUND.c.id == row_id).values(**change))
     connection.commit()
+    report.letters[str(kind), str(change.get("status", "deferred"))] += 1
     if lost is not None:
         raise lost

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mailbot.cli import main
 from mailbot.config import _SECTIONS, ConfigError, StaffMember, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,10 +58,13 @@ def test_secrets_come_from_a_dotenv_file_beside_the_config(tmp_path: Path) -> No
         ("", "smtp.from_address: missing (set it in config.toml or MAILBOT_SMTP_FROM_ADDRESS)"),
         (
             'from_address = "c@x.example"\nsecurity = "tls"\n',
-            "smtp.security: must be one of 'ssl', 'starttls' or 'none', not 'tls'",
+            "smtp.security: must be one of 'ssl', 'starttls' or 'none', not 'tls' (in config.toml)",
         ),
         ('from_address = "c@x.example"\nprot = 25\n', "smtp.prot: unknown key"),
-        ('from_address = "nobody"\n', "smtp.from_address: not an email address: 'nobody'"),
+        (
+            'from_address = "nobody"\n',
+            "smtp.from_address: not an email address: 'nobody' (in config.toml)",
+        ),
     ],
 )
 def test_a_wrong_or_missing_key_is_named(tmp_path: Path, extra: str, message: str) -> None:
@@ -92,7 +96,8 @@ OAUTH2 = (
         ),
         (
             '[oauth2]\nprovider = "azure"\n',
-            'oauth2.provider: must be "microsoft", "google" or "generic", not \'azure\'',
+            'oauth2.provider: must be "microsoft", "google" or "generic", not \'azure\''
+            " (in config.toml)",
         ),
         (
             '[oauth2]\nprovider = "generic"\nclient_id = "app"\n',
@@ -122,7 +127,7 @@ OAUTH2 = (
         ),
         (
             '[oauth2]\nprovider = "google"\nservice_account_file = "/nonexistent.json"\n',
-            "oauth2.service_account_file: not a file: '/nonexistent.json'",
+            "oauth2.service_account_file: not a file: '/nonexistent.json' (in config.toml)",
         ),
     ],
 )
@@ -165,3 +170,65 @@ def test_password_login_still_needs_a_password(tmp_path: Path) -> None:
     assert str(caught.value) == (
         "mailbox.password: missing (set it in config.toml or MAILBOT_MAILBOX_PASSWORD)"
     )
+
+
+def test_a_misspelt_variable_in_dotenv_stops_start_up_naming_the_closest_setting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(MINIMAL + 'from_address = "c@x.example"\n')
+    (tmp_path / ".env").write_text("MAILBOT_SMTP_TIMEOUTSECONDS=5\n")
+
+    assert main(["--config", str(path), "cases"]) == 2
+
+    assert capsys.readouterr().err.strip() == (
+        "mailbot: configuration error: MAILBOT_SMTP_TIMEOUTSECONDS: no such setting"
+        " (did you mean MAILBOT_SMTP_TIMEOUT_SECONDS?)"
+    )
+
+
+def test_a_variable_in_the_environment_that_names_nothing_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(MINIMAL + 'from_address = "c@x.example"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={"MAILBOT_WHATEVER": "1"})
+    assert str(caught.value) == "MAILBOT_WHATEVER: no such setting"
+    # what mailbot itself and its test suite read is no setting, and no typo either
+    environ = {"MAILBOT_CONFIG": str(path), "MAILBOT_CORPUS": "/srv/corpus"}
+    assert load_settings(path, environ=environ).smtp.timeout_seconds == 30
+
+
+@pytest.mark.parametrize(
+    ("environ", "dotenv", "message"),
+    [
+        (
+            {},
+            "",
+            "smtp.timeout_seconds: must be an integer, not 'soon' (in config.toml)",
+        ),
+        (
+            {"MAILBOT_SMTP_TIMEOUT_SECONDS": "later"},
+            "",
+            "MAILBOT_SMTP_TIMEOUT_SECONDS: must be an integer, not 'later' (in the environment)",
+        ),
+        (
+            {},
+            "MAILBOT_SMTP_TIMEOUT_SECONDS=never\n",
+            "MAILBOT_SMTP_TIMEOUT_SECONDS: must be an integer, not 'never' (in .env)",
+        ),
+        (
+            {},
+            "MAILBOT_SMTP_FROM_ADDRESS=nobody\n",
+            "MAILBOT_SMTP_FROM_ADDRESS: not an email address: 'nobody' (in .env)",
+        ),
+    ],
+)
+def test_a_wrong_value_names_where_it_came_from(
+    tmp_path: Path, environ: dict[str, str], dotenv: str, message: str
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(MINIMAL + 'from_address = "c@x.example"\ntimeout_seconds = "soon"\n')
+    (tmp_path / ".env").write_text(dotenv)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ=environ)
+    assert str(caught.value) == message

@@ -139,7 +139,7 @@ def test_a_templates_dir_that_is_not_a_directory_is_named(
 
     assert one_line(capsys) == (
         f"mailbot: configuration error: letters.templates_dir: not a directory: "
-        f"'{tmp_path / 'nowhere'}'"
+        f"'{tmp_path / 'nowhere'}' (in config.toml)"
     )
 
 

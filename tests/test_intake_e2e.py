@@ -258,7 +258,9 @@ def test_a_wrong_setting_stops_start_up_with_one_line(
 
     assert main(["--config", str(config), "cases"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "mailbot: configuration error: mailbox.port: must be an integer, not '993'"
+    assert err == (
+        "mailbot: configuration error: mailbox.port: must be an integer, not '993' (in config.toml)"
+    )
 
 
 def test_a_message_without_a_sender_is_quarantined_and_the_mailbox_goes_on(

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Engine, event, union_all
 from sqlalchemy import select as sql_select
@@ -52,6 +53,31 @@ def connect(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "before_cursor_execute", _strip_nul, retval=True)
     return engine
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for another database, or SQLite in memory)."""
+    if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
+        return None
+    return Path(url.removeprefix("sqlite:///"))
+
+
+def open_read_only(url: str) -> Engine:
+    """An engine for URL that creates and changes nothing: for `mailbot check`.
+
+    SQLite: the file is opened read-only (a missing one stays missing: connecting fails), its
+    journal mode left as it is. PostgreSQL: mailbot's engine, on which check runs no DDL.
+    """
+    path = sqlite_file(url)
+    if path is None:
+        return connect(url)
+    engine = create_engine(f"sqlite:///file:{quote(str(path.resolve()))}?mode=ro&uri=true")
+    event.listen(engine, "connect", _sqlite_waits)
+    return engine
+
+
+def _sqlite_waits(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA busy_timeout=30000")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

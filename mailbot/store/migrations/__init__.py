@@ -121,6 +121,27 @@ def _behind(revision: str) -> SchemaError:
     )
 
 
+def _unversioned() -> SchemaError:
+    return SchemaError(
+        f"database is at revision {UNVERSIONED}, this mailbot needs {head()}: run `mailbot migrate`"
+    )
+
+
+def unmade(engine: Engine) -> str | None:
+    """For `mailbot check`, reading only: None at head; the database is empty, in words;
+    SchemaError when `mailbot run` would refuse it (an older or unknown revision)."""
+    with engine.connect() as connection:
+        revision = current(connection)
+        tables = _mailbot_tables(connection)
+    if revision == head():
+        return None
+    if revision is not None:
+        raise _behind(revision)
+    if tables:
+        raise _unversioned()
+    return f"empty: `mailbot run` (or `mailbot migrate`) creates the schema at revision {head()}"
+
+
 def check(engine: Engine) -> None:
     """At start-up: nothing to do at head; an empty database gets the schema; else SchemaError."""
     with engine.connect() as connection:
@@ -165,10 +186,7 @@ def upgrade(engine: Engine, only_if_empty: bool = False) -> tuple[str | None, st
         if only_if_empty and before is not None:
             raise _behind(before)
         if only_if_empty and tables:
-            raise SchemaError(
-                f"database is at revision {UNVERSIONED}, this mailbot needs {head()}: "
-                "run `mailbot migrate`"
-            )
+            raise _unversioned()
         if before is None and tables:
             _adopt(connection)
             before = UNVERSIONED
