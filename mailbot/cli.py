@@ -671,7 +671,7 @@ def _check(app: App, args: argparse.Namespace) -> int:
         return EX_USAGE
     except OperationalError as exc:
         lines, ok = [f"database FAILED: {exc.orig or exc}".splitlines()[0]], False
-    for line in lines:
+    for line in lines + doubtful_settings(app):  # with or without a database yet
         print(line)
     return EX_OK if ok else EX_TEMPFAIL
 
@@ -727,6 +727,12 @@ def health(app: App) -> list[str]:
             f"{len(set_aside)} case(s) set aside by the tick after an error, their timers stopped "
             f"(mailbot show REF says why; after a fix: {RETRY_SET_ASIDE}): {', '.join(set_aside)}"
         )
+    return lines
+
+
+def doubtful_settings(app: App) -> list[str]:
+    """Settings that work but that the procedure's owners should know of, one line each."""
+    lines = []
     weeks = app.settings.procedure.adr_wait_weeks
     rule = ofcom_adr_wait_weeks(app.clock().astimezone(app.calendar.zone).date())
     if weeks > rule:
