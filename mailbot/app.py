@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from mailbot.apply import Casefile
 from mailbot.config import ConfigError, Settings
-from mailbot.correspondence import Correspondence, specimens
+from mailbot.correspondence import PERSON_LETTERS, Correspondence, letter_links, specimens
 from mailbot.intake import Clock, Intake
 from mailbot.mail.read import Reader
 from mailbot.outbox import OutboxWriter, SendReport, send_outbox
@@ -247,10 +247,10 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = wall_clock) ->
         raise ConfigError("procedure.region/timezone", str(exc)) from None
     if settings.staff_auth.require == "none":
         log.warning('staff_auth.require = "none": any mail from a staff address is trusted')
-    templates = Templates(p.timezone, settings.letters.own_templates)
+    templates = Templates(p.timezone, settings.letters.own_templates, links=letter_links(settings))
     try:  # every letter once, now: a template fault stops start-up, never a customer's mail
         for kind, context in specimens(settings, templates):
-            templates.check(kind, context)
+            templates.check(kind, context, person=kind in PERSON_LETTERS)
     except TemplateFault as fault:
         raise ConfigError(f"template {fault.template}", fault.problem) from None
     engine = db.open_database(settings.database.url)

@@ -164,19 +164,20 @@ def transaction_cache(session: Session, name: str) -> dict[Any, Any]:
     return caches.setdefault(name, {})
 
 
-THREADS = "threads"  # case id -> ([the customer's message ids], [ours to the customer])
+THREADS = "threads"  # case id -> [the Message-IDs of the customer's thread, in time order]
 
 
 def start_thread(session: Session, case_id: int) -> None:
     """A case opened in this transaction: its thread is known to be empty, no query needed."""
-    transaction_cache(session, THREADS)[case_id] = ([], [])
+    transaction_cache(session, THREADS)[case_id] = []
 
 
-def note_in_thread(session: Session, case_id: int, message_id: str, ours: bool) -> None:
-    """Keep a thread cached for this transaction up to date with a message just added."""
+def note_in_thread(session: Session, case_id: int, message_id: str) -> None:
+    """Keep a thread cached for this transaction up to date with a message just added (the
+    customer's, or ours to them): the latest in time."""
     known = transaction_cache(session, THREADS).get(case_id)
     if known is not None:
-        known[1 if ours else 0].append(message_id)
+        known.append(message_id)
 
 
 def get_checkpoint(session: Session, folder: str) -> Checkpoint | None:

@@ -1,0 +1,157 @@
+"""A letter's text laid out: filled to 72 columns, and the same words as HTML blocks."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from html import escape
+
+WIDTH = 72  # what every text client shows without wrapping a line again
+HTML_WIDTH = 76  # RFC 2045's line limit: the HTML part goes as 7bit when it keeps to it
+UNBROKEN = "\u00a0"  # joins the words of a date: a line never breaks inside one
+_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+# a date as people write it in a letter ("27 November", "4 November 2026", "November 27")
+_DATE = re.compile(
+    rf"\b(?:\d{{1,2}}(?:st|nd|rd|th)? (?:{_MONTHS})(?: \d{{4}})?|(?:{_MONTHS}) \d{{1,2}}\b)"
+)
+
+
+def unbroken(words: str) -> str:
+    """WORDS that no line of a letter breaks between (a date, a time)."""
+    return words.replace(" ", UNBROKEN)
+
+
+def dates_unbroken(text: str) -> str:
+    """TEXT with every date in it written so that no line breaks inside it (one pass)."""
+    return _DATE.sub(lambda found: unbroken(found.group(0)), text)
+
+
+def fill_line(line: str, width: int = WIDTH) -> list[str]:
+    """LINE broken at spaces into lines of at most WIDTH, each under the first's indent.
+
+    A list item ("- ") and a quote ("> ") carry on under their text and their "> ". A word
+    longer than WIDTH (a URL, a reference) stands on a line of its own, never broken.
+    """
+    if len(line) <= width:
+        return [line]
+    body = line.lstrip(" ")
+    indent = line[: len(line) - len(body)]
+    if body.startswith("> "):
+        first, rest, body = indent + "> ", indent + "> ", body[2:]
+    elif body.startswith("- "):
+        first, rest, body = indent + "- ", indent + "  ", body[2:]
+    else:
+        first = rest = indent
+    lines: list[str] = []
+    current, bare = first, len(first)  # BARE: the length of the line before its first word
+    for word in body.split(" "):  # not split(): UNBROKEN is whitespace to str.split
+        if not word:
+            continue
+        if len(current) == bare:
+            current += word
+        elif len(current) + 1 + len(word) > width:
+            lines.append(current)
+            current, bare = rest + word, len(rest)
+        else:
+            current += " " + word
+    lines.append(current)
+    return lines
+
+
+@dataclass(frozen=True)
+class Laid:
+    """A letter in its two forms: the text part and the HTML body (to go in the layout)."""
+
+    text: str
+    html: str
+    title: str
+
+
+def lay_out(source: str, links: Links) -> Laid:
+    """The text part and the HTML body of a letter written as templates/README.md says.
+
+    Blocks are separated by blank lines. A block whose second line is all "=" is the
+    letter's title (h1), all "-" a heading (h2); a block of "- " lines is a list, of "> "
+    lines a quote; any other block is a paragraph, its lines kept as lines. Lines longer
+    than WIDTH are filled; the underline of a heading is as long as its words.
+    """
+    text_blocks: list[str] = []
+    html_blocks: list[str] = []
+    title = ""
+    for block in source.strip("\n").split("\n\n"):
+        lines = [line.rstrip() for line in block.strip("\n").split("\n")]
+        if not lines or not lines[0]:
+            continue
+        if len(lines) == 2 and lines[1] and lines[1].strip("=-") == "":
+            words = lines[0].strip()
+            level = "h1" if lines[1][0] == "=" else "h2"
+            title = title or words
+            heading = fill_line(words)
+            underline = lines[1][0] * max(map(len, heading))
+            text_blocks.append("\n".join([*heading, underline]))
+            html_blocks.append(f"<{level}>{links.html(words)}</{level}>")
+            continue
+        filled = [part for line in lines for part in fill_line(line)]
+        text_blocks.append("\n".join(filled))
+        if all(line.lstrip().startswith("- ") for line in lines):
+            items = "".join(f"<li>{links.html(line.lstrip()[2:])}</li>\n" for line in lines)
+            html_blocks.append(f"<ul>\n{items}</ul>")
+        elif all(line.lstrip().startswith(">") for line in lines):
+            quoted = "<br>\n".join(links.html(line.lstrip()[1:].strip()) for line in lines)
+            html_blocks.append(f"<blockquote><p>{quoted}</p></blockquote>")
+        else:
+            html_blocks.append("<p>" + "<br>\n".join(links.html(line) for line in lines) + "</p>")
+    text = "\n\n".join(text_blocks).replace(UNBROKEN, " ") + "\n"
+    return Laid(text, "\n".join(html_blocks), title.replace(UNBROKEN, " "))
+
+
+class Links:
+    """The web addresses, email addresses and phone numbers a letter names, made links.
+
+    Only the ones the settings name (the scheme's, the complaints code's, ours, staff
+    phones), found in one pass of one pattern built once: no guessing at what looks like a
+    URL in a customer's words.
+    """
+
+    def __init__(self, targets: Mapping[str, str]) -> None:
+        self.unbroken = [words for words in targets if " " in words]  # "0330 440 1614"
+        known = {
+            escape(words, quote=False): href for words, href in targets.items() if words and href
+        }
+        self.targets = known
+        longest_first = sorted(known, key=len, reverse=True)
+        self.pattern = (
+            re.compile("|".join(re.escape(words) for words in longest_first)) if known else None
+        )
+
+    def html(self, words: str) -> str:
+        """WORDS escaped for HTML, each known address in it a link."""
+        escaped = escape(words, quote=False)
+        if self.pattern is None:
+            return escaped
+        return self.pattern.sub(self._link, escaped)
+
+    def _link(self, found: re.Match[str]) -> str:
+        words = found.group(0)
+        return f'<a href="{escape(self.targets[words])}">{words}</a>'
+
+
+def web_link(address: str) -> str:
+    """The href of a web address written as a letter shows it ("www.example.org")."""
+    return address if "://" in address else f"https://{address}"
+
+
+def phone_link(number: str) -> str:
+    """The tel: href of a UK number as people write it ("0330 440 1614")."""
+    digits = "".join(ch for ch in number if ch.isdigit() or ch == "+")
+    if digits.startswith("0") and not digits.startswith("00"):
+        digits = "+44" + digits[1:]
+    return f"tel:{digits}" if digits else ""
+
+
+def html_source(html: str, width: int = HTML_WIDTH) -> str:
+    """HTML as a part's source: plain ASCII (character references) in lines of at most
+    WIDTH where it can, broken at spaces (where HTML sees no difference), so it goes 7bit."""
+    ascii_only = html.encode("ascii", "xmlcharrefreplace").decode("ascii")
+    return "\n".join(part for line in ascii_only.split("\n") for part in fill_line(line, width))
