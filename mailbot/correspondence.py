@@ -135,8 +135,6 @@ class Correspondence:
     ) -> Outbound:
         """Letter KIND (templates/KIND.txt.j2) to the customer, signed by the member of staff
         SIGNED_BY if they are one: its row (HELD if it was held back)."""
-        if kind in QUOTE_THE_COMPLAINT:
-            context["complained"] = self._complaint_words(session, case)
         return self._to_customer(
             session,
             case,
@@ -157,6 +155,27 @@ class Correspondence:
         author: str = "",
         business_time_only: bool = False,
     ) -> Outbound:
+        letter = self.customer_letter(
+            session, case, kind, context, auto_submitted, signatory, author
+        )
+        queued = self.outbox.queue(session, case, kind, letter, business_time_only)
+        if queued.status != OutboundStatus.HELD:  # R3: the customer hears from us when it goes
+            case.last_customer_contact_at = queued.next_attempt_at
+        return queued
+
+    def customer_letter(
+        self,
+        session: Session,
+        case: Case,
+        kind: MessageKind,
+        context: dict[str, Any],
+        auto_submitted: str | None = "auto-generated",
+        signatory: StaffMember | None = None,
+        author: str = "",
+    ) -> Letter:
+        """Letter KIND to CASE's customer as it would go now (`mailbot letters preview`)."""
+        if kind in QUOTE_THE_COMPLAINT:
+            context = {**context, "complained": self._complaint_words(session, case)}
         said = self.last_said(session, case)
         writer = said.member if said else None
         if writer is not None and case.level == Level.MANAGER and writer.role != "manager":
@@ -167,7 +186,7 @@ class Correspondence:
             self._context(case, said=said, signatory=signer, **context),
         )
         in_reply_to, references = thread_of(session, case)
-        letter = Letter(
+        return Letter(
             to_address=case.customer_email,
             to_name=case.customer_name,
             subject=case_subject(case),
@@ -179,10 +198,6 @@ class Correspondence:
             from_name=self.team,
             author=author,
         )
-        queued = self.outbox.queue(session, case, kind, letter, business_time_only)
-        if queued.status != OutboundStatus.HELD:  # R3: the customer hears from us when it goes
-            case.last_customer_contact_at = queued.next_attempt_at
-        return queued
 
     def last_said(self, session: Session, case: Case) -> Said | None:
         """What a member of staff last told the customer (None: nobody has yet)."""
@@ -560,22 +575,52 @@ def specimens(
     ]
 
 
+def specimen_letters(settings: Settings, templates: Templates) -> dict[str, Letter]:
+    """Every letter kind as it would go, about the sample case (`mailbot letters render`)."""
+    case = specimen_case(settings)
+    staff = next(
+        iter(settings.staff), StaffMember(email="terry@example.com", name="Terry", role="agent")
+    )
+    thread = [f"<complaint.{case.ref}@example.com>"]
+    letters: dict[str, Letter] = {}
+    for kind, context in specimens(settings, templates, case):
+        if kind in letters:
+            continue  # a second sample of a kind takes its other branches at start-up
+        person = kind in PERSON_LETTERS
+        text, html = (
+            templates.letter(kind, context) if person else (templates.render(kind, context), None)
+        )
+        letters[kind] = Letter(
+            to_address=case.customer_email if person else staff.email,
+            to_name=case.customer_name if person else staff.name,
+            subject=case_subject(case),
+            text=text,
+            html=html,
+            in_reply_to=thread[-1],
+            references=thread,
+            from_name=team_name(settings),
+        )
+    return letters
+
+
 def _references(ids: Sequence[str]) -> list[str]:
     """A thread's References: its first message and its latest, in time order."""
     return [*ids[:1], *ids[1:][-(_MOST_REFERENCES - 1) :]]
 
 
 def thread_of(session: Session, case: Case) -> tuple[str | None, list[str]]:
-    """In-Reply-To (the thread's latest message) and References (its first and latest, in
-    time order) for a mail about CASE: the customer's messages and ours to them."""
+    """In-Reply-To (the customer's latest message, else our latest letter) and References
+    (the thread's first and latest messages, in time order) for a mail about CASE."""
     threads = db.transaction_cache(session, db.THREADS)
     if case.id not in threads:
         threads[case.id] = _thread_from_database(session, case)
-    thread: list[str] = threads[case.id]
-    return (thread[-1] if thread else None), _references(thread)
+    thread: list[tuple[str, bool]] = threads[case.id]
+    theirs = [message_id for message_id, ours in thread if not ours]
+    ids = [message_id for message_id, _ in thread]
+    return (theirs[-1] if theirs else ids[-1] if ids else None), _references(ids)
 
 
-def _thread_from_database(session: Session, case: Case) -> list[str]:
+def _thread_from_database(session: Session, case: Case) -> list[tuple[str, bool]]:
     theirs = (
         col(Inbound.case_id) == case.id,
         col(Inbound.kind).in_([MessageKind.COMPLAINT, MessageKind.CUSTOMER_REPLY]),
@@ -599,4 +644,5 @@ def _thread_from_database(session: Session, case: Case) -> list[str]:
             col(Outbound.id).label("n"),
         ).where(*ours),
     )
-    return [row[0] for row in session.execute(both.order_by("at", "ours", "n")).all()]
+    rows = session.execute(both.order_by("at", "ours", "n")).all()
+    return [(message_id, bool(mine)) for message_id, _, mine, _ in rows]

@@ -117,7 +117,9 @@ class Links:
     def __init__(self, targets: Mapping[str, str]) -> None:
         self.unbroken = [words for words in targets if " " in words]  # "0330 440 1614"
         known = {
-            escape(words, quote=False): href for words, href in targets.items() if words and href
+            escape(unbroken(words), quote=False): href
+            for words, href in targets.items()
+            if words and href
         }
         self.targets = known
         longest_first = sorted(known, key=len, reverse=True)
@@ -134,7 +136,8 @@ class Links:
 
     def _link(self, found: re.Match[str]) -> str:
         words = found.group(0)
-        return f'<a href="{escape(self.targets[words])}">{words}</a>'
+        # the tag may end on the next line: a long address stays within a 7bit line
+        return f'<a href="{escape(self.targets[words])}"\n>{words}</a>'
 
 
 def web_link(address: str) -> str:

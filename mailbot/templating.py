@@ -143,9 +143,10 @@ class Templates:
         for words in self.links.unbroken:  # a phone number stays on one line
             source = source.replace(words, unbroken(words))
         laid = lay_out(source, self.links)
-        html = self.env.get_template(LAYOUT).render(
-            context, title=laid.title, body=Markup(laid.html)
-        )
+        body, case = laid.html, context.get("case")
+        if case is not None:  # a reference is one word: "CMP-2026-" never ends a line
+            body = body.replace(case.ref, f'<span class="ref">{case.ref}</span>')
+        html = self.env.get_template(LAYOUT).render(context, title=laid.title, body=Markup(body))
         return laid.text, html_source(html)
 
     def check(self, kind: str, context: dict[str, Any], person: bool = False) -> None:

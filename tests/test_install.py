@@ -13,7 +13,7 @@ from mailbot import templating
 from mailbot.cli import main
 from mailbot.config import load_settings
 from mailbot.correspondence import PERSON_LETTERS, specimens
-from mailbot.templating import TemplateFault, Templates, packaged_templates
+from mailbot.templating import Templates, packaged_templates
 from tests.conftest import TEAM_LEADER, Mailbot
 
 ROOT = Path(__file__).resolve().parent.parent

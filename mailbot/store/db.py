@@ -164,7 +164,7 @@ def transaction_cache(session: Session, name: str) -> dict[Any, Any]:
     return caches.setdefault(name, {})
 
 
-THREADS = "threads"  # case id -> [the Message-IDs of the customer's thread, in time order]
+THREADS = "threads"  # case id -> [(Message-ID, ours) of the customer's thread, in time order]
 
 
 def start_thread(session: Session, case_id: int) -> None:
@@ -172,12 +172,12 @@ def start_thread(session: Session, case_id: int) -> None:
     transaction_cache(session, THREADS)[case_id] = []
 
 
-def note_in_thread(session: Session, case_id: int, message_id: str) -> None:
+def note_in_thread(session: Session, case_id: int, message_id: str, ours: bool) -> None:
     """Keep a thread cached for this transaction up to date with a message just added (the
-    customer's, or ours to them): the latest in time."""
+    customer's, or OURS to them): the latest in time."""
     known = transaction_cache(session, THREADS).get(case_id)
     if known is not None:
-        known.append(message_id)
+        known.append((message_id, ours))
 
 
 def get_checkpoint(session: Session, folder: str) -> Checkpoint | None:
