@@ -125,8 +125,8 @@ def parts(message: EmailMessage) -> tuple[str, Page]:
 
 
 def words(text: str) -> str:
-    """TEXT as words, whatever lines it was broken into."""
-    return " ".join(text.split())
+    """TEXT as words, whatever lines it was broken into (a quote's too)."""
+    return " ".join(text.replace("\n> ", "\n").split())
 
 
 def facts(settings: Settings) -> dict[str, list[str]]:
