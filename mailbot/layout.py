@@ -10,21 +10,27 @@ from html import escape
 WIDTH = 72  # what every text client shows without wrapping a line again
 HTML_WIDTH = 76  # RFC 2045's line limit: the HTML part goes as 7bit when it keeps to it
 UNBROKEN = "\u00a0"  # joins the words of a date: a line never breaks inside one
-_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
-# a date as people write it in a letter ("27 November", "4 November 2026", "November 27")
-_DATE = re.compile(
-    rf"\b(?:\d{{1,2}}(?:st|nd|rd|th)? (?:{_MONTHS})(?: \d{{4}})?|(?:{_MONTHS}) \d{{1,2}}\b)"
+MONTHS = frozenset(
+    [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ]
 )
 
 
 def unbroken(words: str) -> str:
     """WORDS that no line of a letter breaks between (a date, a time)."""
     return words.replace(" ", UNBROKEN)
-
-
-def dates_unbroken(text: str) -> str:
-    """TEXT with every date in it written so that no line breaks inside it (one pass)."""
-    return _DATE.sub(lambda found: unbroken(found.group(0)), text)
 
 
 def fill_line(line: str, width: int = WIDTH) -> list[str]:
@@ -44,19 +50,32 @@ def fill_line(line: str, width: int = WIDTH) -> list[str]:
     else:
         first = rest = indent
     lines: list[str] = []
-    current, bare = first, len(first)  # BARE: the length of the line before its first word
-    for word in body.split(" "):  # not split(): UNBROKEN is whitespace to str.split
-        if not word:
-            continue
-        if len(current) == bare:
-            current += word
-        elif len(current) + 1 + len(word) > width:
-            lines.append(current)
-            current, bare = rest + word, len(rest)
-        else:
-            current += " " + word
-    lines.append(current)
+    prefix = first
+    while len(prefix) + len(body) > width:  # a line at a time, not a word at a time
+        room = width - len(prefix)
+        cut = body.rfind(" ", 0, room + 1)  # the last space that fits (UNBROKEN is none)
+        while cut > 0 and _inside_a_date(body, cut):  # "27 November 2026" in someone's words
+            cut = body.rfind(" ", 0, cut)
+        if cut <= 0:  # a word longer than the room stands on a line of its own
+            cut = body.find(" ", room)
+            if cut < 0:
+                break
+        lines.append(prefix + body[:cut].rstrip(" "))
+        body, prefix = body[cut + 1 :].lstrip(" "), rest
+    if body:
+        lines.append(prefix + body)
     return lines
+
+
+def _inside_a_date(text: str, space: int) -> bool:
+    """Whether the space at SPACE in TEXT is inside a date ("27 November", "November 2026")."""
+    before = text[text.rfind(" ", 0, space) + 1 : space].lstrip("(\"'")
+    end = text.find(" ", space + 1)
+    after = text[space + 1 : end if end >= 0 else len(text)].rstrip(",.;:)\"'")
+    if after in MONTHS:
+        day = before[:-2] if before.endswith(("st", "nd", "rd", "th")) else before
+        return day.isdigit() and len(day) <= 2
+    return before in MONTHS and after.isdigit() and len(after) == 4
 
 
 @dataclass(frozen=True)
@@ -90,20 +109,25 @@ def lay_out(source: str, links: Links) -> Laid:
             heading = fill_line(words)
             underline = lines[1][0] * max(map(len, heading))
             text_blocks.append("\n".join([*heading, underline]))
-            html_blocks.append(f"<{level}>{links.html(words)}</{level}>")
+            html_blocks.append(f"<{level}>{_escape(words)}</{level}>")
             continue
         filled = [part for line in lines for part in fill_line(line)]
         text_blocks.append("\n".join(filled))
         if all(line.lstrip().startswith("- ") for line in lines):
-            items = "".join(f"<li>{links.html(line.lstrip()[2:])}</li>\n" for line in lines)
+            items = "".join(f"<li>{_escape(line.lstrip()[2:])}</li>\n" for line in lines)
             html_blocks.append(f"<ul>\n{items}</ul>")
         elif all(line.lstrip().startswith(">") for line in lines):
-            quoted = "<br>\n".join(links.html(line.lstrip()[1:].strip()) for line in lines)
+            quoted = "<br>\n".join(_escape(line.lstrip()[1:].strip()) for line in lines)
             html_blocks.append(f"<blockquote><p>{quoted}</p></blockquote>")
         else:
-            html_blocks.append("<p>" + "<br>\n".join(links.html(line) for line in lines) + "</p>")
+            html_blocks.append("<p>" + "<br>\n".join(map(_escape, lines)) + "</p>")
     text = "\n\n".join(text_blocks).replace(UNBROKEN, " ") + "\n"
-    return Laid(text, "\n".join(html_blocks), title.replace(UNBROKEN, " "))
+    html = links.linked("\n".join(html_blocks))  # one pass for the whole letter
+    return Laid(text, html, title.replace(UNBROKEN, " "))
+
+
+def _escape(words: str) -> str:
+    return escape(words, quote=False)
 
 
 class Links:
@@ -127,12 +151,9 @@ class Links:
             re.compile("|".join(re.escape(words) for words in longest_first)) if known else None
         )
 
-    def html(self, words: str) -> str:
-        """WORDS escaped for HTML, each known address in it a link."""
-        escaped = escape(words, quote=False)
-        if self.pattern is None:
-            return escaped
-        return self.pattern.sub(self._link, escaped)
+    def linked(self, html: str) -> str:
+        """HTML (escaped text in our own tags) with each known address in its text a link."""
+        return html if self.pattern is None else self.pattern.sub(self._link, html)
 
     def _link(self, found: re.Match[str]) -> str:
         words = found.group(0)

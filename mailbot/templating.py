@@ -25,7 +25,7 @@ from jinja2 import (
 from jinja2.bccache import Bucket
 from markupsafe import Markup
 
-from mailbot.layout import Links, dates_unbroken, html_source, lay_out, unbroken
+from mailbot.layout import Links, html_source, lay_out, unbroken
 from mailbot.procedure.calendar import day_words, when_words
 
 LAYOUT = "_layout.html.j2"  # the one HTML frame of every letter to a person
@@ -139,7 +139,7 @@ class Templates:
 
     def letter(self, kind: str, context: dict[str, Any]) -> tuple[str, str]:
         """Letter KIND to a person: its text part (72 columns) and its HTML part."""
-        source = dates_unbroken(self.render(kind, context))
+        source = self.render(kind, context)
         for words in self.links.unbroken:  # a phone number stays on one line
             source = source.replace(words, unbroken(words))
         laid = lay_out(source, self.links)
