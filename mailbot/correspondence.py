@@ -614,13 +614,13 @@ def thread_of(session: Session, case: Case) -> tuple[str | None, list[str]]:
     threads = db.transaction_cache(session, db.THREADS)
     if case.id not in threads:
         threads[case.id] = _thread_from_database(session, case)
-    thread: list[tuple[str, bool]] = threads[case.id]
-    theirs = [message_id for message_id, ours in thread if not ours]
-    ids = [message_id for message_id, _ in thread]
+    thread: list[tuple[datetime, bool, str]] = threads[case.id]
+    theirs = [message_id for _, ours, message_id in thread if not ours]
+    ids = [message_id for _, _, message_id in thread]
     return (theirs[-1] if theirs else ids[-1] if ids else None), _references(ids)
 
 
-def _thread_from_database(session: Session, case: Case) -> list[tuple[str, bool]]:
+def _thread_from_database(session: Session, case: Case) -> list[tuple[datetime, bool, str]]:
     theirs = (
         col(Inbound.case_id) == case.id,
         col(Inbound.kind).in_([MessageKind.COMPLAINT, MessageKind.CUSTOMER_REPLY]),
@@ -645,4 +645,4 @@ def _thread_from_database(session: Session, case: Case) -> list[tuple[str, bool]
         ).where(*ours),
     )
     rows = session.execute(both.order_by("at", "ours", "n")).all()
-    return [(message_id, bool(mine)) for message_id, _, mine, _ in rows]
+    return [(at, bool(mine), message_id) for message_id, at, mine, _ in rows]

@@ -114,7 +114,7 @@ class OutboxWriter:
                 later = f", to go at {release.isoformat()}" if release != now else ""
                 self._event(session, case, f"queued {kind}", f"to {address}{later}")
                 if address == case.customer_email:
-                    db.note_in_thread(session, case.id, message_id, ours=True)
+                    db.note_in_thread(session, case.id, message_id, release, ours=True)
         return row
 
     def automated_mail_held(self, session: Session, address: str) -> str:

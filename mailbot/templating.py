@@ -25,7 +25,7 @@ from jinja2 import (
 from jinja2.bccache import Bucket
 from markupsafe import Markup
 
-from mailbot.layout import Links, html_source, lay_out, unbroken
+from mailbot.layout import UNBROKEN, Links, html_source, lay_out, unbroken
 from mailbot.procedure.calendar import day_words, when_words
 
 LAYOUT = "_layout.html.j2"  # the one HTML frame of every letter to a person
@@ -135,11 +135,14 @@ class Templates:
 
     def render(self, kind: str, context: dict[str, Any]) -> str:
         """The plain text of letter KIND, as its template writes it (a letter to staff)."""
+        return self._source(kind, context).replace(UNBROKEN, " ")
+
+    def _source(self, kind: str, context: dict[str, Any]) -> str:
         return self.env.get_template(f"{kind}.txt.j2").render(context)
 
     def letter(self, kind: str, context: dict[str, Any]) -> tuple[str, str]:
         """Letter KIND to a person: its text part (72 columns) and its HTML part."""
-        source = self.render(kind, context)
+        source = self._source(kind, context)
         for words in self.links.unbroken:  # a phone number stays on one line
             source = source.replace(words, unbroken(words))
         laid = lay_out(source, self.links)
