@@ -397,6 +397,7 @@ def letter_context(
 ) -> dict[str, Any]:
     """What a letter's template sees: the settings it names, CASE's dates, and EXTRA."""
     p = settings.procedure
+    today = templates.day(now)
     context: dict[str, Any] = {
         "case": case,
         "company_name": p.company_name,
@@ -405,8 +406,8 @@ def letter_context(
         "adr": settings.adr_scheme,
         "hours": f"{p.opening_time} and {p.closing_time}",
         "complaints_address": settings.smtp.from_address,
-        "today": templates.day(now),
-        "letter_day": templates.day(now),  # the date the ADR scheme's time limit counts from
+        "today": today,
+        "letter_day": today,  # the date the ADR scheme's time limit counts from
         "said": None,
         "signatory": None,
         "role_titles": ROLE_TITLES,

@@ -33,11 +33,12 @@ def unbroken(words: str) -> str:
     return words.replace(" ", UNBROKEN)
 
 
-def fill_line(line: str, width: int = WIDTH) -> list[str]:
+def fill_line(line: str, width: int = WIDTH, dates: bool = True) -> list[str]:
     """LINE broken at spaces into lines of at most WIDTH, each under the first's indent.
 
     A list item ("- ") and a quote ("> ") carry on under their text and their "> ". A word
-    longer than WIDTH (a URL, a reference) stands on a line of its own, never broken.
+    longer than WIDTH (a URL, a reference) stands on a line of its own, never broken, and
+    (DATES) a date in someone's words ("27 November 2026") is kept on one line.
     """
     if len(line) <= width:
         return [line]
@@ -54,7 +55,9 @@ def fill_line(line: str, width: int = WIDTH) -> list[str]:
     while len(prefix) + len(body) > width:  # a line at a time, not a word at a time
         room = width - len(prefix)
         cut = body.rfind(" ", 0, room + 1)  # the last space that fits (UNBROKEN is none)
-        while cut > 0 and _inside_a_date(body, cut):  # "27 November 2026" in someone's words
+        while (
+            dates and cut > 0 and _inside_a_date(body, cut)
+        ):  # "27 November 2026" in someone's words
             cut = body.rfind(" ", 0, cut)
         if cut <= 0:  # a word longer than the room stands on a line of its own
             cut = body.find(" ", room)
@@ -69,6 +72,9 @@ def fill_line(line: str, width: int = WIDTH) -> list[str]:
 
 def _inside_a_date(text: str, space: int) -> bool:
     """Whether the space at SPACE in TEXT is inside a date ("27 November", "November 2026")."""
+    following = text[space + 1 : space + 2]
+    if not (following.isupper() or following.isdigit()):
+        return False  # most breaks: before a word in lower case
     before = text[text.rfind(" ", 0, space) + 1 : space].lstrip("(\"'")
     end = text.find(" ", space + 1)
     after = text[space + 1 : end if end >= 0 else len(text)].rstrip(",.;:)\"'")
@@ -98,29 +104,34 @@ def lay_out(source: str, links: Links) -> Laid:
     text_blocks: list[str] = []
     html_blocks: list[str] = []
     title = ""
-    for block in source.strip("\n").split("\n\n"):
-        lines = [line.rstrip() for line in block.strip("\n").split("\n")]
-        if not lines or not lines[0]:
+    source = source.strip("\n")
+    # escaped once for the whole letter: escaping keeps every line and block where it was
+    for block, marked in zip(source.split("\n\n"), _escape(source).split("\n\n"), strict=True):
+        lines = block.strip("\n").split("\n")
+        if not lines[0]:
             continue
-        if len(lines) == 2 and lines[1] and lines[1].strip("=-") == "":
+        html_lines = marked.strip("\n").split("\n")
+        if len(lines) == 2 and lines[1] and not lines[1].strip("=-"):
             words = lines[0].strip()
             level = "h1" if lines[1][0] == "=" else "h2"
             title = title or words
             heading = fill_line(words)
             underline = lines[1][0] * max(map(len, heading))
             text_blocks.append("\n".join([*heading, underline]))
-            html_blocks.append(f"<{level}>{_escape(words)}</{level}>")
+            html_blocks.append(f"<{level}>{html_lines[0].strip()}</{level}>")
             continue
-        filled = [part for line in lines for part in fill_line(line)]
-        text_blocks.append("\n".join(filled))
-        if all(line.lstrip().startswith("- ") for line in lines):
-            items = "".join(f"<li>{_escape(line.lstrip()[2:])}</li>\n" for line in lines)
+        if any(len(line) > WIDTH for line in lines):
+            lines = [part for line in lines for part in fill_line(line)]
+        text_blocks.append("\n".join(lines))
+        start = html_lines[0].lstrip()[:2]
+        if start == "- " and all(line.lstrip()[:2] == "- " for line in html_lines):
+            items = "".join(f"<li>{line.lstrip()[2:]}</li>\n" for line in html_lines)
             html_blocks.append(f"<ul>\n{items}</ul>")
-        elif all(line.lstrip().startswith(">") for line in lines):
-            quoted = "<br>\n".join(_escape(line.lstrip()[1:].strip()) for line in lines)
+        elif start[:1] == "&" and all(line.lstrip()[:4] == "&gt;" for line in html_lines):
+            quoted = "<br>\n".join(line.lstrip()[4:].strip() for line in html_lines)
             html_blocks.append(f"<blockquote><p>{quoted}</p></blockquote>")
         else:
-            html_blocks.append("<p>" + "<br>\n".join(map(_escape, lines)) + "</p>")
+            html_blocks.append("<p>" + "<br>\n".join(html_lines) + "</p>")
     text = "\n\n".join(text_blocks).replace(UNBROKEN, " ") + "\n"
     html = links.linked("\n".join(html_blocks))  # one pass for the whole letter
     return Laid(text, html, title.replace(UNBROKEN, " "))
@@ -178,4 +189,5 @@ def html_source(html: str, width: int = HTML_WIDTH) -> str:
     """HTML as a part's source: plain ASCII (character references) in lines of at most
     WIDTH where it can, broken at spaces (where HTML sees no difference), so it goes 7bit."""
     ascii_only = html.encode("ascii", "xmlcharrefreplace").decode("ascii")
-    return "\n".join(part for line in ascii_only.split("\n") for part in fill_line(line, width))
+    lines = ascii_only.split("\n")
+    return "\n".join(part for line in lines for part in fill_line(line, width, dates=False))
