@@ -282,6 +282,5 @@ def procedure_policy(settings: Settings, calendar: BusinessCalendar) -> Policy:
         ),
         reopen_days=p.reopen_days,
         adr_wait_weeks=p.adr_wait_weeks,
-        adr_scheme=settings.adr_scheme.name,
         staff_addresses=frozenset(m.email.lower() for m in settings.staff),
     )

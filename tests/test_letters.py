@@ -218,6 +218,18 @@ def test_both_parts_of_every_letter_say_the_facts_it_must_carry(settings: Settin
             assert words(fact) in page.text, (kind, "html", fact)
 
 
+def test_the_html_part_says_word_for_word_what_the_text_part_says(settings: Settings) -> None:
+    for kind, message in sent(settings).items():
+        text, page = parts(message)
+        read = [
+            line.lstrip().removeprefix("> ").removeprefix("- ").removeprefix(">")
+            for line in text.splitlines()
+            if line.strip("=-")  # a heading's underline is how text shows a heading
+        ]
+        shown = page.text.removeprefix("Claranet SOHO complaints team ")  # the letterhead
+        assert words("\n".join(read)) == shown, kind
+
+
 def test_the_text_part_keeps_to_72_columns_and_the_html_part_to_7bit_lines(
     settings: Settings,
 ) -> None:

@@ -21,7 +21,6 @@ POLICY = t.Policy(
     timers=rules.Policy(time(16, 0), 10, 1),
     reopen_days=14,
     adr_wait_weeks=8,
-    adr_scheme="Ombudsman Services",
     staff_addresses=frozenset({"terry@provider.example", "morgan@provider.example"}),
 )
 LEADER = StaffMember(email="terry@provider.example", name="Terry Leader", role="team_leader")

@@ -46,7 +46,6 @@ class Policy:
     timers: rules.Policy
     reopen_days: int = 14
     adr_wait_weeks: int = 8
-    adr_scheme: str = "the ADR scheme"
     staff_addresses: frozenset[str] = frozenset()
 
 
