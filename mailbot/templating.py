@@ -161,6 +161,7 @@ class Templates:
         """
         try:
             self._names_only_known(f"{kind}.txt.j2", context)
+            self._no_html_of_its_own(kind)
             if person:
                 self._names_only_known(LAYOUT, context | {"title": "", "body": ""})
                 self.letter(kind, context)
@@ -177,6 +178,16 @@ class Templates:
         except Exception as exc:
             problem = (str(exc).splitlines() or [type(exc).__name__])[0]
             raise TemplateFault(_template_at_fault(exc, f"{kind}.txt.j2"), problem) from None
+
+    def _no_html_of_its_own(self, kind: str) -> None:
+        """An operator's KIND.html.j2 (read before issue 16) would be ignored: say so."""
+        own = self.directories[0] / f"{kind}.html.j2"
+        if len(self.directories) > 1 and own.is_file():
+            raise TemplateFault(
+                str(own),
+                f"is no longer read: a letter's HTML is its {kind}.txt.j2 laid out in "
+                f"{LAYOUT} (remove it, and reword {kind}.txt.j2 or {LAYOUT})",
+            )
 
     def _names_only_known(self, name: str, context: dict[str, Any]) -> None:
         source, filename, _ = self.loader.get_source(self.env, name)

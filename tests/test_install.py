@@ -13,7 +13,7 @@ from mailbot import templating
 from mailbot.cli import main
 from mailbot.config import load_settings
 from mailbot.correspondence import PERSON_LETTERS, specimens
-from mailbot.templating import Templates, packaged_templates
+from mailbot.templating import TemplateFault, Templates, packaged_templates
 from tests.conftest import TEAM_LEADER, Mailbot
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,6 +109,17 @@ def test_an_operators_layout_frames_the_html_of_every_letter(tmp_path: Path) -> 
             templates.check(kind, context, person=True)
             _, html = templates.letter(kind, context)
             assert html.startswith("<main><h6>Claranet SOHO</h6><h1>"), kind
+
+
+def test_an_operators_html_of_one_letter_stops_start_up_as_no_longer_read(tmp_path: Path) -> None:
+    settings = load_settings(serverless_config(tmp_path), environ={})
+    own = tmp_path / "letters"
+    own.mkdir()
+    (own / "acknowledgement.html.j2").write_text("<p>{{ case.ref }}, ours</p>")
+    templates = Templates("Europe/London", own)
+    [context] = [c for kind, c in specimens(settings, templates) if kind == "acknowledgement"]
+    with pytest.raises(TemplateFault, match=r"acknowledgement\.html\.j2: is no longer read"):
+        templates.check("acknowledgement", context, person=True)
 
 
 def test_a_letter_missing_from_the_package_stops_start_up(
