@@ -121,6 +121,7 @@ TIMED: list[tuple[str, str, str]] = [
     ("decide+apply: complaint", "mailbot.apply", "Casefile.complaint"),
     ("letters: render", "mailbot.letters", "Letters.render"),
     ("letters: render", "mailbot.templating", "Templates.render"),
+    ("letters: render", "mailbot.templating", "Templates.letter"),  # a letter to a person
     ("letters: queue", "mailbot.outbox", "OutboxWriter.queue"),
     ("letters: compose", "mailbot.outbox", "compose"),
     ("send", "mailbot.app", "App.send"),
