@@ -128,6 +128,7 @@ TIMED: list[tuple[str, str, str]] = [
     ("letters: acknowledgement", "mailbot.correspondence", "Correspondence.acknowledgement"),
     ("letters: staff copy", "mailbot.correspondence", "Correspondence.staff_notification"),
     ("letters: thread headers", "mailbot.correspondence", "thread_of"),
+    ("letters: render", "mailbot.templating", "Templates.letter"),  # a letter to a person
     ("letters: queue", "mailbot.outbox", "OutboxWriter.queue"),
     ("letters: daily cap", "mailbot.outbox", "OutboxWriter._capped"),
     ("letters: compose", "mailbot.outbox", "compose"),

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from mailbot.apply import Casefile
 from mailbot.config import ConfigError, Settings
-from mailbot.correspondence import Correspondence, specimens
+from mailbot.correspondence import PERSON_LETTERS, Correspondence, letter_links, specimens
 from mailbot.intake import Clock, Intake
 from mailbot.mail.read import Reader
 from mailbot.metrics import Metrics
@@ -271,10 +271,10 @@ def build_app(
         raise ConfigError("procedure.region/timezone", str(exc)) from None
     if settings.staff_auth.require == "none":
         log.warning('staff_auth.require = "none": any mail from a staff address is trusted')
-    templates = Templates(p.timezone, settings.letters.own_templates)
+    templates = Templates(p.timezone, settings.letters.own_templates, links=letter_links(settings))
     try:  # every letter once, now: a template fault stops start-up, never a customer's mail
         for kind, context in specimens(settings, templates):
-            templates.check(kind, context)
+            templates.check(kind, context, person=kind in PERSON_LETTERS)
     except TemplateFault as fault:
         raise ConfigError(f"template {fault.template}", fault.problem) from None
     url = settings.database.url
@@ -321,6 +321,5 @@ def procedure_policy(settings: Settings, calendar: BusinessCalendar) -> Policy:
         ),
         reopen_days=p.reopen_days,
         adr_wait_weeks=p.adr_wait_weeks,
-        adr_scheme=settings.adr_scheme.name,
         staff_addresses=frozenset(m.email.lower() for m in settings.staff),
     )

@@ -207,10 +207,9 @@ class Casefile:
     def _letter(self, session: Session, case: Case, effect: t.Effect, applied: Applied) -> None:
         out = self.correspondence
         if isinstance(effect, t.ToCustomer):
-            context: dict[str, Any] = dict(effect.context)
-            if effect.with_history:
-                context["history"] = self.history(session, case)
-            row = out.to_customer(session, case, effect.kind, effect.subject, **context)
+            row = out.to_customer(
+                session, case, effect.kind, effect.signed_by, **dict(effect.context)
+            )
             if row.status != OutboundStatus.HELD:
                 applied.queued.append(effect.kind)
         elif isinstance(effect, t.Acknowledge):
@@ -231,7 +230,7 @@ class Casefile:
             )
             applied.queued.append(MessageKind.STAFF_NOTIFICATION)
         elif isinstance(effect, t.ToRole):
-            out.to_role(session, case, effect.role, effect.kind, effect.headline, **effect.context)
+            out.to_role(session, case, effect.role, effect.kind, **effect.context)
             applied.queued.append(effect.kind)
         elif isinstance(effect, t.LetterHeld):
             letter = t.HELD_LETTERS[effect.kind]
@@ -312,36 +311,6 @@ class Casefile:
             unsent: list[t.Effect] = [t.Change({sent: None})]
             self.apply(session, case, unsent + t.letter_held(row.kind, row.last_error))
         return len(latest)
-
-    def history(self, session: Session, case: Case) -> list[str]:
-        """The case so far, in the customer's words: what came in and what went out, by day."""
-        day = self.policy.calendar.day
-        lines = []
-        inbound = session.exec(
-            select(Inbound).where(Inbound.case_id == case.id).order_by(col(Inbound.id))
-        ).all()
-        for message in inbound:
-            if message.kind in (MessageKind.COMPLAINT, MessageKind.CUSTOMER_REPLY):
-                lines.append((message.received_at, f"{day(message.received_at)}: your message"))
-        names = {
-            MessageKind.ACKNOWLEDGEMENT: "our acknowledgement",
-            MessageKind.STAFF_REPLY: "a reply from our team",
-            MessageKind.ESCALATION_NOTICE: "your complaint passed to our managers",
-            MessageKind.DEADLOCK_REFUSAL: "our answer to your request for a deadlock letter",
-        }
-        outbound = session.exec(
-            select(Outbound)
-            .where(
-                Outbound.case_id == case.id,
-                Outbound.to_address == case.customer_email,
-                Outbound.status != OutboundStatus.HELD,  # never went: not in their history
-            )
-            .order_by(col(Outbound.id))
-        ).all()
-        for letter in outbound:
-            if letter.kind in names:
-                lines.append((letter.queued_at, f"{day(letter.queued_at)}: {names[letter.kind]}"))
-        return [text for _, text in sorted(lines)][-8:]
 
 
 def snapshot(case: Case) -> t.CaseState:

@@ -24,7 +24,15 @@ from sqlmodel import Session, col, select
 from mailbot import logs, privacy, report
 from mailbot.app import App, build_app, log_outcome, wall_clock
 from mailbot.config import ConfigError, config_path, in_force, load_settings
+from mailbot.correspondence import (
+    PERSON_LETTERS,
+    letter_context,
+    specimen_letters,
+    specimens,
+    team_name,
+)
 from mailbot.daemon import Outages, run_cycle, run_forever
+from mailbot.mail.compose import Letter, compose, new_message_id
 from mailbot.procedure.rules import ofcom_adr_wait_weeks, ofcom_words
 from mailbot.store import db, migrations
 from mailbot.store.lock import DatabaseLock, LockHeld
@@ -34,6 +42,7 @@ from mailbot.store.models import (
     Case,
     Disposition,
     Inbound,
+    MessageKind,
     Outbound,
     OutboundStatus,
     Suppression,
@@ -300,6 +309,35 @@ def parser() -> argparse.ArgumentParser:
     which = retry.add_mutually_exclusive_group(required=True)
     which.add_argument("id", type=int, nargs="?")
     which.add_argument("--all", action="store_true")
+    letters = _command(
+        commands,
+        "letters",
+        "the letters as they would go: check their wording before going live",
+        "With [letters] templates_dir, an operator's own wording is what is shown.",
+        ["0   shown or written", f"{USAGE}, or no such letter or case"],
+        "mailbot letters preview acknowledgement --html",
+    )
+    writing = letters.add_subparsers(dest="action", required=True, metavar="ACTION")
+    preview = _command(
+        writing,
+        "preview",
+        "print one letter as it would go",
+        "Sample data, or a real case's with --case; nothing is queued or sent.",
+        ["0   printed", f"{USAGE}, or no such letter or case"],
+        "mailbot letters preview update --case CMP-2026-000042",
+    )
+    preview.add_argument("kind", help="the letter: acknowledgement, update, resolution ...")
+    preview.add_argument("--case", metavar="REF", help="about this case (default: a sample)")
+    preview.add_argument("--html", action="store_true", help="its HTML part, not its text")
+    render = _command(
+        writing,
+        "render",
+        "every letter as KIND.eml, .txt and .html",
+        "Sample data for every kind of letter, for operators to read before going live.",
+        ["0   written", USAGE],
+        "mailbot letters render --output /tmp/letters",
+    )
+    render.add_argument("--output", required=True, metavar="DIR", type=Path)
     return top
 
 
@@ -334,6 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "export": _export,
         "erase": _erase,
         "purge": _purge,
+        "letters": _letters,
     }
     try:
         return command[args.command](app, args)
@@ -452,6 +491,66 @@ def _tick(app: App, args: argparse.Namespace) -> int:
             log.info("put back in the tick: %s", ", ".join(back) or "no case was set aside")
         log.info(app.tick().describe())
         return _send(app)
+
+
+def _letters(app: App, args: argparse.Namespace) -> int:
+    """The letters as they would go: the sample case's, or one of a real case's."""
+    samples = specimen_letters(app.settings, app.templates)
+    if args.action == "render":
+        args.output.mkdir(parents=True, exist_ok=True)
+        for kind, letter in samples.items():
+            (args.output / f"{kind}.eml").write_bytes(_composed(app, kind, letter))
+            (args.output / f"{kind}.txt").write_text(letter.text, encoding="utf-8")
+            if letter.html is not None:
+                (args.output / f"{kind}.html").write_text(letter.html, encoding="utf-8")
+        print(f"{len(samples)} letters written to {args.output}")
+        return EX_OK
+    if args.kind not in samples:
+        print(
+            f"mailbot: no letter {args.kind!r}; the letters: {', '.join(samples)}", file=sys.stderr
+        )
+        return EX_USAGE
+    letter = samples[args.kind]
+    if args.case:
+        ours = [k for k in PERSON_LETTERS if k != MessageKind.TOO_LARGE]
+        if args.kind not in ours:
+            print(
+                f"mailbot: --case previews a letter to a customer: {', '.join(ours)}",
+                file=sys.stderr,
+            )
+            return EX_USAGE
+        with Session(app.engine) as session:
+            case = session.exec(select(Case).where(Case.ref == args.case)).first()
+            if case is None:
+                print(f"mailbot: no case {args.case}", file=sys.stderr)
+                return EX_USAGE
+            base = letter_context(app.settings, app.templates, case, app.clock())
+            extras = next(
+                {k: v for k, v in context.items() if k not in base}
+                for kind, context in specimens(app.settings, app.templates, case)
+                if kind == args.kind
+            )
+            letter = app.casefile.correspondence.customer_letter(
+                session, case, MessageKind(args.kind), extras
+            )
+            session.rollback()  # a preview: nothing is queued or kept
+    if args.html:
+        print(letter.html or f"mailbot: {args.kind} has no HTML part", end="")
+    else:
+        print(letter.text, end="")
+    return EX_OK
+
+
+def _composed(app: App, kind: str, letter: Letter) -> bytes:
+    smtp = app.settings.smtp
+    return compose(
+        letter,
+        from_address=smtp.from_address,
+        from_name=team_name(app.settings),
+        message_id=new_message_id(smtp.from_address.rpartition("@")[2]),
+        date=app.clock(),
+        kind=kind,
+    )
 
 
 def _quarantine(app: App, args: argparse.Namespace) -> int:

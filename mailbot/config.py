@@ -161,7 +161,7 @@ class SmtpSettings(_Section):
     username: str = ""  # empty: no AUTH
     password: Secret = ""
     auth: Auth = "password"  # "oauth2": SASL XOAUTH2 as username, with a token from [oauth2]
-    from_name: str = "Complaints team"
+    from_name: str = ""  # empty: "[procedure] company_name complaints team"
     timeout_seconds: int = 30
     # a message the server keeps refusing this long is marked failed
     give_up_after: Annotated[str, AfterValidator(_duration)] = "2d"
@@ -267,6 +267,7 @@ class ProcedureSettings(_Section):
     closing_time: ClockTime = "17:30"
     adr_wait_weeks: int = 8
     company_name: str = "Claranet SOHO"
+    code_url: str = ""  # the published complaints code, linked from the acknowledgement
     extra_closed_days: Annotated[Strings, AfterValidator(lambda days: [_day(d) for d in days])] = []
     update_cutoff: ClockTime = "16:00"
     auto_escalate_working_days: int = 10
@@ -309,6 +310,7 @@ class AdrSchemeSettings(_Section):
     website: str = "www.ombudsman-services.org"
     phone: str = "0330 440 1614"
     email: str = "osenquiries@os-communications.org"
+    address: str = "Ombudsman Services, PO Box 730, Warrington, WA4 6WU"
     referral_limit_months: int = 12
 
 
@@ -331,6 +333,7 @@ class StaffMember(_Section):
     email: Address
     name: str
     role: Role
+    phone: str = ""  # in their signature on the letters they sign
 
 
 class StaffAuthSettings(_Section):

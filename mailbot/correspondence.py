@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import CompoundSelect, literal, union_all
 from sqlalchemy import select as sql_select
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from mailbot.config import Settings, StaffMember
+from mailbot.layout import phone_link, web_link
 from mailbot.mail.compose import Letter
 from mailbot.mail.parse import Address, ParsedMessage
+from mailbot.mail.trim import split_sign_off
 from mailbot.outbox import OutboxWriter
+from mailbot.procedure import transitions as t
 from mailbot.procedure.commands import COMMANDS, known
 from mailbot.procedure.details import Detail
 from mailbot.store import db
-from mailbot.store.models import Case, Inbound, Level, MessageKind, Outbound, OutboundStatus
+from mailbot.store.models import (
+    Case,
+    Event,
+    Inbound,
+    Level,
+    MessageKind,
+    Outbound,
+    OutboundStatus,
+)
 from mailbot.templating import Templates
 
 DETAIL_HELP = {
@@ -31,6 +43,52 @@ DETAIL_HELP = {
 _MOST_REFERENCES = 20  # enough to thread in every client, short enough for every server
 
 
+ROLE_TITLES = {
+    "agent": "Complaints Adviser",
+    "team_leader": "Team Leader",
+    "manager": "Complaints Manager",
+}
+# the letters that say what the complaint was in the customer's own words
+QUOTE_THE_COMPLAINT = frozenset({MessageKind.DEADLOCK_LETTER})
+_MOST_QUOTED = 400  # characters of the customer's complaint a letter quotes back
+
+
+@dataclass(frozen=True)
+class Said:
+    """The latest thing a member of staff told the customer, as the case recorded it."""
+
+    at: datetime
+    name: str
+    member: StaffMember | None  # None: no longer listed in [[staff]]
+    words: str
+
+
+def case_subject(case: Case) -> str:
+    """The one subject of every mail about CASE, to the customer and to staff alike."""
+    return f"[{case.ref}] {case.subject or 'Your complaint'}"
+
+
+def team_name(settings: Settings) -> str:
+    """Who letters come from: the company's complaints team (or [smtp] from_name)."""
+    return settings.smtp.from_name or f"{settings.procedure.company_name} complaints team"
+
+
+def letter_links(settings: Settings) -> dict[str, str]:
+    """What the HTML of a letter links: the scheme's and our addresses, staff phones."""
+    adr = settings.adr_scheme
+    links = {
+        adr.website: web_link(adr.website),
+        adr.email: f"mailto:{adr.email}",
+        adr.phone: phone_link(adr.phone),
+        settings.procedure.code_url: web_link(settings.procedure.code_url),
+        settings.smtp.from_address: f"mailto:{settings.smtp.from_address}",
+    }
+    for member in settings.staff:
+        if member.phone:
+            links[member.phone] = phone_link(member.phone)
+    return links
+
+
 class Correspondence:
     """Writes the letters of the procedure into the outbox, in the caller's transaction."""
 
@@ -38,6 +96,7 @@ class Correspondence:
         self.settings = settings
         self.templates = templates
         self.outbox = outbox
+        self.team = team_name(settings)
 
     # -- to the customer ----------------------------------------------------------------
 
@@ -47,115 +106,133 @@ class Correspondence:
         R2's choice: with procedure.acknowledge_out_of_hours = false, one queued outside
         business time goes at the next opening.
         """
-        text, html = self.templates.render(
-            "acknowledgement",
-            self._context(case, missing=list(missing), detail_help=DETAIL_HELP),
-        )
-        subject = f"[{case.ref}] We have received your complaint: {case.subject or 'no subject'}"
         row = self._to_customer(
             session,
             case,
             MessageKind.ACKNOWLEDGEMENT,
-            subject,
-            text,
-            html,
+            {"missing": list(missing), "detail_help": DETAIL_HELP},
             auto_submitted="auto-replied",
             business_time_only=not self.settings.procedure.acknowledge_out_of_hours,
         )
         return row.status != OutboundStatus.HELD
 
     def staff_reply(self, session: Session, case: Case, member: StaffMember, text: str) -> Outbound:
-        """Relay a staff member's words to the customer, signed with their name: its row
-        (HELD if it was held back)."""
-        body, _ = self.templates.render(
-            "staff_reply", self._context(case, text=text, member=member)
-        )
+        """Relay a staff member's words to the customer, signed by them once (their own
+        sign-off, or ours with their name): its row (HELD if it was held back)."""
+        own = split_sign_off(text, member.name).sign_off
         return self._to_customer(
             session,
             case,
             MessageKind.STAFF_REPLY,
-            f"Re: [{case.ref}] {case.subject}",
-            body,
-            None,
+            {"text": text, "member": member, "signed": bool(own)},
             auto_submitted=None,
-            from_name=f"{member.name} ({self.settings.smtp.from_name})",
+            signatory=member,
             author=member.email,
         )
 
     def to_customer(
-        self, session: Session, case: Case, kind: MessageKind, subject: str, **context: Any
+        self, session: Session, case: Case, kind: MessageKind, signed_by: str = "", **context: Any
     ) -> Outbound:
-        """Letter KIND (templates/KIND.txt.j2) to the customer, "[REF] SUBJECT": its row (HELD
-        if it was held back)."""
-        text, html = self.templates.render(str(kind), self._context(case, **context))
+        """Letter KIND (templates/KIND.txt.j2) to the customer, signed by the member of staff
+        SIGNED_BY if they are one: its row (HELD if it was held back)."""
         return self._to_customer(
             session,
             case,
             kind,
-            f"[{case.ref}] {subject}",
-            text,
-            html,
+            context,
             auto_submitted="auto-generated",
+            signatory=self.settings.staff_member(signed_by) if signed_by else None,
         )
-
-    def to_role(
-        self,
-        session: Session,
-        case: Case,
-        role: str,
-        kind: MessageKind,
-        headline: str,
-        **context: Any,
-    ) -> None:
-        """Letter KIND (templates/KIND_staff.txt.j2) to all staff with ROLE: "[REF] HEADLINE"."""
-        for member in self.settings.staff_with_role(role):
-            self.to_staff(
-                session,
-                case,
-                member,
-                kind,
-                f"{kind}_staff",
-                f"[{case.ref}] {headline}: {case.subject}",
-                None,
-                **context,
-            )
 
     def _to_customer(
         self,
         session: Session,
         case: Case,
         kind: MessageKind,
-        subject: str,
-        text: str,
-        html: str | None,
+        context: dict[str, Any],
         auto_submitted: str | None,
-        from_name: str | None = None,
+        signatory: StaffMember | None = None,
         author: str = "",
         business_time_only: bool = False,
     ) -> Outbound:
-        in_reply_to, references = thread_of(session, case)
-        letter = Letter(
-            to_address=case.customer_email,
-            to_name=case.customer_name,
-            subject=subject,
-            text=text,
-            html=html,
-            in_reply_to=in_reply_to,
-            references=references,
-            auto_submitted=auto_submitted,
-            from_name=from_name,
-            author=author,
+        letter = self.customer_letter(
+            session, case, kind, context, auto_submitted, signatory, author
         )
         queued = self.outbox.queue(session, case, kind, letter, business_time_only)
         if queued.status != OutboundStatus.HELD:  # R3: the customer hears from us when it goes
             case.last_customer_contact_at = queued.next_attempt_at
         return queued
 
+    def customer_letter(
+        self,
+        session: Session,
+        case: Case,
+        kind: MessageKind,
+        context: dict[str, Any],
+        auto_submitted: str | None = "auto-generated",
+        signatory: StaffMember | None = None,
+        author: str = "",
+    ) -> Letter:
+        """Letter KIND to CASE's customer as it would go now (`mailbot letters preview`)."""
+        if kind in QUOTE_THE_COMPLAINT:
+            context = {**context, "complained": self._complaint_words(session, case)}
+        said = self.last_said(session, case)
+        writer = said.member if said else None
+        if writer is not None and case.level == Level.MANAGER and writer.role != "manager":
+            writer = None  # escalated: the managers handle it now, and one of them signs
+        signer = signatory or writer or self.lead(case)
+        text, html = self.templates.letter(
+            str(kind),
+            self._context(case, said=said, signatory=signer, **context),
+        )
+        in_reply_to, references = thread_of(session, case)
+        return Letter(
+            to_address=case.customer_email,
+            to_name=case.customer_name,
+            subject=case_subject(case),
+            text=text,
+            html=html,
+            in_reply_to=in_reply_to,
+            references=references,
+            auto_submitted=auto_submitted,
+            from_name=self.team,
+            author=author,
+        )
+
+    def last_said(self, session: Session, case: Case) -> Said | None:
+        """What a member of staff last told the customer (None: nobody has yet)."""
+        if case.first_staff_reply_at is None:  # no query for a case no one has answered
+            return None
+        event = session.exec(
+            select(Event)
+            .where(Event.case_id == case.id, col(Event.action).in_(t.SAID_TO_CUSTOMER))
+            .order_by(col(Event.id).desc())
+            .limit(1)
+        ).first()
+        if event is None or not event.detail:
+            return None
+        member = self.settings.staff_member(event.actor)
+        return Said(event.at, member.name if member else event.actor, member, event.detail)
+
+    def lead(self, case: Case) -> StaffMember | None:
+        """Who signs CASE's letters when nobody has written to the customer yet."""
+        return next(iter(self.handlers(case)), None)
+
+    def _complaint_words(self, session: Session, case: Case) -> str:
+        """The opening of the customer's complaint, as a letter quotes it back."""
+        text = session.exec(
+            select(Inbound.text)
+            .where(Inbound.case_id == case.id, Inbound.kind == MessageKind.COMPLAINT)
+            .order_by(col(Inbound.id))
+            .limit(1)
+        ).first()
+        return shortened(text or "", _MOST_QUOTED)
+
     def too_large(self, session: Session, parsed: ParsedMessage, size: int, limit: int) -> None:
         """Tell a sender their message was too large to process (it is kept, not lost)."""
         assert parsed.sender is not None
         mb = 1024 * 1024
-        text, _ = self.templates.render(
+        text, html = self.templates.letter(
             "too_large",
             self._context(
                 None,
@@ -170,9 +247,11 @@ class Correspondence:
             to_name=parsed.sender.name,
             subject=f"Re: {parsed.subject}" if parsed.subject else "Your email to us",
             text=text,
+            html=html,
             in_reply_to=parsed.message_id,
             references=[parsed.message_id],
             auto_submitted="auto-replied",
+            from_name=self.team,
         )
         self.outbox.queue(session, None, MessageKind.TOO_LARGE, letter)
 
@@ -182,6 +261,13 @@ class Correspondence:
         """Who handles CASE: the team leaders, or the managers once escalated (R4)."""
         role = "manager" if case.level == Level.MANAGER else "team_leader"
         return self.settings.staff_with_role(role) or self.settings.staff_with_role("manager")
+
+    def to_role(
+        self, session: Session, case: Case, role: str, kind: MessageKind, **context: Any
+    ) -> None:
+        """Letter KIND (templates/KIND_staff.txt.j2) to all staff with ROLE."""
+        for member in self.settings.staff_with_role(role):
+            self.to_staff(session, case, member, kind, f"{kind}_staff", "", None, **context)
 
     def staff_notification(
         self,
@@ -193,7 +279,7 @@ class Correspondence:
         attachments: Sequence[str] = (),
     ) -> None:
         """Tell the case's handlers what the customer wrote; a plain Reply comes back to us."""
-        body, _ = self.templates.render(
+        body = self.templates.render(
             "staff_notification",
             self._context(
                 case,
@@ -204,7 +290,7 @@ class Correspondence:
                 commands=COMMANDS.values(),
             ),
         )
-        self._to_handlers(session, case, headline, body)
+        self._to_handlers(session, case, body)
 
     def third_party_notification(
         self,
@@ -216,7 +302,7 @@ class Correspondence:
         attachments: Sequence[str] = (),
     ) -> None:
         """Tell the case's handlers that WRITER, not the customer, wrote about it."""
-        body, _ = self.templates.render(
+        body = self.templates.render(
             "third_party_staff",
             self._context(
                 case,
@@ -226,19 +312,20 @@ class Correspondence:
                 attachments=list(attachments),
             ),
         )
-        self._to_handlers(session, case, f"Third-party mail from {writer.email}", body)
+        self._to_handlers(session, case, body)
 
-    def _to_handlers(self, session: Session, case: Case, headline: str, body: str) -> None:
+    def _to_handlers(self, session: Session, case: Case, body: str) -> None:
         in_reply_to, references = thread_of(session, case)
         for member in self.handlers(case):
             letter = Letter(
                 to_address=member.email,
                 to_name=member.name,
-                subject=f"[{case.ref}] {headline}: {case.subject or 'no subject'}",
+                subject=case_subject(case),
                 text=body,
                 in_reply_to=in_reply_to,
                 references=references,
                 reply_to=self.settings.smtp.from_address,
+                from_name=self.team,
             )
             self.outbox.queue(session, case, MessageKind.STAFF_NOTIFICATION, letter)
 
@@ -255,7 +342,7 @@ class Correspondence:
                 member,
                 MessageKind.LETTER_HELD,
                 "letter_held_staff",
-                f"[{case.ref}] {letter[:1].upper()}{letter[1:]} was not sent: {case.subject}",
+                "",
                 None,
                 letter=letter,
                 address=address,
@@ -273,35 +360,57 @@ class Correspondence:
         in_reply_to: str | None,
         **context: Any,
     ) -> None:
-        """A short letter to one member of staff (a confirmation, an error, an alert)."""
-        body, _ = self.templates.render(
-            template, {**self._context(case), "member": member, **context}
-        )
+        """A short letter to one member of staff (a confirmation, an error, an alert): about
+        a case, under its one subject and in its thread; else TITLE, answering IN_REPLY_TO."""
+        body = self.templates.render(template, {**self._context(case), "member": member, **context})
+        references = [in_reply_to] if in_reply_to else []
+        if case is not None:
+            parent, thread = thread_of(session, case)
+            references = _references([*thread, *references])
+            in_reply_to = in_reply_to or parent
         letter = Letter(
             to_address=member.email,
             to_name=member.name,
-            subject=title,
+            subject=case_subject(case) if case is not None else title,
             text=body,
             in_reply_to=in_reply_to,
-            references=[in_reply_to] if in_reply_to else [],
+            references=references,
             reply_to=self.settings.smtp.from_address,
+            from_name=self.team,
         )
         self.outbox.queue(session, case, kind, letter)
 
     def _context(self, case: Case | None, **extra: Any) -> dict[str, Any]:
-        return letter_context(self.settings, self.templates, case, **extra)
+        return letter_context(self.settings, self.templates, case, self.outbox.clock(), **extra)
+
+
+def shortened(text: str, most: int) -> str:
+    """TEXT cut at a word to at most MOST characters, "..." saying it was cut."""
+    text = " ".join(text.split())
+    if len(text) <= most:
+        return text
+    return text[:most].rsplit(" ", 1)[0].rstrip(",.;:") + " ..."
 
 
 def letter_context(
-    settings: Settings, templates: Templates, case: Case | None, **extra: Any
+    settings: Settings, templates: Templates, case: Case | None, now: datetime, **extra: Any
 ) -> dict[str, Any]:
     """What a letter's template sees: the settings it names, CASE's dates, and EXTRA."""
+    p = settings.procedure
+    today = templates.day(now)
     context: dict[str, Any] = {
         "case": case,
-        "company_name": settings.procedure.company_name,
+        "company_name": p.company_name,
+        "team": team_name(settings),
+        "code_url": p.code_url,
         "adr": settings.adr_scheme,
-        "hours": f"{settings.procedure.opening_time} and {settings.procedure.closing_time}",
+        "hours": f"{p.opening_time} and {p.closing_time}",
         "complaints_address": settings.smtp.from_address,
+        "today": today,
+        "letter_day": today,  # the date the ADR scheme's time limit counts from
+        "said": None,
+        "signatory": None,
+        "role_titles": ROLE_TITLES,
     }
     if case is not None:
         context |= {
@@ -309,21 +418,34 @@ def letter_context(
             "due": templates.when(case.first_response_due),
             "received": templates.when(case.received_at),
             "adr_date": templates.day(case.adr_date),
+            "adr_open": case.adr_date <= now,
             "received_day": templates.day(case.received_at),
             "referral_limit_months": settings.adr_scheme.referral_limit_months,
         }
     return context | extra
 
 
-def specimens(settings: Settings, templates: Templates) -> list[tuple[str, dict[str, Any]]]:
-    """Every letter kind with a sample context shaped like its callers', every branch taken.
+# the letters that go to a person as letters: a text part and an HTML part (Templates.letter)
+PERSON_LETTERS = frozenset(
+    {
+        MessageKind.ACKNOWLEDGEMENT,
+        MessageKind.STAFF_REPLY,
+        MessageKind.UPDATE,
+        MessageKind.ADR_NOTICE,
+        MessageKind.ESCALATION_NOTICE,
+        MessageKind.RESOLUTION,
+        MessageKind.DEADLOCK_LETTER,
+        MessageKind.DEADLOCK_REFUSAL,
+        MessageKind.TOO_LARGE,
+    }
+)
 
-    Start-up renders each once (`Templates.check`), so that a missing or broken template stops
-    start-up rather than a customer's mail: a letter's caller and its specimen change together.
-    """
+
+def specimen_case(settings: Settings) -> Case:
+    """The sample case of the start-up check and of `mailbot letters preview`."""
     received = datetime(2026, 11, 20, 16, 0, tzinfo=UTC)
     ref = settings.procedure.case_ref_format
-    case = Case(
+    return Case(
         ref=ref.format(year=2026, number=42),
         customer_email="pat@example.com",
         customer_name="Pat Example",
@@ -331,33 +453,80 @@ def specimens(settings: Settings, templates: Templates) -> list[tuple[str, dict[
         received_at=received,
         first_response_due=received + timedelta(days=3),
         adr_date=received + timedelta(weeks=settings.procedure.adr_wait_weeks),
-        resolution_summary="The line fault is fixed and a month's charge refunded",
+        resolution_summary="We found a fault on the line at the street cabinet and repaired it "
+        "on 27 November, and we have refunded a month's charge (£32.99) to your account",
         reopened_from=ref.format(year=2026, number=41),
     )
-    member = StaffMember(email="terry@example.com", name="Terry Leader", role="team_leader")
+
+
+def specimens(
+    settings: Settings, templates: Templates, case: Case | None = None
+) -> list[tuple[str, dict[str, Any]]]:
+    """Every letter kind with a sample context shaped like its callers', every branch taken
+    (about CASE, else the sample case).
+
+    Start-up renders each once (`Templates.check`), so that a missing or broken template stops
+    start-up rather than a customer's mail: a letter's caller and its specimen change together.
+    """
+    case = case or specimen_case(settings)
+    received = case.received_at
+    now = received + timedelta(days=12)
+    member = next(
+        iter(settings.staff_with_role("team_leader") or settings.staff),
+        StaffMember(email="terry@example.com", name="Terry Leader", role="team_leader"),
+    )
+    manager = next(
+        iter(settings.staff_with_role("manager")),
+        StaffMember(email="morgan@example.com", name="Morgan Manager", role="manager"),
+    )
+    said = Said(
+        received + timedelta(days=4),
+        member.name,
+        member,
+        "Our engineer found a fault at the street cabinet this morning and has booked a "
+        "repair for Thursday. I will write again once it is done.",
+    )
 
     def of(about: Case | None, **extra: Any) -> dict[str, Any]:
-        return letter_context(settings, templates, about, **extra)
+        return letter_context(settings, templates, about, now, **extra)
+
+    def to_customer(**extra: Any) -> dict[str, Any]:
+        return of(case, **{"said": said, "signatory": member, **extra})
 
     def to_staff(about: Case | None = case, **extra: Any) -> dict[str, Any]:
         return {**of(about), "member": member, **extra}
 
     words = "The connection drops every evening."
+    reply = f"{said.words}\n\nKind regards,\n{member.name.split()[0]}"
+    complained = (
+        "My broadband has been dropping every evening since 10 November, for minutes at a "
+        "time. I work from home and cannot rely on it."
+    )
     return [
-        ("acknowledgement", of(case, missing=list(Detail), detail_help=DETAIL_HELP)),
-        ("staff_reply", of(case, text=words, member=member)),
+        ("acknowledgement", to_customer(missing=list(Detail), detail_help=DETAIL_HELP)),
+        ("staff_reply", to_customer(text=reply, member=member, signed=True)),
+        (MessageKind.UPDATE, to_customer(next_update=now + timedelta(days=1))),
+        (MessageKind.ADR_NOTICE, to_customer(weeks=settings.procedure.adr_wait_weeks)),
         (
-            MessageKind.UPDATE,
-            of(case, history=["20 November: we received your complaint"], next_words="soon"),
+            MessageKind.ESCALATION_NOTICE,
+            to_customer(signatory=manager, next_update=now + timedelta(days=1)),
         ),
-        (MessageKind.ADR_NOTICE, of(case, weeks=settings.procedure.adr_wait_weeks)),
-        (MessageKind.ESCALATION_NOTICE, of(case)),
-        (MessageKind.RESOLUTION, of(case, reopen_days=settings.procedure.reopen_days)),
+        (
+            MessageKind.RESOLUTION,
+            to_customer(reopen_days=settings.procedure.reopen_days, adr_from=case.adr_date),
+        ),
         (
             MessageKind.DEADLOCK_LETTER,
-            of(case, position=words, copy=True, sent_day=templates.day(received)),
+            to_customer(
+                position="We have repaired the line and refunded a month's charge, which we "
+                "believe puts things right. We cannot offer the further compensation you asked "
+                "for, as the service was restored within the time our contract promises.",
+                copy=True,
+                sent_at=now,
+                complained=complained,
+            ),
         ),
-        (MessageKind.DEADLOCK_REFUSAL, of(case, reason=words)),
+        (MessageKind.DEADLOCK_REFUSAL, to_customer(reason=words)),
         (
             MessageKind.TOO_LARGE,
             of(None, name="Pat", subject=case.subject, size_mb="30.1", limit_mb="25"),
@@ -407,17 +576,52 @@ def specimens(settings: Settings, templates: Templates) -> list[tuple[str, dict[
     ]
 
 
+def specimen_letters(settings: Settings, templates: Templates) -> dict[str, Letter]:
+    """Every letter kind as it would go, about the sample case (`mailbot letters render`)."""
+    case = specimen_case(settings)
+    staff = next(
+        iter(settings.staff), StaffMember(email="terry@example.com", name="Terry", role="agent")
+    )
+    thread = [f"<complaint.{case.ref}@example.com>"]
+    letters: dict[str, Letter] = {}
+    for kind, context in specimens(settings, templates, case):
+        if kind in letters:
+            continue  # a second sample of a kind takes its other branches at start-up
+        person = kind in PERSON_LETTERS
+        text, html = (
+            templates.letter(kind, context) if person else (templates.render(kind, context), None)
+        )
+        letters[kind] = Letter(
+            to_address=case.customer_email if person else staff.email,
+            to_name=case.customer_name if person else staff.name,
+            subject=case_subject(case),
+            text=text,
+            html=html,
+            in_reply_to=thread[-1],
+            references=thread,
+            from_name=team_name(settings),
+        )
+    return letters
+
+
+def _references(ids: Sequence[str]) -> list[str]:
+    """A thread's References: its first message and its latest, in time order."""
+    return [*ids[:1], *ids[1:][-(_MOST_REFERENCES - 1) :]]
+
+
 def thread_of(session: Session, case: Case) -> tuple[str | None, list[str]]:
-    """In-Reply-To (the customer's latest message) and References for a letter on CASE."""
+    """In-Reply-To (the customer's latest message, else our latest letter) and References
+    (the thread's first and latest messages, in time order) for a mail about CASE."""
     threads = db.transaction_cache(session, db.THREADS)
     if case.id not in threads:
         threads[case.id] = _thread_from_database(session, case)
-    inbound, outbound = threads[case.id]
-    references = [*inbound[:1], *[*inbound[1:], *outbound][-(_MOST_REFERENCES - 1) :]]
-    return (inbound[-1] if inbound else None), references
+    thread: list[tuple[datetime, bool, str]] = threads[case.id]
+    theirs = [message_id for _, ours, message_id in thread if not ours]
+    ids = [message_id for _, _, message_id in thread]
+    return (theirs[-1] if theirs else ids[-1] if ids else None), _references(ids)
 
 
-def _thread_from_database(session: Session, case: Case) -> tuple[list[str], list[str]]:
+def _thread_from_database(session: Session, case: Case) -> list[tuple[datetime, bool, str]]:
     theirs = (
         col(Inbound.case_id) == case.id,
         col(Inbound.kind).in_([MessageKind.COMPLAINT, MessageKind.CUSTOMER_REPLY]),
@@ -427,15 +631,19 @@ def _thread_from_database(session: Session, case: Case) -> tuple[list[str], list
         col(Outbound.to_address) == case.customer_email,
         col(Outbound.status) != OutboundStatus.HELD,  # never sent: nothing to thread on
     )
-    both: CompoundSelect[str, int, int] = union_all(
+    both: CompoundSelect[str, datetime, int, int] = union_all(
         sql_select(
-            col(Inbound.message_id), literal(0).label("ours"), col(Inbound.id).label("n")
+            col(Inbound.message_id),
+            col(Inbound.received_at).label("at"),
+            literal(0).label("ours"),
+            col(Inbound.id).label("n"),
         ).where(*theirs),
         sql_select(
-            col(Outbound.message_id), literal(1).label("ours"), col(Outbound.id).label("n")
+            col(Outbound.message_id),
+            col(Outbound.queued_at).label("at"),
+            literal(1).label("ours"),
+            col(Outbound.id).label("n"),
         ).where(*ours),
     )
-    rows = session.execute(both.order_by("ours", "n")).all()
-    inbound = [message_id for message_id, mine, _ in rows if not mine]
-    outbound = [message_id for message_id, mine, _ in rows if mine]
-    return inbound, outbound
+    rows = session.execute(both.order_by("at", "ours", "n")).all()
+    return [(at, bool(mine), message_id) for message_id, at, mine, _ in rows]

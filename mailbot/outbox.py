@@ -115,7 +115,7 @@ class OutboxWriter:
                 later = f", to go at {release.isoformat()}" if release != now else ""
                 self._event(session, case, f"queued {kind}", f"to {address}{later}")
                 if address == case.customer_email:
-                    db.note_in_thread(session, case.id, message_id, ours=True)
+                    db.note_in_thread(session, case.id, message_id, release, ours=True)
         return row
 
     def automated_mail_held(self, session: Session, address: str) -> str:
@@ -208,7 +208,7 @@ class OutboxWriter:
             if already is not None:
                 return
         log.warning("alert: %s: %s", title, text)
-        body, _ = self.templates.render("admin_alert", {"title": title, "text": text})
+        body = self.templates.render("admin_alert", {"title": title, "text": text})
         for admin in self.settings.alerts.to:
             letter = Letter(to_address=admin, to_name="", subject=subject, text=body)
             self.queue(session, None, MessageKind.ADMIN_ALERT, letter)

@@ -69,7 +69,7 @@ def attach(
     assert case.id is not None and inbound.kind is not None
     inbound.case_id, inbound.disposition = case.id, Disposition.CASE
     if inbound.kind in (MessageKind.COMPLAINT, MessageKind.CUSTOMER_REPLY):
-        db.note_in_thread(session, case.id, inbound.message_id, ours=False)
+        db.note_in_thread(session, case.id, inbound.message_id, inbound.received_at, ours=False)
     session.add(Event(case_id=case.id, at=at, actor=actor, action=inbound.kind, detail=why))
     return Outcome(
         inbound.message_id,

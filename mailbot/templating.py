@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import CodeType
@@ -16,7 +16,6 @@ from jinja2 import (
     Environment,
     FileSystemLoader,
     StrictUndefined,
-    Template,
     TemplateNotFound,
     TemplateSyntaxError,
     meta,
@@ -24,8 +23,17 @@ from jinja2 import (
     select_autoescape,
 )
 from jinja2.bccache import Bucket
+from markupsafe import Markup
 
+from mailbot.layout import UNBROKEN, Links, html_source, lay_out, unbroken
 from mailbot.procedure.calendar import day_words, when_words
+
+LAYOUT = "_layout.html.j2"  # the one HTML frame of every letter to a person
+
+
+def quote(text: str) -> str:
+    """TEXT as a quote in a letter: each line under "> " (the layout makes it a blockquote)."""
+    return "\n".join(f"> {line}".rstrip() for line in text.strip().splitlines())
 
 
 def packaged_templates() -> Path:
@@ -85,15 +93,22 @@ class TemplateFault(Exception):
 
 
 class Templates:
-    """Renders `KIND.txt.j2` (and `KIND.html.j2` when there is one) for a letter kind.
+    """Renders `KIND.txt.j2` for a letter kind; a letter to a person also as HTML.
 
     Templates in OWN (the operator's `[letters] templates_dir`) come first; any template
-    missing there is the packaged one. A letter's HTML goes only with the text beside it.
+    missing there is the packaged one. A letter's HTML is its text laid out (mailbot/layout.py)
+    in the one shared `_layout.html.j2`, so the two parts always say the same thing.
     """
 
     def __init__(
-        self, timezone: str, own: Path | None = None, compiled: Compiled = COMPILED
+        self,
+        timezone: str,
+        own: Path | None = None,
+        compiled: Compiled = COMPILED,
+        links: Mapping[str, str] | None = None,
     ) -> None:
+        """LINKS: the words letters may name (a web or email address, a phone number), each
+        with the href its HTML links it to."""
         self.zone = ZoneInfo(timezone)
         self.directories = [*([own] if own is not None else []), packaged_templates()]
         self.loader = ChoiceLoader([FileSystemLoader(d) for d in self.directories])
@@ -107,42 +122,51 @@ class Templates:
             bytecode_cache=compiled,
         )
         self.compiled = compiled
-        self.html: dict[str, Template | None] = {}  # each letter kind's HTML, if it has one
         self.env.filters["when"] = self.when
+        self.env.filters["day"] = self.day
+        self.env.filters["quote"] = quote
+        self.links = Links(links or {})
 
     def when(self, moment: datetime) -> str:
-        return when_words(moment, self.zone)
+        return unbroken(when_words(moment, self.zone))
 
     def day(self, moment: datetime) -> str:
-        return day_words(moment, self.zone)
+        return unbroken(day_words(moment, self.zone))
 
-    def render(self, kind: str, context: dict[str, Any]) -> tuple[str, str | None]:
-        """The plain text of letter KIND and, if there is one beside it, its HTML."""
-        text = self.env.get_template(f"{kind}.txt.j2")
-        if kind not in self.html:  # looked for once, by the start-up check: no stat() per letter
-            self.html[kind] = self._html_beside(kind, text)
-        html = self.html[kind]
-        return text.render(context), html.render(context) if html is not None else None
+    def render(self, kind: str, context: dict[str, Any]) -> str:
+        """The plain text of letter KIND, as its template writes it (a letter to staff)."""
+        return self._source(kind, context).replace(UNBROKEN, " ")
 
-    def _html_beside(self, kind: str, text: Template) -> Template | None:
-        try:
-            html = self.env.get_template(f"{kind}.html.j2")
-        except TemplateNotFound:
-            return None
-        beside = Path(html.filename or "").parent == Path(text.filename or "").parent
-        return html if beside else None  # the operator reworded the text: ours says our words
+    def _source(self, kind: str, context: dict[str, Any]) -> str:
+        return self.env.get_template(f"{kind}.txt.j2").render(context)
 
-    def check(self, kind: str, context: dict[str, Any]) -> None:
-        """Render letter KIND once with CONTEXT, as at start-up; TemplateFault if it fails.
+    def letter(self, kind: str, context: dict[str, Any]) -> tuple[str, str]:
+        """Letter KIND to a person: its text part (72 columns) and its HTML part."""
+        source = self._source(kind, context)
+        for words in self.links.unbroken:  # a phone number stays on one line
+            source = source.replace(words, unbroken(words))
+        laid = lay_out(source, self.links)
+        body, case = laid.html, context.get("case")
+        if case is not None:  # a reference is one word: "CMP-2026-" never ends a line
+            body = body.replace(case.ref, f'<span class="ref">{case.ref}</span>')
+        html = self.env.get_template(LAYOUT).render(context, title=laid.title, body=Markup(body))
+        return laid.text, html_source(html)
+
+    def check(self, kind: str, context: dict[str, Any], person: bool = False) -> None:
+        """Render letter KIND once with CONTEXT (PERSON: as a letter to a person, with its
+        HTML), as at start-up; TemplateFault if it fails.
 
         Besides rendering, every variable a template (or one it includes) names must be in
         CONTEXT, so that a branch the sample does not take cannot fail later on real mail.
         """
         try:
-            for name in (f"{kind}.txt.j2", f"{kind}.html.j2"):
-                self._names_only_known(name, context, optional=name.endswith(".html.j2"))
-            self.render(kind, context)
-            self._html_has_its_text(kind)
+            self._names_only_known(f"{kind}.txt.j2", context)
+            self._no_html_of_its_own(kind)
+            if person:
+                self._names_only_known(LAYOUT, context | {"title": "", "body": ""})
+                self.letter(kind, context)
+            else:
+                self.render(kind, context)
         except TemplateFault:
             raise
         except TemplateNotFound as exc:
@@ -155,21 +179,18 @@ class Templates:
             problem = (str(exc).splitlines() or [type(exc).__name__])[0]
             raise TemplateFault(_template_at_fault(exc, f"{kind}.txt.j2"), problem) from None
 
-    def _html_has_its_text(self, kind: str) -> None:
-        """The operator's KIND.html.j2 goes with their KIND.txt.j2; alone it would be ignored."""
+    def _no_html_of_its_own(self, kind: str) -> None:
+        """An operator's KIND.html.j2 (read before issue 16) would be ignored: say so."""
         own = self.directories[0] / f"{kind}.html.j2"
-        if len(self.directories) > 1 and self.html[kind] is None and own.is_file():
+        if len(self.directories) > 1 and own.is_file():
             raise TemplateFault(
-                str(own), f"needs {kind}.txt.j2 beside it (HTML goes with its text)"
+                str(own),
+                f"is no longer read: a letter's HTML is its {kind}.txt.j2 laid out in "
+                f"{LAYOUT} (remove it, and reword {kind}.txt.j2 or {LAYOUT})",
             )
 
-    def _names_only_known(self, name: str, context: dict[str, Any], optional: bool) -> None:
-        try:
-            source, filename, _ = self.loader.get_source(self.env, name)
-        except TemplateNotFound:
-            if optional:
-                return
-            raise
+    def _names_only_known(self, name: str, context: dict[str, Any]) -> None:
+        source, filename, _ = self.loader.get_source(self.env, name)
         free, included = self.compiled.names_in(self.env, source, name, filename)
         unknown = sorted(
             free.keys() - context.keys() - self.env.globals.keys(), key=free.__getitem__
@@ -178,7 +199,7 @@ class Templates:
             where = f"{filename or name}, line {free[unknown[0]]}"
             raise TemplateFault(where, f"unknown variable(s) {', '.join(unknown)}")
         for other in included:
-            self._names_only_known(other, context, optional=False)
+            self._names_only_known(other, context)
 
 
 def _template_at_fault(exc: BaseException, default: str) -> str:

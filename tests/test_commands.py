@@ -236,8 +236,7 @@ def staff_letter(kind: str, **context: Any) -> str:
         level="team_leader",
         status="open",
     )
-    text, _ = Templates("Europe/London").render(kind, {"case": case, **context})
-    return text
+    return Templates("Europe/London").render(kind, {"case": case, **context})
 
 
 def test_no_line_of_a_notification_reads_as_a_command_however_a_client_quotes_it() -> None:

@@ -5,10 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email.policy import default
+from pathlib import Path
 
+from mailbot.config import load_settings
+from mailbot.correspondence import specimen_case, specimens
 from mailbot.mail.compose import Letter, compose, new_message_id, unsendable
 from mailbot.store.db import OUR_MESSAGE_IDS
 from mailbot.templating import Templates
+from tests.test_install import serverless_config
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -53,25 +57,15 @@ def test_automated_mail_tells_robots_not_to_answer() -> None:
     assert message["X-Mailbot-Loop"] == "complaints@provider.example"
 
 
-def test_html_letters_escape_what_customers_wrote() -> None:
-    from mailbot.config import AdrSchemeSettings
-
-    _, html = Templates("Europe/London").render(
-        "acknowledgement",
-        {
-            "case": type("C", (), {"ref": "CMP-1", "reopened_from": ""})(),
-            "customer_name": "<script>alert(1)</script>",
-            "due": "Monday",
-            "hours": "9-5",
-            "missing": [],
-            "detail_help": {},
-            "adr_date": "later",
-            "adr": AdrSchemeSettings(),
-            "company_name": "P",
-        },
-    )
-    assert html is not None
+def test_html_letters_escape_what_customers_wrote(tmp_path: Path) -> None:
+    settings = load_settings(serverless_config(tmp_path), environ={})
+    templates = Templates("Europe/London")
+    case = specimen_case(settings)
+    case.customer_name, case.subject = "<script>alert(1)</script>", "<b>bold</b> & more"
+    [context] = [c for kind, c in specimens(settings, templates, case) if kind == "acknowledgement"]
+    _, html = templates.letter("acknowledgement", context)
     assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<b>" not in html and "&lt;b&gt;bold&lt;/b&gt; &amp;" in html
 
 
 def test_our_message_ids_start_as_the_bounce_lookup_expects() -> None:

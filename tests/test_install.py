@@ -12,7 +12,7 @@ import pytest
 from mailbot import templating
 from mailbot.cli import main
 from mailbot.config import load_settings
-from mailbot.correspondence import specimens
+from mailbot.correspondence import PERSON_LETTERS, specimens
 from mailbot.templating import TemplateFault, Templates, packaged_templates
 from tests.conftest import TEAM_LEADER, Mailbot
 
@@ -61,7 +61,9 @@ def test_an_operators_acknowledgement_goes_and_every_letter_they_left_is_ours(
     [ack] = mailbot.customer_mail()
     assert "Dear Alice Thornton,\r\n\r\nYour complaint is CMP-2026-000001. We answer" in ack.text
     assert "Ombudsman Services is free for you to use" in ack.text  # our _adr.txt.j2
-    assert ack.message.get_content_type() == "text/plain"  # our HTML would say our words
+    html = ack.message.get_body(("html",))  # their words, in our layout
+    assert html is not None and "Your complaint is" in html.get_content()
+    assert '<span class="ref">CMP-2026-000001</span>. We answer by' in html.get_content()
     [notification] = mailbot.staff_mail(TEAM_LEADER)
     assert "Reply to this email to answer the customer" in notification.text
 
@@ -72,7 +74,7 @@ def test_an_operators_acknowledgement_goes_and_every_letter_they_left_is_ours(
         ("acknowledgement.txt.j2", "Dear {% if customer_name %}you", "line 1: Unexpected end"),
         (
             "update.txt.j2",
-            "{{ case.ref }}{% if not history %}{{ the_history }}{% endif %}",
+            "{{ case.ref }}{% if not said %}{{ the_history }}{% endif %}",
             "unknown variable(s) the_history",
         ),
         ("_adr.txt.j2", "Call {{ adr.fax }}", "has no attribute 'fax'"),
@@ -96,21 +98,28 @@ def test_a_broken_template_stops_start_up_in_one_line_naming_it(
     assert not (tmp_path / "mailbot.db").exists()  # nothing stored, so nothing quarantined
 
 
-def test_an_operators_html_goes_only_with_their_text_beside_it(tmp_path: Path) -> None:
+def test_an_operators_layout_frames_the_html_of_every_letter(tmp_path: Path) -> None:
+    settings = load_settings(serverless_config(tmp_path), environ={})
+    own = tmp_path / "letters"
+    own.mkdir()
+    (own / "_layout.html.j2").write_text("<main><h6>{{ company_name }}</h6>{{ body }}</main>")
+    templates = Templates("Europe/London", own)
+    for kind, context in specimens(settings, templates):
+        if kind in PERSON_LETTERS:
+            templates.check(kind, context, person=True)
+            _, html = templates.letter(kind, context)
+            assert html.startswith("<main><h6>Claranet SOHO</h6><h1>"), kind
+
+
+def test_an_operators_html_of_one_letter_stops_start_up_as_no_longer_read(tmp_path: Path) -> None:
     settings = load_settings(serverless_config(tmp_path), environ={})
     own = tmp_path / "letters"
     own.mkdir()
     (own / "acknowledgement.html.j2").write_text("<p>{{ case.ref }}, ours</p>")
-    alone = Templates("Europe/London", own)
-    [(kind, context)] = [s for s in specimens(settings, alone) if s[0] == "acknowledgement"]
-    with pytest.raises(TemplateFault, match=r"needs acknowledgement\.txt\.j2 beside it"):
-        alone.check(kind, context)
-
-    (own / "acknowledgement.txt.j2").write_text("{{ case.ref }}, ours")
-    paired = Templates("Europe/London", own)
-    paired.check(kind, context)
-    text, html = paired.render(kind, context)
-    assert (text, html) == ("CMP-2026-000042, ours", "<p>CMP-2026-000042, ours</p>")
+    templates = Templates("Europe/London", own)
+    [context] = [c for kind, c in specimens(settings, templates) if kind == "acknowledgement"]
+    with pytest.raises(TemplateFault, match=r"acknowledgement\.html\.j2: is no longer read"):
+        templates.check("acknowledgement", context, person=True)
 
 
 def test_a_letter_missing_from_the_package_stops_start_up(

@@ -118,5 +118,5 @@ def test_a_staff_refusal_waits_for_the_tick_working_the_case(
     assert codes == [0]
     kinds = [str(e.message["X-Mailbot-Kind"]) for e in mailbot.customer_mail()]
     assert "deadlock_refusal" not in kinds, "the letter had gone: nothing left to refuse"
-    [error] = [e for e in mailbot.staff_mail(TEAM_LEADER) if "Not done" in e.message["Subject"]]
+    [error] = [e for e in mailbot.staff_mail(TEAM_LEADER) if "was not acted on" in e.text]
     assert "no deadlock letter request waiting" in error.text

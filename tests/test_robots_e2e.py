@@ -132,7 +132,7 @@ def test_a_staff_reply_to_an_address_that_is_not_one_is_kept_and_staff_told_it_d
     assert mailbot("run", "--once") == 0
 
     assert mailbot.customer_mail() == []
-    [done] = [e for e in mailbot.staff_mail(TEAM_LEADER) if "Done" in e.message["Subject"]]
+    [done] = [e for e in mailbot.staff_mail(TEAM_LEADER) if ": done." in e.text]
     assert "could not send your reply to alice@example" in done.text
     assert "sent your reply" not in done.text
     [held] = [o for o in the_case(mailbot, capsys)["outbound"] if o["kind"] == "staff_reply"]

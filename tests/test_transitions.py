@@ -21,7 +21,6 @@ POLICY = t.Policy(
     timers=rules.Policy(time(16, 0), 10, 1),
     reopen_days=14,
     adr_wait_weeks=8,
-    adr_scheme="Ombudsman Services",
     staff_addresses=frozenset({"terry@provider.example", "morgan@provider.example"}),
 )
 LEADER = StaffMember(email="terry@provider.example", name="Terry Leader", role="team_leader")
@@ -222,7 +221,13 @@ def test_staff_commands_apply_in_order_each_on_the_state_the_last_left() -> None
         "#escalate the customer asked\n#resolve refunded\nThanks, Pat", Role.MANAGER
     )
     effects, done = t.staff_replied(case(), MANAGER, reply, frozenset(), RECEIVED, POLICY)
-    assert actions(effects) == ["escalated", "#escalate", "resolved", "#resolve"]
+    assert actions(effects) == [
+        "escalated",
+        "#escalate",
+        "resolved",
+        "#resolve",
+        t.RELAYED,  # with its words, which the next update quotes
+    ]
     assert letters_to_customer(effects) == [MessageKind.ESCALATION_NOTICE, MessageKind.RESOLUTION]
     assert [type(e) for e in effects if isinstance(e, t.Relay)] == [t.Relay]
     assert done[-1] == "sent your reply to pat@example.com"

@@ -106,9 +106,10 @@ def compose(
     references = [r for r in letter.references if _MESSAGE_ID.match(r)]
     if references:
         headers.append(("References", "\r\n ".join(references)))
-    # RFC 3834 and the Microsoft and vacation(1) conventions: no robot should answer us
+    # RFC 3834 and Microsoft's convention: no robot should answer us. No "Precedence: bulk":
+    # these are letters to one person, and spam filters score bulk mail
     if letter.auto_submitted:
-        headers += [("Auto-Submitted", letter.auto_submitted), ("Precedence", "bulk")]
+        headers.append(("Auto-Submitted", letter.auto_submitted))
     headers += [("X-Auto-Response-Suppress", "All"), (LOOP_HEADER, from_address)]
     if kind:
         headers.append(("X-Mailbot-Kind", kind))  # which letter of the procedure, for admins

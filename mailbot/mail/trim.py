@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 # Words mail clients put in an attribution line ("On <date>, <name> wrote:"), per language:
 # en, de, fr, it, es, pt, nl, sv/da/no, pl, ru, uk, zh, fi, cs, hu.
@@ -273,3 +274,55 @@ def _is_quoted(line: str) -> bool:
 
 def _unquote(line: str) -> str:
     return re.sub(r"^(?:\s*>)+", "", line)
+
+
+# How a reply closes: "Kind regards," "Thanks," "Best wishes" ... on a line of its own, or
+# with the writer's name after it ("Thanks, Morgan").
+_VALEDICTION = re.compile(
+    r"^(?:(?:kind|best|warm|warmest|many|with\s+(?:kind\s+|best\s+)?)?\s*"
+    r"(?:regards|wishes|thanks)|thanks(?:\s+again|\s+very\s+much)?|thank\s+you(?:\s+again)?|"
+    r"best|cheers|yours(?:\s+(?:sincerely|faithfully|truly))?|sincerely|all\s+the\s+best|"
+    r"speak\s+soon|take\s+care)[\s,.!-]*(?P<name>[^\W\d_][\w .'-]{0,60})?$",
+    re.IGNORECASE,
+)
+_SIGN_OFF_MAX_LINES = 4  # the closing, a name, a job title, a phone number
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A staff reply's words for the customer, split from their own sign-off."""
+
+    words: str  # what they wrote, without quotes under it and without the sign-off
+    sign_off: str  # "Kind regards,\nMorgan" ("" when they wrote none)
+
+
+def split_sign_off(text: str, name: str) -> Reply:
+    """TEXT (a trimmed reply) as its words and the sign-off of NAME, its writer, if any.
+
+    A sign-off is a closing line ("Kind regards,") with up to three short lines under it,
+    or a last line that is only the writer's name (or first name). Quoted lines left under
+    the words (a reply written above a quote) are no words of theirs for the customer.
+    """
+    lines = [line.rstrip() for line in text.strip("\n").split("\n")]
+    while lines and (not lines[-1].strip() or _is_quoted(lines[-1])):
+        lines.pop()
+    names = {part.lower() for part in (name, *name.split()) if len(part) > 1}
+    start = len(lines)
+    for index in range(len(lines) - 1, max(len(lines) - _SIGN_OFF_MAX_LINES, 0) - 1, -1):
+        line = lines[index].strip()
+        if not line:
+            break
+        found = _VALEDICTION.match(line)
+        named = found.group("name") if found else None
+        if found and (named is None or named.strip(" .").lower() in names):
+            start = index
+            break
+        if index == len(lines) - 1 and line.strip(" .,-").lower() in names:
+            start = index  # a bare name ends it; a closing above it may come next
+            continue
+        if len(line) > 40:
+            break
+    words = "\n".join(lines[:start]).strip("\n")
+    if not any(line.strip() and not _is_quoted(line) for line in lines[:start]):
+        words = ""
+    return Reply(words, "\n".join(lines[start:]).strip())

@@ -10,6 +10,7 @@ from typing import Any
 from mailbot.config import StaffMember
 from mailbot.mail.compose import cannot_address
 from mailbot.mail.parse import Address
+from mailbot.mail.trim import split_sign_off
 from mailbot.procedure import rules
 from mailbot.procedure.calendar import BusinessCalendar
 from mailbot.procedure.commands import Command, StaffReply
@@ -22,7 +23,14 @@ GENERIC_POSITION = (
     "We have investigated your complaint and we have not been able to resolve it to your "
     "satisfaction. We believe we have done everything we reasonably can."
 )
-CHASED = "deadlock letter chased"  # a request again while the first waits for its decision
+CHASED = "deadlock letter chased"
+# what a member of staff said to the customer, kept on the case with their words (the update
+# quotes the latest, and its writer signs the letters that follow)
+RELAYED, WROTE_DIRECTLY = "reply relayed to the customer", "wrote to the customer directly"
+SAID_TO_CUSTOMER = (
+    RELAYED,
+    WROTE_DIRECTLY,
+)  # a request again while the first waits for its decision
 # the letters whose holding back the managers hear of at once: they must go another way
 HELD_LETTERS = {
     MessageKind.ADR_NOTICE: "the ADR notice",
@@ -38,7 +46,6 @@ class Policy:
     timers: rules.Policy
     reopen_days: int = 14
     adr_wait_weeks: int = 8
-    adr_scheme: str = "the ADR scheme"
     staff_addresses: frozenset[str] = frozenset()
 
 
@@ -146,12 +153,11 @@ class Attach:
 
 @dataclass(frozen=True)
 class ToCustomer:
-    """Letter KIND (templates/KIND.txt.j2) to the customer, "[REF] SUBJECT"."""
+    """Letter KIND (templates/KIND.txt.j2) to the customer, under the case's one subject."""
 
     kind: MessageKind
-    subject: str
     context: Mapping[str, Any] = field(default_factory=dict)
-    with_history: bool = False  # the case so far, as the update tells it
+    signed_by: str = ""  # the member of staff whose act it is ("": whoever signs the case's)
 
 
 @dataclass(frozen=True)
@@ -191,11 +197,10 @@ class NotifyThirdParty:
 
 @dataclass(frozen=True)
 class ToRole:
-    """Letter KIND (templates/KIND_staff.txt.j2) to all staff with ROLE: "[REF] HEADLINE"."""
+    """Letter KIND (templates/KIND_staff.txt.j2) to all staff with ROLE, in the case's thread."""
 
     role: str
     kind: MessageKind
-    headline: str
     context: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -352,19 +357,16 @@ def bounced(state: CaseState, failed: str, stopped: Sequence[tuple[str, str]]) -
 # -- the procedure's acts ------------------------------------------------------------------
 
 
-def escalate(state: CaseState, actor: str, reason: str, now: datetime) -> list[Effect]:
+def escalate(
+    state: CaseState, actor: str, reason: str, now: datetime, policy: Policy
+) -> list[Effect]:
     """R4: Manager level; the managers and the customer are told."""
     return [
         Change({"level": Level.MANAGER, "escalated_at": now}),
-        ToRole(
-            "manager",
-            MessageKind.ESCALATION_NOTICE,
-            "Escalated",
-            {"actor": actor, "reason": reason},
-        ),
+        ToRole("manager", MessageKind.ESCALATION_NOTICE, {"actor": actor, "reason": reason}),
         ToCustomer(
             MessageKind.ESCALATION_NOTICE,
-            f"Your complaint is now with our managers: {state.subject}",
+            {"next_update": next_word_due(state, now, policy)},
         ),
         Record(actor, "escalated", reason),
     ]
@@ -378,8 +380,8 @@ def resolve(
         Change({"status": CaseStatus.RESOLVED, "resolved_at": now, "resolution_summary": summary}),
         ToCustomer(
             MessageKind.RESOLUTION,
-            f"Your complaint is resolved: {state.subject}",
-            {"reopen_days": policy.reopen_days},
+            {"reopen_days": policy.reopen_days, "adr_from": max(state.adr_date, now)},
+            signed_by=actor,
         ),
         Record(actor, "resolved", summary),
     ]
@@ -392,16 +394,10 @@ def reopen(state: CaseState, actor: str, reason: str) -> list[Effect]:
     return [Change(changes), Record(actor, "reopened", reason)]
 
 
-def update(state: CaseState, now: datetime) -> list[Effect]:
-    """R3: tell the customer where their complaint stands."""
+def update(state: CaseState, now: datetime, policy: Policy) -> list[Effect]:
+    """R3: tell the customer where their complaint stands, and when they hear next."""
     interval = state.update_interval_days
-    next_words = "on the next working day" if interval == 1 else f"within {interval} working days"
-    letter = ToCustomer(
-        MessageKind.UPDATE,
-        f"Update on your complaint: {state.subject}",
-        {"next_words": next_words},
-        with_history=True,
-    )
+    letter = ToCustomer(MessageKind.UPDATE, {"next_update": next_word_due(state, now, policy)})
     if state.held:
         # held back (the address bounced, say; the case records why): the day counts as
         # done, or every tick would try again until someone finds another way through
@@ -409,16 +405,24 @@ def update(state: CaseState, now: datetime) -> list[Effect]:
     return [letter, Record(RULE, "update sent", f"interval {interval} working day(s)")]
 
 
+def next_word_due(state: CaseState, now: datetime, policy: Policy) -> datetime:
+    """When the customer next hears from us after a letter that goes NOW: R3's next update,
+    or (routine updates stopped by agreement) the close of the next working day."""
+    after = replace(state, last_customer_contact_at=now)
+    calendar = policy.calendar
+    due = rules.next_update_at(after.timers(), calendar, policy.timers)
+    if due is None:
+        day = calendar.working_days_after(now.astimezone(calendar.zone).date(), 1)
+        due = datetime.combine(day, calendar.closing, tzinfo=calendar.zone)
+    return due
+
+
 def adr_notice(state: CaseState, now: datetime, policy: Policy) -> list[Effect]:
     """R5: the notice goes once; held back, it is decided all the same (never retried)."""
     weeks = policy.adr_wait_weeks
     effects: list[Effect] = [
         Change({"adr_notice_decided_at": now}),
-        ToCustomer(
-            MessageKind.ADR_NOTICE,
-            f"Your right to refer your complaint to {policy.adr_scheme}",
-            {"weeks": weeks},
-        ),
+        ToCustomer(MessageKind.ADR_NOTICE, {"weeks": weeks}),
     ]
     if state.held:
         return effects + letter_held(MessageKind.ADR_NOTICE, state.held)
@@ -508,12 +512,12 @@ def deadlock_letter(
     effects.append(
         ToCustomer(
             MessageKind.DEADLOCK_LETTER,
-            f"Deadlock letter: {state.subject}",
             {
                 "position": position if not copy else state.deadlock_position,
                 "copy": copy,
-                "sent_day": policy.calendar.day(state.deadlock_sent_at or now),
+                "sent_at": state.deadlock_sent_at or now,
             },
+            signed_by=actor,
         )
     )
     if state.held:
@@ -528,11 +532,7 @@ def refuse_deadlock(state: CaseState, actor: str, reason: str, now: datetime) ->
     """R6: an exception recorded; the customer is told why, in writing."""
     return [
         Change({"deadlock_refused_at": now}),
-        ToCustomer(
-            MessageKind.DEADLOCK_REFUSAL,
-            f"Your request for a deadlock letter: {state.subject}",
-            {"reason": reason},
-        ),
+        ToCustomer(MessageKind.DEADLOCK_REFUSAL, {"reason": reason}, signed_by=actor),
         Record(actor, "deadlock letter refused", reason),
     ]
 
@@ -549,7 +549,7 @@ def run_due(state: CaseState, now: datetime, policy: Policy) -> tuple[list[Effec
         if what is Due.FIRST_RESPONSE_OVERDUE:
             step: list[Effect] = [
                 Change({"first_response_overdue_sent_at": now}),
-                ToRole("team_leader", MessageKind.FIRST_RESPONSE_OVERDUE, "First response overdue"),
+                ToRole("team_leader", MessageKind.FIRST_RESPONSE_OVERDUE),
                 Record(
                     RULE,
                     "first response overdue",
@@ -558,7 +558,7 @@ def run_due(state: CaseState, now: datetime, policy: Policy) -> tuple[list[Effec
             ]
         elif what is Due.ESCALATION:
             days = timers.auto_escalate_working_days
-            step = escalate(state, RULE, f"unresolved after {days} working days (R4)", now)
+            step = escalate(state, RULE, f"unresolved after {days} working days (R4)", now, policy)
         elif what is Due.ADR_NOTICE:
             step = adr_notice(state, now, policy)
         elif what is Due.ADR_NOTICE_WITHHELD:
@@ -575,7 +575,7 @@ def run_due(state: CaseState, now: datetime, policy: Policy) -> tuple[list[Effec
         else:  # Due.UPDATE
             if Due.UPDATE not in rules.plan(state.timers(), now, calendar, timers).due:
                 continue  # another letter of this run already told the customer
-            step = update(state, now)
+            step = update(state, now, policy)
         effects += step
         state = evolve(state, step, now)
         done.append(what)
@@ -631,7 +631,7 @@ def staff_command(
     elif name == "reopen":
         effects, done = reopen(state, actor, argument), f"reopened the case: {argument}"
     elif name == "escalate":
-        effects = escalate(state, actor, argument, now)
+        effects = escalate(state, actor, argument, now, policy)
         done = f"escalated the case to Manager level and told the customer: {argument}"
     elif name == "updates":
         days = command.update_interval
@@ -691,7 +691,9 @@ def staff_replied(
         effects += step
         state = evolve(state, step, now)
         done.append(said)
-    if "note" not in {c.name for c in reply.commands} and reply.text.strip():
+    # what is left once commands, quotes and a sign-off are gone: nothing is no letter
+    words = split_sign_off(reply.text, member.name).words
+    if "note" not in {c.name for c in reply.commands} and words:
         step, said = relay(state, member, reply.text, recipients, now)
         effects += step
         done.append(said)
@@ -704,6 +706,7 @@ def relay(
     state: CaseState, member: StaffMember, text: str, recipients: frozenset[str], now: datetime
 ) -> tuple[list[Effect], str]:
     """A staff member's words to the customer; RECIPIENTS: whom their own mail went to."""
+    words = split_sign_off(text, member.name).words
     effects: list[Effect] = []
     if state.first_staff_reply_at is None:
         effects.append(Change({"first_staff_reply_at": now}))
@@ -711,7 +714,7 @@ def relay(
         # reply-all already reached the customer: record it, do not send it twice
         effects += [
             Change({"last_customer_contact_at": now}),
-            Record(member.email, "wrote to the customer directly"),
+            Record(member.email, WROTE_DIRECTLY, words),
         ]
         return effects, (
             f"noted that you wrote to {state.customer_email} directly (not sent again)"
@@ -723,4 +726,5 @@ def relay(
             f"could not send your reply to {state.customer_email}: {problem}; it is kept on "
             "the case, please reach the customer another way"
         )
+    effects.append(Record(member.email, RELAYED, words))
     return effects, f"sent your reply to {state.customer_email}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -190,19 +191,22 @@ def transaction_cache(session: Session, name: str) -> dict[Any, Any]:
     return caches.setdefault(name, {})
 
 
-THREADS = "threads"  # case id -> ([the customer's message ids], [ours to the customer])
+THREADS = "threads"  # case id -> [(when, ours, Message-ID)] of the customer's thread, sorted
 
 
 def start_thread(session: Session, case_id: int) -> None:
     """A case opened in this transaction: its thread is known to be empty, no query needed."""
-    transaction_cache(session, THREADS)[case_id] = ([], [])
+    transaction_cache(session, THREADS)[case_id] = []
 
 
-def note_in_thread(session: Session, case_id: int, message_id: str, ours: bool) -> None:
-    """Keep a thread cached for this transaction up to date with a message just added."""
+def note_in_thread(
+    session: Session, case_id: int, message_id: str, at: datetime, ours: bool
+) -> None:
+    """Keep a thread cached for this transaction up to date with a message just added (the
+    customer's, received AT, or OURS to them, dated AT), in its place in time."""
     known = transaction_cache(session, THREADS).get(case_id)
     if known is not None:
-        known[1 if ours else 0].append(message_id)
+        bisect.insort(known, (at, ours, message_id), key=lambda entry: entry[:2])
 
 
 def get_checkpoint(session: Session, folder: str) -> Checkpoint | None:
