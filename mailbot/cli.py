@@ -54,6 +54,7 @@ from mailbot.transport.smtp import SmtpPermanentError, SmtpTemporaryError
 from mailbot.views import case_json, case_line, quarantined_json
 
 EX_OK, EX_USAGE, EX_TEMPFAIL = 0, 2, 75
+READ_ONLY = {"check", "letters"}  # commands that create and change nothing in the database
 RETRY_SET_ASIDE = "mailbot tick --retry-set-aside"
 
 log = logging.getLogger("mailbot")
@@ -350,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _migrate(settings.database.url)
         fixed: datetime | None = args.now
         clock = (lambda: fixed) if fixed else wall_clock
-        app = build_app(settings, clock, read_only=args.command == "check")
+        app = build_app(settings, clock, read_only=args.command in READ_ONLY)
     except ConfigError as exc:
         print(f"mailbot: configuration error: {exc}", file=sys.stderr)
         return EX_USAGE
@@ -518,6 +519,10 @@ def _letters(app: App, args: argparse.Namespace) -> int:
                 f"mailbot: --case previews a letter to a customer: {', '.join(ours)}",
                 file=sys.stderr,
             )
+            return EX_USAGE
+        unmade = _unmade(app)  # read-only: a database not made yet has no cases
+        if unmade:
+            print(f"mailbot: no case {args.case}: {unmade}", file=sys.stderr)
             return EX_USAGE
         with Session(app.engine) as session:
             case = session.exec(select(Case).where(Case.ref == args.case)).first()

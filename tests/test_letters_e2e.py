@@ -182,3 +182,20 @@ def test_letters_render_writes_every_kind_as_eml_txt_and_html(
     assert {"staff_notification.eml", "staff_notification.txt"} <= written
     assert "staff_notification.html" not in written  # to staff: plain text
     assert b"multipart/alternative" in (out / "resolution.eml").read_bytes()
+
+
+@pytest.mark.sqlite_only  # a file that is not there: SQLite's case
+def test_letters_are_shown_without_making_a_database_and_a_case_asked_of_none_is_refused(
+    mailbot: Mailbot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = Path(mailbot.db_url.removeprefix("sqlite:///"))
+    assert not database.exists()
+
+    assert mailbot("letters", "render", "--output", str(tmp_path / "letters")) == 0
+    assert mailbot("letters", "preview", "acknowledgement") == 0
+    assert not database.exists(), "an operator reading letters changes nothing"
+
+    capsys.readouterr()
+    assert mailbot("letters", "preview", "update", "--case", "CMP-2026-000001") == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert "no case CMP-2026-000001" in line and "does not exist" in line
