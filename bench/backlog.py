@@ -101,8 +101,8 @@ REWRITTEN = {
 }
 
 
-def rewrite(raw: bytes, new: dict[str, str], drop_subject: bool) -> bytes:
-    """RAW with the headers in NEW put first and the ones they replace taken out."""
+def split_headers(raw: bytes) -> tuple[list[bytes], bytes, bytes]:
+    """(header fields with their continuation lines, the line ending, the rest)."""
     ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
     cut = min(ends) if ends else len(raw)
     head, rest = raw[:cut], raw[cut:]
@@ -115,6 +115,12 @@ def rewrite(raw: bytes, new: dict[str, str], drop_subject: bool) -> bytes:
             fields.append(line)
     if fields and not fields[-1].endswith(b"\n"):
         fields[-1] += eol
+    return fields, eol, rest
+
+
+def rewrite(raw: bytes, new: dict[str, str], drop_subject: bool) -> bytes:
+    """RAW with the headers in NEW put first and the ones they replace taken out."""
+    fields, eol, rest = split_headers(raw)
     drop = REWRITTEN | ({b"subject"} if drop_subject else set())
     kept = [f for f in fields if f.split(b":", 1)[0].strip().lower() not in drop]
     added = [f"{name}: {value}".encode() + eol for name, value in new.items()]

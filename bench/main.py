@@ -35,7 +35,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from imapclient import IMAPClient
 
-from bench.backlog import corpus_dir, family, floor, status_kb
+from bench.backlog import corpus_dir, family, floor, split_headers, status_kb
 from sandbox import Dovecot, free_port, sandbox_config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -100,23 +100,6 @@ class TimingSink:
 # -- the backlog: real-world mail, rewritten -----------------------------------------------------
 
 REWRITTEN = {b"message-id", b"from", b"sender", b"reply-to", b"in-reply-to", b"references"}
-
-
-def split_headers(raw: bytes) -> tuple[list[bytes], bytes, bytes]:
-    """(header fields with their continuation lines, the line ending, the rest)."""
-    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
-    cut = min(ends) if ends else len(raw)
-    head, rest = raw[:cut], raw[cut:]
-    eol = b"\r\n" if b"\r\n" in head[:2000] else b"\n"
-    fields: list[bytes] = []
-    for line in head.splitlines(keepends=True):
-        if fields and line[:1] in (b" ", b"\t"):
-            fields[-1] += line
-        else:
-            fields.append(line)
-    if fields and not fields[-1].endswith(b"\n"):
-        fields[-1] += eol
-    return fields, eol, rest
 
 
 def rewrite(raw: bytes, new: dict[str, str], drop_subject: bool) -> bytes:

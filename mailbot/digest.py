@@ -5,9 +5,7 @@ from __future__ import annotations
 import html
 import logging
 from datetime import date, datetime, time, timedelta
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, formataddr, make_msgid
+from email.utils import make_msgid
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -15,12 +13,11 @@ from sqlmodel import Session
 
 from mailbot import report
 from mailbot.config import Settings
-from mailbot.mail.classify import LOOP_HEADER
-from mailbot.mail.compose import new_message_id
+from mailbot.mail.compose import Letter
 from mailbot.outbox import OutboxWriter
 from mailbot.procedure import rules
 from mailbot.procedure.calendar import BusinessCalendar
-from mailbot.store.models import MessageKind, Outbound, OutboundStatus, WeeklyDigest
+from mailbot.store.models import MessageKind, WeeklyDigest
 
 log = logging.getLogger("mailbot")
 
@@ -102,25 +99,16 @@ def _queue(
     managers = settings.staff_with_role("manager") or settings.staff_with_role("team_leader")
     domain = settings.smtp.from_address.rpartition("@")[2]
     for member in managers:
-        message_id = new_message_id(domain)
-        cid = make_msgid("chart", domain)
-        page = digest_html(weekly, calendar, cid[1:-1], settings.reports.chart_weeks)
-        raw = digest_mail(
-            settings, (member.name, member.email), subject, (text, page, png, cid), message_id, now
-        )
-        row = Outbound(
-            kind=MessageKind.WEEKLY_DIGEST,
-            message_id=message_id,
-            to_address=member.email.lower(),
+        cid = make_msgid("chart", domain)[1:-1]
+        letter = Letter(
+            to_address=member.email,
+            to_name=member.name,
             subject=subject,
-            raw=raw,
-            queued_at=now,
-            next_attempt_at=now,
+            text=text,
+            html=digest_html(weekly, calendar, cid, settings.reports.chart_weeks),
+            image=(cid, png),
         )
-        held = outbox.automated_mail_held(session, row.to_address)
-        if held:
-            row.status, row.last_error = OutboundStatus.HELD, held
-        session.add(row)
+        outbox.queue(session, None, MessageKind.WEEKLY_DIGEST, letter)
     return len(managers)
 
 
@@ -164,34 +152,3 @@ by the week's end:</p>
 <ul>{attention}</ul>
 </body></html>
 """
-
-
-def digest_mail(
-    settings: Settings,
-    to: tuple[str, str],
-    subject: str,
-    body: tuple[str, str, bytes, str],
-    message_id: str,
-    now: datetime,
-) -> bytes:
-    """The digest as mail to TO (name, address): BODY's text, and its HTML with the PNG chart
-    inline under its cid (multipart/related), since mail clients do not show SVG; with the
-    headers that stop robots answering it, as every letter of ours."""
-    text, page, png, cid = body
-    mail = EmailMessage()
-    mail["From"] = formataddr((settings.smtp.from_name, settings.smtp.from_address))
-    mail["To"] = formataddr(to)
-    mail["Subject"] = subject
-    mail["Date"] = format_datetime(now)
-    mail["Message-ID"] = message_id
-    mail["Auto-Submitted"] = "auto-generated"
-    mail["Precedence"] = "bulk"
-    mail["X-Auto-Response-Suppress"] = "All"
-    mail[LOOP_HEADER] = settings.smtp.from_address
-    mail["X-Mailbot-Kind"] = str(MessageKind.WEEKLY_DIGEST)
-    mail.set_content(text)
-    mail.add_alternative(page, subtype="html")
-    html_part = mail.get_body(("html",))
-    assert isinstance(html_part, EmailMessage)
-    html_part.add_related(png, "image", "png", cid=cid, filename="chart.png")
-    return mail.as_bytes(policy=SMTP)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import uuid
 from collections.abc import Sequence
@@ -74,6 +75,7 @@ class Letter:
     from_name: str | None = None  # defaults to the configured from_name
     author: str = ""  # the member of staff who wrote it (a relayed reply); "" for mailbot's
     auto_submitted: str | None = "auto-generated"  # None: written by a person (a relayed reply)
+    image: tuple[str, bytes] | None = None  # (Content-ID, PNG) the HTML shows as cid:ID
 
 
 def compose(
@@ -118,12 +120,10 @@ def compose(
     if letter.html is None:
         body = text
     else:
-        boundary = f"=_mailbot_{uuid.uuid4().hex}"
-        body = (
-            f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
-            f"--{boundary}\r\n{text}\r\n--{boundary}\r\n{_part('html', letter.html)}"
-            f"\r\n--{boundary}--\r\n"
-        )
+        html = _part("html", letter.html)
+        if letter.image is not None:  # mail clients show a PNG by cid, not an SVG
+            html = _multipart("related", html, _png(*letter.image))
+        body = _multipart("alternative", text, html)
     head = "".join(f"{name}: {value}\r\n" for name, value in headers)
     return (head + body).encode("utf-8")
 
@@ -167,6 +167,23 @@ def _words(name: str, value: str) -> str:
         return value
     charset = "us-ascii" if value.isascii() else "utf-8"
     return Header(value, charset, header_name=name).encode(linesep="\r\n")
+
+
+def _multipart(subtype: str, *parts: str) -> str:
+    boundary = f"=_mailbot_{uuid.uuid4().hex}"
+    inner = "".join(f"--{boundary}\r\n{part}\r\n" for part in parts)
+    return (
+        f'Content-Type: multipart/{subtype}; boundary="{boundary}"\r\n\r\n{inner}--{boundary}--\r\n'
+    )
+
+
+def _png(content_id: str, png: bytes) -> str:
+    """An inline image part, shown where the HTML says cid:CONTENT_ID."""
+    encoded = base64.encodebytes(png).decode("ascii").replace("\n", "\r\n")
+    return (
+        "Content-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n"
+        f"Content-ID: <{content_id}>\r\nContent-Disposition: inline\r\n\r\n{encoded}"
+    )
 
 
 def _part(subtype: str, content: str) -> str:
