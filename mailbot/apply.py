@@ -361,4 +361,4 @@ def record(
     session: Session, case: Case, actor: str, action: str, at: datetime, detail: str = ""
 ) -> None:
     assert case.id is not None
-    session.add(Event(case_id=case.id, at=at, actor=actor, action=action, detail=detail))
+    db.record_event(session, case.id, at, actor, action, detail)

@@ -16,7 +16,7 @@ from mailbot.layout import phone_link, web_link
 from mailbot.mail.compose import Letter
 from mailbot.mail.parse import Address, ParsedMessage
 from mailbot.mail.trim import split_sign_off
-from mailbot.outbox import OutboxWriter
+from mailbot.outbox import OutboxWriter, Queued
 from mailbot.procedure import transitions as t
 from mailbot.procedure.commands import COMMANDS, known
 from mailbot.procedure.details import Detail
@@ -116,7 +116,7 @@ class Correspondence:
         )
         return row.status != OutboundStatus.HELD
 
-    def staff_reply(self, session: Session, case: Case, member: StaffMember, text: str) -> Outbound:
+    def staff_reply(self, session: Session, case: Case, member: StaffMember, text: str) -> Queued:
         """Relay a staff member's words to the customer, signed by them once (their own
         sign-off, or ours with their name): its row (HELD if it was held back)."""
         own = split_sign_off(text, member.name).sign_off
@@ -132,7 +132,7 @@ class Correspondence:
 
     def to_customer(
         self, session: Session, case: Case, kind: MessageKind, signed_by: str = "", **context: Any
-    ) -> Outbound:
+    ) -> Queued:
         """Letter KIND (templates/KIND.txt.j2) to the customer, signed by the member of staff
         SIGNED_BY if they are one: its row (HELD if it was held back)."""
         return self._to_customer(
@@ -154,7 +154,7 @@ class Correspondence:
         signatory: StaffMember | None = None,
         author: str = "",
         business_time_only: bool = False,
-    ) -> Outbound:
+    ) -> Queued:
         letter = self.customer_letter(
             session, case, kind, context, auto_submitted, signatory, author
         )

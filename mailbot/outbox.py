@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import Connection, Engine, bindparam, func, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, update
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
@@ -19,7 +19,7 @@ from mailbot.config import Settings
 from mailbot.mail.compose import Letter, cannot_address, compose, new_message_id, unsendable
 from mailbot.procedure.calendar import BusinessCalendar
 from mailbot.store import db
-from mailbot.store.models import Case, Event, MessageKind, Outbound, OutboundStatus, Suppression
+from mailbot.store.models import Case, MessageKind, Outbound, OutboundStatus, Suppression
 from mailbot.templating import Templates
 from mailbot.transport.smtp import (
     SmtpCannotAddress,
@@ -47,6 +47,28 @@ DAY = timedelta(days=1)
 GIVE_UP_PAGE = 500  # refused letters looked at per query (bound parameters are limited)
 
 
+@dataclass(frozen=True)
+class Queued:
+    """A letter just queued: what the caller needs of its row."""
+
+    kind: MessageKind
+    message_id: str
+    to_address: str
+    status: OutboundStatus  # QUEUED, or HELD with last_error saying why
+    last_error: str
+    next_attempt_at: datetime  # when it may go
+
+
+_OUTBOUND = Outbound.__table__  # type: ignore[attr-defined]  # SQLModel's table
+_QUEUE = insert(_OUTBOUND)
+_CAPPED_COUNT = sql_select(func.count(_OUTBOUND.c.id)).where(
+    _OUTBOUND.c.to_address == bindparam("address"),
+    _OUTBOUND.c.kind.in_(CAPPED),
+    _OUTBOUND.c.status != OutboundStatus.HELD,
+    _OUTBOUND.c.queued_at > bindparam("since"),
+)
+
+
 class OutboxWriter:
     """Queues letters in the caller's transaction, their bytes and Message-ID fixed then."""
 
@@ -71,11 +93,13 @@ class OutboxWriter:
         kind: MessageKind,
         letter: Letter,
         business_time_only: bool = False,
-    ) -> Outbound:
+    ) -> Queued:
         """Queue LETTER (BUSINESS_TIME_ONLY: to go at the next opening, dated then).
 
         A letter that must not go (its address bounced, the cap, an address no server can
         take) is kept as a held-back row with the reason, never sent (R8: recorded, not lost).
+        The row is a plain INSERT in SESSION's transaction, no ORM object: one or two go with
+        every message.
         """
         now = self.clock()
         address = letter.to_address.lower()
@@ -93,20 +117,35 @@ class OutboxWriter:
                 date=release,
                 kind=kind,
             )
-        row = Outbound(
-            case_id=case.id if case else None,
-            kind=kind,
-            message_id=message_id,
-            to_address=address,
-            subject=letter.subject,
-            raw=raw,
-            queued_at=release,
-            next_attempt_at=release,
+        queued = Queued(
+            kind,
+            message_id,
+            address,
+            OutboundStatus.HELD if held else OutboundStatus.QUEUED,
+            held,
+            release,
         )
         if held:
-            row.status, row.last_error = OutboundStatus.HELD, held
             log.warning("not sending %s to %s: %s", kind, address, held)
-        session.add(row)
+        session.execute(
+            _QUEUE,
+            {
+                "case_id": case.id if case else None,
+                "kind": kind,
+                "message_id": message_id,
+                "to_address": address,
+                "subject": letter.subject,
+                "raw": raw,
+                "status": queued.status,
+                "queued_at": release,
+                "next_attempt_at": release,
+                "attempts": 0,
+                "first_refused_at": None,
+                "last_error": held,
+                "smtp_reply": "",
+                "sent_at": None,
+            },
+        )
         if case is not None:
             assert case.id is not None
             if held:
@@ -116,7 +155,7 @@ class OutboxWriter:
                 self._event(session, case, f"queued {kind}", f"to {address}{later}")
                 if address == case.customer_email:
                     db.note_in_thread(session, case.id, message_id, release, ours=True)
-        return row
+        return queued
 
     def automated_mail_held(self, session: Session, address: str) -> str:
         """Why an automated letter to ADDRESS would be held back now ("" if it would go)."""
@@ -164,23 +203,8 @@ class OutboxWriter:
         if kind not in CAPPED:
             return ""
         cap = self.settings.limits.auto_replies_per_address_per_day
-        with session.no_autoflush:  # the letters not flushed yet are counted below
-            sent = session.exec(
-                select(func.count(col(Outbound.id))).where(
-                    Outbound.to_address == address,
-                    col(Outbound.kind).in_(CAPPED),
-                    Outbound.status != OutboundStatus.HELD,
-                    col(Outbound.queued_at) > now - DAY,
-                )
-            ).one()
-        sent += sum(
-            1
-            for row in session.new
-            if isinstance(row, Outbound)
-            and row.to_address == address
-            and row.kind in CAPPED
-            and row.status != OutboundStatus.HELD
-        )
+        # the letters queued earlier in this transaction are rows already (queue's INSERT)
+        sent = session.execute(_CAPPED_COUNT, {"address": address, "since": now - DAY}).scalar_one()
         if sent < cap:
             return ""
         self.alert(
@@ -252,9 +276,7 @@ class OutboxWriter:
         self, session: Session, case: Case, action: str, detail: str, actor: str = "mailbot"
     ) -> None:
         assert case.id is not None
-        session.add(
-            Event(case_id=case.id, at=self.clock(), actor=actor, action=action, detail=detail)
-        )
+        db.record_event(session, case.id, self.clock(), actor, action, detail)
 
 
 def _iso(moment: datetime | None) -> str:
@@ -320,7 +342,6 @@ def send_outbox(
     return report
 
 
-_OUTBOUND = Outbound.__table__  # type: ignore[attr-defined]  # SQLModel's table
 _CLAIM = (
     sql_select(
         _OUTBOUND.c.kind,

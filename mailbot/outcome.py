@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
 from mailbot.store import db
-from mailbot.store.models import Case, Disposition, Event, Inbound, MessageKind
+from mailbot.store.models import Case, Disposition, Inbound, MessageKind
 
 # Faults of ours, not the message's: it waits in the mailbox for the next cycle instead of
 # going to quarantine (the database unreachable, locked or failing; a broken template).
@@ -70,7 +70,7 @@ def attach(
     inbound.case_id, inbound.disposition = case.id, Disposition.CASE
     if inbound.kind in (MessageKind.COMPLAINT, MessageKind.CUSTOMER_REPLY):
         db.note_in_thread(session, case.id, inbound.message_id, inbound.received_at, ours=False)
-    session.add(Event(case_id=case.id, at=at, actor=actor, action=inbound.kind, detail=why))
+    db.record_event(session, case.id, at, actor, inbound.kind, why)
     return Outcome(
         inbound.message_id,
         Disposition.CASE,

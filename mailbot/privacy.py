@@ -15,6 +15,7 @@ from sqlalchemy import delete
 from sqlmodel import Session, col, or_, select
 
 from mailbot.procedure.transitions import RULE
+from mailbot.store import db
 from mailbot.store.models import (
     Attachment,
     Case,
@@ -223,7 +224,7 @@ def erase_case(
     case.personal_data_erased_at = now
     session.add(case)
     assert case.id is not None
-    session.add(Event(case_id=case.id, at=now, actor="admin", action=ERASED, detail=why))
+    db.record_event(session, case.id, now, "admin", ERASED, why)
     return done
 
 

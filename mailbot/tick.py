@@ -12,8 +12,9 @@ from sqlmodel import Session, col, select
 
 from mailbot.apply import Casefile, record
 from mailbot.procedure.rules import Due
+from mailbot.store import db
 from mailbot.store.db import CLAIM
-from mailbot.store.models import Case, Event
+from mailbot.store.models import Case
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +85,7 @@ def set_aside(engine: Engine, casefile: Casefile, case_id: int, error: Exception
                 .values(set_aside_reason=reason, next_due_at=None)
             )
             at = casefile.clock()
-            session.add(
-                Event(case_id=case_id, at=at, actor="mailbot", action="set aside", detail=reason)
-            )
+            db.record_event(session, case_id, at, "mailbot", "set aside", reason)
             casefile.outbox.alert(
                 session,
                 f"case {ref} set aside by the tick",

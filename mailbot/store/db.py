@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import Engine, event, union_all
+from sqlalchemy import Engine, event, insert, union_all
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, create_engine, select
 
@@ -21,6 +21,7 @@ from mailbot.store.models import (
     Case,
     Checkpoint,
     Disposition,
+    Event,
     Inbound,
     Outbound,
     OutboundStatus,
@@ -129,6 +130,21 @@ def pending_inbound(session: Session) -> list[Inbound]:
     """Messages stored but not yet processed (a crash came between the two steps)."""
     query = select(Inbound).where(Inbound.disposition == Disposition.RECEIVED)
     return list(session.exec(query.order_by(col(Inbound.id))))
+
+
+_EVENT = Event.__table__  # type: ignore[attr-defined]  # SQLModel's table
+_RECORD_EVENT = insert(_EVENT)
+
+
+def record_event(
+    session: Session, case_id: int, at: datetime, actor: str, action: str, detail: str = ""
+) -> None:
+    """An event on the case (R8), written at once in SESSION's transaction: a plain INSERT,
+    no ORM object (several go with each message)."""
+    session.execute(
+        _RECORD_EVENT,
+        {"case_id": case_id, "at": at, "actor": actor, "action": action, "detail": detail},
+    )
 
 
 def case_by_ref(session: Session, ref: str) -> Case | None:
