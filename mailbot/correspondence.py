@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CompoundSelect, literal, union_all
+from sqlalchemy import CompoundSelect, bindparam, literal, union_all
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
@@ -621,29 +621,31 @@ def thread_of(session: Session, case: Case) -> tuple[str | None, list[str]]:
     return (theirs[-1] if theirs else ids[-1] if ids else None), _references(ids)
 
 
-def _thread_from_database(session: Session, case: Case) -> list[tuple[datetime, bool, str]]:
-    theirs = (
-        col(Inbound.case_id) == case.id,
+# the customer's thread: their messages and ours to them (prebuilt: asked of every case
+# a transaction writes to, ordered by time and then ours after theirs)
+_THREAD: CompoundSelect[str, datetime, int, int] = union_all(
+    sql_select(
+        col(Inbound.message_id),
+        col(Inbound.received_at).label("at"),
+        literal(0).label("ours"),
+        col(Inbound.id).label("n"),
+    ).where(
+        col(Inbound.case_id) == bindparam("case_id"),
         col(Inbound.kind).in_([MessageKind.COMPLAINT, MessageKind.CUSTOMER_REPLY]),
-    )
-    ours = (
-        col(Outbound.case_id) == case.id,
-        col(Outbound.to_address) == case.customer_email,
+    ),
+    sql_select(
+        col(Outbound.message_id),
+        col(Outbound.queued_at).label("at"),
+        literal(1).label("ours"),
+        col(Outbound.id).label("n"),
+    ).where(
+        col(Outbound.case_id) == bindparam("case_id"),
+        col(Outbound.to_address) == bindparam("address"),
         col(Outbound.status) != OutboundStatus.HELD,  # never sent: nothing to thread on
-    )
-    both: CompoundSelect[str, datetime, int, int] = union_all(
-        sql_select(
-            col(Inbound.message_id),
-            col(Inbound.received_at).label("at"),
-            literal(0).label("ours"),
-            col(Inbound.id).label("n"),
-        ).where(*theirs),
-        sql_select(
-            col(Outbound.message_id),
-            col(Outbound.queued_at).label("at"),
-            literal(1).label("ours"),
-            col(Outbound.id).label("n"),
-        ).where(*ours),
-    )
-    rows = session.execute(both.order_by("at", "ours", "n")).all()
+    ),
+).order_by("at", "ours", "n")
+
+
+def _thread_from_database(session: Session, case: Case) -> list[tuple[datetime, bool, str]]:
+    rows = session.execute(_THREAD, {"case_id": case.id, "address": case.customer_email})
     return [(at, bool(mine), message_id) for message_id, at, mine, _ in rows]

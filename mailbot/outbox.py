@@ -127,7 +127,7 @@ class OutboxWriter:
         )
         if held:
             log.warning("not sending %s to %s: %s", kind, address, held)
-        session.execute(
+        session.connection().execute(  # no autoflush, as db.record_event
             _QUEUE,
             {
                 "case_id": case.id if case else None,
@@ -204,7 +204,11 @@ class OutboxWriter:
             return ""
         cap = self.settings.limits.auto_replies_per_address_per_day
         # the letters queued earlier in this transaction are rows already (queue's INSERT)
-        sent = session.execute(_CAPPED_COUNT, {"address": address, "since": now - DAY}).scalar_one()
+        sent = (
+            session.connection()
+            .execute(_CAPPED_COUNT, {"address": address, "since": now - DAY})
+            .scalar_one()
+        )
         if sent < cap:
             return ""
         self.alert(

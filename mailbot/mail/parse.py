@@ -102,10 +102,15 @@ class _Tree(mailparser.MailParser):  # type: ignore[misc]  # mail-parser is unty
     """mail-parser's tree of the message, parsed with its guard (a message nested too deep
     is its MailParserRecursionError) and with its defect categories, but without its walk
     that decodes every part and attachment: _extract reads the parts, once (0.7 ms a
-    message, a fifth of reading one)."""
+    message, a fifth of reading one). Nor its header diagnostics (_reset: the addresses,
+    dates and every Received header parsed again, 0.3 ms a message): _extract reads From,
+    To, Cc, Reply-To and Date itself, with its own defects, and a relay's Received line
+    says nothing about the complaint."""
 
     def parse(self) -> _Tree:
-        self._reset()
+        self._defects: list[dict[str, list[str]]] = []
+        self._defects_categories: set[str] = set()
+        self._has_defects = False
         for part in self.message.walk() if self.message is not None else ():
             self._append_defects(part, part.get_content_type())
         return self

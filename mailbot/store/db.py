@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import Engine, event, insert, union_all
+from sqlalchemy import Engine, bindparam, event, insert, union_all
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, create_engine, select
 
@@ -141,14 +141,29 @@ def record_event(
 ) -> None:
     """An event on the case (R8), written at once in SESSION's transaction: a plain INSERT,
     no ORM object (several go with each message)."""
-    session.execute(
+    session.connection().execute(  # no autoflush: the ORM's changes go in one flush
         _RECORD_EVENT,
         {"case_id": case_id, "at": at, "actor": actor, "action": action, "detail": detail},
     )
 
 
+_CASE_BY_REF = select(Case).where(Case.ref == bindparam("ref"))
+
+
 def case_by_ref(session: Session, ref: str) -> Case | None:
-    return session.exec(select(Case).where(Case.ref == ref)).first()
+    return session.exec(_CASE_BY_REF, params={"ref": ref}).first()
+
+
+_CASES_OF_MESSAGES = union_all(  # prebuilt: asked of every reply
+    sql_select(col(Inbound.message_id), col(Inbound.case_id)).where(
+        col(Inbound.message_id).in_(bindparam("ids", expanding=True)),
+        col(Inbound.case_id).is_not(None),
+    ),
+    sql_select(col(Outbound.message_id), col(Outbound.case_id)).where(
+        col(Outbound.message_id).in_(bindparam("ids", expanding=True)),
+        col(Outbound.case_id).is_not(None),
+    ),
+)
 
 
 def case_by_message_ids(session: Session, message_ids: Iterable[str]) -> Case | None:
@@ -156,16 +171,10 @@ def case_by_message_ids(session: Session, message_ids: Iterable[str]) -> Case | 
     ids = list(dict.fromkeys(message_ids))
     if not ids:
         return None
-    both = union_all(
-        sql_select(col(Inbound.message_id), col(Inbound.case_id)).where(
-            col(Inbound.message_id).in_(ids), col(Inbound.case_id).is_not(None)
-        ),
-        sql_select(col(Outbound.message_id), col(Outbound.case_id)).where(
-            col(Outbound.message_id).in_(ids), col(Outbound.case_id).is_not(None)
-        ),
-    )
     rows: dict[str, int] = {
-        message_id: case_id for message_id, case_id in session.execute(both) if case_id is not None
+        message_id: case_id
+        for message_id, case_id in session.execute(_CASES_OF_MESSAGES, {"ids": ids})
+        if case_id is not None
     }
     for message_id in reversed(ids):  # References run oldest first: prefer the latest
         if message_id in rows:
