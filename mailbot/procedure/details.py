@@ -40,7 +40,7 @@ _SIGN_OFF = re.compile(
 # Candidate phone numbers: up to five digit groups joined by one space or hyphen. The
 # look-ahead first: one character's test fails at most positions before the look-behind's.
 _PHONE_CANDIDATE = re.compile(r"(?=[+(\d])(?<![\w+])[+(]?\d[\d()]*(?:[ -]\(?\d[\d()]*){0,4}(?!\w)")
-# The fewest digits a number _is_phone_number takes has: "+1" and 8 more (UK ones have 10).
+# A number _is_phone_number takes has 9 digits or more: "+1" and 8 (a UK one has 10 or 11).
 _PHONE_MIN_DIGITS = 9
 _NOT_DIGIT = re.compile(r"\D")
 _UK_NATIONAL = re.compile(r"0[1-35789]\d{9}|01\d{8}|0800\d{6}")
