@@ -79,3 +79,28 @@ def test_a_non_ascii_address_is_written_in_utf8_and_a_broken_one_refused() -> No
     assert unsendable("jörg@müller.example") == ""
     for broken in ("jörg müller@example.net", "a\u0085b@example.net", "no-at-sign", "a@b@c"):
         assert unsendable(broken), broken
+
+
+def test_a_line_starting_with_from_or_a_dot_reaches_the_customer_as_written() -> None:
+    # an mbox writer would make "From " ">From ", a relay that does not dot-stuff drops the
+    # "."; a soft break can start a line too, and b2a_qp writes 78 columns for a 75-column
+    # line ending in a space
+    text = "\n".join(
+        [
+            "Café opens at nine.",
+            "From here on we take care of it.",
+            ".htaccess is a file name, and so is",
+            "x" * 75 + ".well-known",
+            "y" * 70 + "From you",
+            "z" * 74 + " ",
+            "." + "é" * 40,
+        ]
+    )
+    raw = sent(Letter(to_address="a@example.net", to_name="A", subject="s", text=text))
+    message = message_from_bytes(raw, policy=default)
+    assert message["Content-Transfer-Encoding"] == "quoted-printable"
+    body = raw.split(b"\r\n\r\n", 1)[1]
+    for line in body.split(b"\r\n"):
+        assert not line.startswith((b"From ", b".")), line
+        assert len(line) <= 76 and not line.endswith((b" ", b"\t")), line
+    assert message.get_content().replace("\r\n", "\n") == text + "\n"

@@ -360,10 +360,16 @@ def _is_binary(text: str) -> bool:
 
 def _filename(part: Message) -> str | None:
     # The parsers turn raw 8-bit bytes in a file name into U+FFFD; re-read the raw header.
+    fields = [
+        (name, _unfold(value))
+        for name, value in part.raw_items()
+        if name.lower() in ("content-disposition", "content-type")
+    ]
+    if not any("name" in value.lower() for _, value in fields):
+        return None  # no (file)name parameter: most parts, spared a Message and its parsing
     scratch = Message()
-    for name, value in part.raw_items():
-        if name.lower() in ("content-disposition", "content-type"):
-            scratch[name] = _unfold(value)
+    for name, value in fields:
+        scratch[name] = value
     return scratch.get_filename()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
@@ -36,6 +37,11 @@ class BusinessCalendar:
     _holidays: holidays.HolidayBase = field(init=False, repr=False, compare=False)
     # Holiday dates per year, filled on first use; a cache, not part of the value.
     _holidays_by_year: dict[int, frozenset[date]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+    # Each day's opening and closing instants as _moment finds them, filled on first use:
+    # a deadline's search asks for the same few days again and again.
+    _moments: dict[tuple[date, time], datetime] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
 
@@ -162,13 +168,17 @@ class BusinessCalendar:
         return at.astimezone(self._zone)
 
     def _moment(self, day: date, wall_clock: time) -> datetime:
-        # The round trip through UTC turns a wall-clock time that a DST change
-        # skips into the real instant after the gap.
-        return (
-            datetime.combine(day, wall_clock, tzinfo=self._zone)
-            .astimezone(UTC)
-            .astimezone(self._zone)
-        )
+        moment = self._moments.get((day, wall_clock))
+        if moment is None:
+            # The round trip through UTC turns a wall-clock time that a DST change
+            # skips into the real instant after the gap.
+            moment = (
+                datetime.combine(day, wall_clock, tzinfo=self._zone)
+                .astimezone(UTC)
+                .astimezone(self._zone)
+            )
+            self._moments[day, wall_clock] = moment
+        return moment
 
 
 def when_words(moment: datetime, zone: ZoneInfo) -> str:
@@ -179,8 +189,12 @@ def when_words(moment: datetime, zone: ZoneInfo) -> str:
 
 def day_words(moment: datetime, zone: ZoneInfo) -> str:
     """A day as a customer reads it: 'Monday 23 November 2026'."""
-    local = moment.astimezone(zone)
-    return f"{local:%A} {local.day} {local:%B %Y}"
+    return _date_words(moment.astimezone(zone).date())
+
+
+@lru_cache(maxsize=1024)  # a letter names the few days its case's deadlines fall on
+def _date_words(day: date) -> str:
+    return f"{day:%A} {day.day} {day:%B %Y}"
 
 
 def _zone(name: str) -> ZoneInfo:

