@@ -320,18 +320,6 @@ def send_outbox(
     return report
 
 
-Rows = Iterator[tuple[int, str | None]]
-
-
-def _pages(engine: Engine, now: datetime, page: list[tuple[int, str | None]]) -> Rows:
-    """The due rows from PAGE on, read a page at a time (a drained backlog queues thousands);
-    PAGE holds the one being sent."""
-    while page:
-        yield from page
-        with Session(engine) as session:
-            page[:] = db.due_outbound(session, now, page[-1][0])
-
-
 _OUTBOUND = Outbound.__table__  # type: ignore[attr-defined]  # SQLModel's table
 _CLAIM = (
     sql_select(
@@ -345,6 +333,18 @@ _CLAIM = (
     .where(_OUTBOUND.c.id == bindparam("row_id"), _OUTBOUND.c.status == OutboundStatus.QUEUED)
     .with_for_update(skip_locked=True)  # CLAIM: another daemon passes over it
 )
+
+
+Rows = Iterator[tuple[int, str | None]]
+
+
+def _pages(engine: Engine, now: datetime, page: list[tuple[int, str | None]]) -> Rows:
+    """The due rows from PAGE on, read a page at a time (a drained backlog queues thousands);
+    PAGE holds the one being sent."""
+    while page:
+        yield from page
+        with Session(engine) as session:
+            page[:] = db.due_outbound(session, now, page[-1][0])
 
 
 @dataclass
