@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -288,7 +288,11 @@ def _iso(moment: datetime | None) -> str:
 
 
 class Transport(Protocol):
-    def send(self, sender: str, recipient: str, raw: bytes) -> str: ...
+    """The SMTP wire as the outbox drives it (transport.smtp.SmtpTransport)."""
+
+    def envelope(self, sender: str, recipient: str) -> None: ...
+    def content(self, raw: bytes) -> None: ...
+    def answer(self) -> str: ...
 
 
 @dataclass
@@ -326,20 +330,16 @@ def send_outbox(
     sender: str,
     now: datetime,
 ) -> SendReport:
-    """Send every due row; each is claimed before its send and its answer committed after."""
+    """Send every due row; each is claimed before its envelope goes, its answer committed
+    after (class _Sending says how the letters overlap)."""
     report = SendReport()
     with Session(engine) as session:
         due = db.due_outbound(session, now, 0)
     if not due:
         return report
     try:
-        with connect() as transport, engine.connect() as connection:
-            while due:  # in pages: a drained backlog queues thousands
-                for row_id, ref in due:
-                    report.last_id = row_id
-                    _send_row(connection, transport, sender, now, report, row_id, ref)
-                with Session(engine) as session:
-                    due = db.due_outbound(session, now, report.last_id)
+        with connect() as transport, engine.connect() as one, engine.connect() as two:
+            _Sending(transport, (one, two), sender, now, report, _pages(engine, now, due)).run()
     except (SmtpTemporaryError, SmtpPermanentError) as exc:
         # logged by the caller, once per outage; the rows wait in the outbox
         report.unreachable, report.error = True, f"{exc} ({len(due)} message(s) waiting)"
@@ -360,59 +360,134 @@ _CLAIM = (
 )
 
 
-def _send_row(
-    connection: Connection,
-    transport: Transport,
-    sender: str,
-    now: datetime,
-    report: SendReport,
-    row_id: int,
-    ref: str | None,
-) -> None:
-    """Claim the row, send it, record its answer and commit, before the next row is claimed:
-    no row is sent unclaimed, and at most one letter is in doubt after a crash. Plain SQL,
-    no ORM objects: this runs once per letter. Raises if the link to the server died."""
-    # claimed for the length of the send: another daemon skips it
-    found = connection.execute(_CLAIM, {"row_id": row_id}).first()
-    if found is None:
-        connection.rollback()
-        return  # another daemon has it, or has sent it
-    kind, message_id, to_address, raw, attempts, first_refused_at = found
-    attempts += 1  # counting this send
-    change: dict[str, object] = {"attempts": attempts}
-    lost: SmtpConnectionLost | None = None
-    try:
-        change["smtp_reply"] = reply = transport.send(sender, to_address, raw)
-    except SmtpTemporaryError as exc:
-        change["last_error"] = str(exc)
-        change["next_attempt_at"] = now + retry_delay(attempts)
-        # give_up_after counts from the first refusal
-        change["first_refused_at"] = first_refused_at or now
-        report.deferred += 1
-        report.refused.append(row_id)
-        log.warning(
-            "deferred %s %s case=%s to=%s: %s",
-            kind,
-            message_id,
-            ref,
-            to_address,
-            exc,
-        )
-        lost = exc if isinstance(exc, SmtpConnectionLost) else None
-    except SmtpPermanentError as exc:
-        change["status"], change["last_error"] = OutboundStatus.FAILED, str(exc)
-        report.failed += 1
-        log.error("failed %s %s case=%s to=%s: %s", kind, message_id, ref, to_address, exc)
-    except SmtpCannotAddress as exc:  # the case's side is settled after (Casefile.held_in_sending)
-        change["status"], change["last_error"] = OutboundStatus.HELD, str(exc)
-        report.held += 1
-        log.warning("held back %s %s case=%s: %s", kind, message_id, ref, exc)
-    else:
-        change["status"], change["sent_at"] = OutboundStatus.SENT, now
-        report.sent += 1
-        log.info("sent %s %s case=%s to=%s: %s", kind, message_id, ref, to_address, reply)
-    connection.execute(update(_OUTBOUND).where(_OUTBOUND.c.id == row_id).values(**change))
-    connection.commit()
-    report.letters[str(kind), str(change.get("status", "deferred"))] += 1
-    if lost is not None:
-        raise lost
+Rows = Iterator[tuple[int, str | None]]
+
+
+def _pages(engine: Engine, now: datetime, page: list[tuple[int, str | None]]) -> Rows:
+    """The due rows from PAGE on, read a page at a time (a drained backlog queues thousands);
+    PAGE holds the one being sent."""
+    while page:
+        yield from page
+        with Session(engine) as session:
+            page[:] = db.due_outbound(session, now, page[-1][0])
+
+
+@dataclass
+class _Claimed:
+    """A row claimed for sending: the claim is held on CONNECTION until its answer is
+    committed there (on PostgreSQL a row lock, which another daemon's claim skips)."""
+
+    connection: Connection
+    row_id: int
+    ref: str | None
+    kind: str
+    message_id: str
+    to_address: str
+    raw: bytes
+    attempts: int
+    first_refused_at: datetime | None
+
+
+Outcome = str | SmtpTemporaryError | SmtpPermanentError | SmtpCannotAddress
+
+
+@dataclass
+class _Sending:
+    """One run through the due rows, one round trip a letter where the server pipelines.
+
+    Letter N's content and final dot go in one write with letter N+1's envelope (MAIL, RCPT,
+    DATA), and N's answer is committed while the server answers N+1's envelope. N+1 is
+    claimed before its envelope is written, on the other connection: N's commit must not end
+    N+1's claim. So after a crash at most one letter is in doubt, as when each letter went
+    alone: when N's content goes, N-1's answer is committed, and N+1 has at most an
+    envelope open, no content, which the server drops with the connection. Plain SQL, no
+    ORM objects: this runs once per letter.
+    """
+
+    transport: Transport
+    connections: tuple[Connection, Connection]
+    sender: str
+    now: datetime
+    report: SendReport
+    rows: Rows
+
+    def run(self) -> None:
+        """Raises SmtpConnectionLost if the link to the server died: the rest waits."""
+        letter = self._open(None)
+        while letter is not None:
+            letter = self._send(letter)
+
+    def _send(self, letter: _Claimed) -> _Claimed | None:
+        """Read LETTER's envelope answers; once its DATA is answered 354, its content goes with
+        the next letter's envelope, and its answer is recorded. Returns the next letter."""
+        try:
+            self.transport.answer()  # 354 to its DATA
+        except (SmtpTemporaryError, SmtpPermanentError) as exc:
+            self._record(letter, exc)
+            return self._open(None)
+        self.transport.content(letter.raw)
+        following = self._open(letter.connection)
+        outcome: Outcome
+        try:
+            outcome = self.transport.answer()
+        except (SmtpTemporaryError, SmtpPermanentError) as exc:
+            outcome = exc
+        if isinstance(outcome, SmtpConnectionLost) and following is not None:
+            following.connection.rollback()  # its envelope, never answered: not tried
+        self._record(letter, outcome)
+        return following
+
+    def _open(self, busy: Connection | None) -> _Claimed | None:
+        """Claim the next due row on a connection other than BUSY (which holds the letter in
+        hand's claim) and queue its envelope; None when no row is left."""
+        one, two = self.connections
+        connection = two if busy is one else one
+        for row_id, ref in self.rows:
+            self.report.last_id = row_id
+            found = connection.execute(_CLAIM, {"row_id": row_id}).first()
+            if found is None:
+                connection.rollback()
+                continue  # another daemon has it, or has sent it
+            letter = _Claimed(connection, row_id, ref, *found)
+            letter.attempts += 1  # counting this send
+            try:
+                self.transport.envelope(self.sender, letter.to_address)
+            except (SmtpCannotAddress, SmtpConnectionLost) as exc:
+                self._record(letter, exc)
+                continue
+            return letter
+        return None
+
+    def _record(self, letter: _Claimed, outcome: Outcome) -> None:
+        """Record LETTER's OUTCOME (its final answer, or what refused it) and commit, which
+        ends its claim; a lost connection is raised after."""
+        row_id, kind, report = letter.row_id, letter.kind, self.report
+        change: dict[str, object] = {"attempts": letter.attempts}
+        where = f"{kind} {letter.message_id} case={letter.ref}"
+        if isinstance(outcome, SmtpTemporaryError):
+            change["last_error"] = str(outcome)
+            change["next_attempt_at"] = self.now + retry_delay(letter.attempts)
+            # give_up_after counts from the first refusal
+            change["first_refused_at"] = letter.first_refused_at or self.now
+            report.deferred += 1
+            report.refused.append(row_id)
+            log.warning("deferred %s to=%s: %s", where, letter.to_address, outcome)
+        elif isinstance(outcome, SmtpPermanentError):
+            change["status"], change["last_error"] = OutboundStatus.FAILED, str(outcome)
+            report.failed += 1
+            log.error("failed %s to=%s: %s", where, letter.to_address, outcome)
+        elif isinstance(outcome, SmtpCannotAddress):  # (the case: Casefile.held_in_sending)
+            change["status"], change["last_error"] = OutboundStatus.HELD, str(outcome)
+            report.held += 1
+            log.warning("held back %s: %s", where, outcome)
+        else:
+            change["status"], change["sent_at"] = OutboundStatus.SENT, self.now
+            change["smtp_reply"] = outcome
+            report.sent += 1
+            log.info("sent %s to=%s: %s", where, letter.to_address, outcome)
+        connection = letter.connection
+        connection.execute(update(_OUTBOUND).where(_OUTBOUND.c.id == row_id).values(**change))
+        connection.commit()
+        report.letters[str(kind), str(change.get("status", "deferred"))] += 1
+        if isinstance(outcome, SmtpConnectionLost):
+            raise outcome

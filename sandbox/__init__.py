@@ -222,6 +222,9 @@ class SinkHandler:
     answer: Answer | None = None
     on_mail: Any = None  # called at MAIL FROM, before answering (e.g. to kill the client)
     pipelining: bool = True  # offer RFC 2920 PIPELINING in the EHLO answer
+    # answer DATA 354 even after refusing the recipient (RFC 2920 3.1 lets a server), then
+    # refuse the letter at its end
+    data_after_refusal: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def told(self, stage: str, envelope: Any, recipient: str = "") -> str | None:
@@ -264,11 +267,16 @@ class SinkHandler:
     ) -> str:
         refusal = self.told("RCPT", envelope, address)
         if refusal is not None:
+            if self.data_after_refusal:  # aiosmtpd answers DATA 354 only with a recipient
+                envelope.rcpt_tos.append(address)
+                envelope.refused = True
             return refusal
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if getattr(envelope, "refused", False):
+            return "554 5.5.1 no valid recipients"
         refusal = self.told("DOT", envelope)
         if refusal is not None:
             return refusal

@@ -16,6 +16,7 @@ import pytest
 from sqlmodel import Session, create_engine, select
 
 from mailbot.store.models import Outbound, OutboundStatus
+from sandbox import HANG_UP, Envelope
 from tests.conftest import TEAM_LEADER, Mailbot
 
 NOW = datetime(2026, 11, 20, 11, 0, tzinfo=UTC)
@@ -112,16 +113,22 @@ def test_killed_mid_drain_loses_nothing_and_sends_no_answered_letter_again(
         mailbot.append(complaint(n)[0], NOW)
     command = [sys.executable, "-m", "mailbot", "--config", str(mailbot.config), "run", "--once"]
     process = subprocess.Popen(command, stderr=subprocess.DEVNULL, env=os.environ.copy())
-    mails = itertools.count(1)
+    dots = itertools.count(1)
 
-    def kill_at_the_third() -> None:  # the first two letters were answered 250 and recorded
-        if next(mails) == 3:
+    def kill_at_the_third(stage: str, letter: Envelope) -> str | None:
+        """At the third letter's final dot, unanswered: the first two were answered 250 and
+        recorded (the second's answer is committed while the server reads the third's
+        envelope, and before the third's content is written)."""
+        if stage == "DOT" and next(dots) == 3:
             process.send_signal(signal.SIGKILL)
+            process.wait()
+            return HANG_UP  # the third never answered: not taken
+        return None
 
-    mailbot.smtp.handler.on_mail = kill_at_the_third
+    mailbot.smtp.handler.answer = kill_at_the_third
     assert process.wait(timeout=60) == -signal.SIGKILL
     assert len(mailbot.smtp.received) == 2
-    mailbot.smtp.handler.on_mail = None
+    mailbot.smtp.handler.answer = None
 
     assert mailbot("run", "--once") == 0  # the wall clock, as the run killed
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import smtplib
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import make_msgid
 from pathlib import Path
@@ -70,6 +73,33 @@ def point_smtp_at(mailbot: Mailbot, port: int) -> None:
     mailbot.config.write_text("\n".join(lines) + "\n")
 
 
+def record_writes(
+    monkeypatch: pytest.MonkeyPatch, before: Callable[[bytes], None] | None = None
+) -> list[bytes]:
+    """Every write mailbot's SMTP client makes, in order: smtplib.SMTP.send, which its
+    commands and letters all go through; BEFORE is called with each first."""
+    written: list[bytes] = []
+    send = smtplib.SMTP.send
+
+    def recorded(client: smtplib.SMTP, data: bytes | str) -> None:
+        data = data.encode() if isinstance(data, str) else data
+        if before is not None:
+            before(data)
+        written.append(data)
+        send(client, data)
+
+    monkeypatch.setattr(smtplib.SMTP, "send", recorded)
+    return written
+
+
+def behind_a_final_dot(written: list[bytes], address: str) -> bool:
+    """Whether the envelope to ADDRESS went in one write with a letter's content."""
+    return any(
+        b"\r\n.\r\nMAIL FROM:" in data and f"RCPT TO:<{address}>".encode() in data
+        for data in written
+    )
+
+
 @pytest.mark.sqlite_only  # the stages are the server's and the client's: one database is enough
 @pytest.mark.parametrize(
     ("stage", "answer"),
@@ -82,12 +112,22 @@ def point_smtp_at(mailbot: Mailbot, port: int) -> None:
 )
 @pytest.mark.parametrize("pipelining", [True, False], ids=["pipelining", "one-by-one"])
 def test_a_5xx_at_any_stage_fails_that_letter_at_once_and_the_batch_goes_on(
-    mailbot: Mailbot, tmp_path: Path, stage: str, answer: str, pipelining: bool
+    mailbot: Mailbot,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    stage: str,
+    answer: str,
+    pipelining: bool,
 ) -> None:
     mailbot.smtp.handler.pipelining = pipelining  # RFC 2920: commands sent together, or not
     mailbot.smtp.handler.answer = at(stage, BOB, answer)
+    written = record_writes(monkeypatch)
 
     assert ingest(mailbot, tmp_path, [ALICE, BOB, CAROL]) == 0
+
+    # not the first letter of the connection: with PIPELINING its envelope went in one write
+    # with the letter before's content
+    assert behind_a_final_dot(written, BOB) == pipelining
 
     refused = acknowledgement(mailbot, BOB)
     words = answer.removesuffix(HANG_UP).strip()
@@ -209,3 +249,117 @@ def test_a_refusal_while_a_backlog_drains_keeps_its_first_refusal(
     assert (bob.status, bob.attempts, bob.first_refused_at) == (OutboundStatus.QUEUED, 1, NOW)
     assert "451 4.7.1 greylisted" in bob.last_error
     assert sorted(e.rcpt_tos[0] for e in mailbot.customer_mail()) == [ALICE, CAROL]
+
+
+@pytest.mark.sqlite_only  # the answers are the server's and the client's: one database is enough
+def test_a_354_after_a_refused_recipient_ends_the_empty_letter_and_the_refusal_decides(
+    mailbot: Mailbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RFC 2920 lets a server answer DATA 354 after refusing every RCPT; the client ends the
+    empty letter at once, and the RCPT refusal is the letter's answer."""
+    mailbot.smtp.handler.data_after_refusal = True
+    mailbot.smtp.handler.answer = at("RCPT", BOB, "550 5.1.1 no such user")
+    written = record_writes(monkeypatch)
+
+    assert ingest(mailbot, tmp_path, [ALICE, BOB, CAROL]) == 0
+
+    assert behind_a_final_dot(written, BOB), "not the first letter of its connection"
+    refused = acknowledgement(mailbot, BOB)
+    assert (refused.status, refused.attempts) == (OutboundStatus.FAILED, 1)
+    assert refused.last_error == "550 5.1.1 no such user (to RCPT)"
+    others = [r for r in letters(mailbot) if r.id != refused.id]
+    assert {r.status for r in others} == {OutboundStatus.SENT}
+    assert len(mailbot.smtp.received) == 5, "nothing empty was taken"
+
+
+def test_each_letter_costs_one_round_trip_and_leaves_at_most_one_in_doubt(
+    mailbot: Mailbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Observed at the client's writes (smtplib.SMTP.send): each is followed by reading an
+    answer, so writes count round trips. With PIPELINING a letter's content and final dot go
+    in one write with the next letter's MAIL, RCPT and DATA: the connection costs EHLO, the
+    first envelope, one write a letter and QUIT (two a letter, one-by-one). And when a
+    letter's content is written, every letter before it is recorded sent: a crash then
+    leaves that one letter in doubt, and no other."""
+    engine = create_engine(mailbot.db_url)
+    sent_before: list[int] = []  # at each write of a letter's content: the letters recorded sent
+
+    def count_sent(data: bytes) -> None:
+        if b"\r\n.\r\n" in data:
+            with Session(engine) as session:
+                rows = session.exec(select(Outbound.status)).all()
+            sent_before.append(rows.count(OutboundStatus.SENT))
+
+    written = record_writes(monkeypatch, count_sent)
+
+    assert ingest(mailbot, tmp_path, [ALICE, BOB, CAROL]) == 0
+
+    engine.dispose()
+    rows = letters(mailbot)
+    assert len(rows) == 6 and {r.status for r in rows} == {OutboundStatus.SENT}
+    assert written[0].startswith(b"ehlo") and written[-1].startswith(b"quit")
+    assert len(written) == 2 + 1 + len(rows), "one round trip a letter"
+    assert all(b"\r\n.\r\nMAIL FROM:" in data for data in written[2:-2])
+    assert sent_before == list(range(len(rows)))
+
+
+def test_a_connection_lost_at_the_next_letters_envelope_keeps_the_letter_before_sent(
+    mailbot: Mailbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server goes away at the second letter's MAIL FROM, which came in one write with
+    the first letter's content, after answering that content 250: the first is recorded
+    sent (its commit ran while the server read the envelope), the second, no content sent,
+    waits to go again, the rest untried; on SQLite and PostgreSQL (the two letters' claims
+    and answers are on two database connections)."""
+    mails = itertools.count(1)
+
+    def away_at_the_second(stage: str, letter: Envelope) -> str | None:
+        return HANG_UP if stage == "MAIL" and next(mails) == 2 else None
+
+    mailbot.smtp.handler.answer = away_at_the_second
+    written = record_writes(monkeypatch)
+
+    assert ingest(mailbot, tmp_path, [ALICE, BOB, CAROL]) == 75  # the server went away
+
+    first, second, *rest = letters(mailbot)
+    assert behind_a_final_dot(written, second.to_address)
+    assert (first.status, first.attempts) == (OutboundStatus.SENT, 1)
+    assert (second.status, second.attempts) == (OutboundStatus.QUEUED, 1)
+    assert "connection lost" in second.last_error
+    assert {(r.status, r.attempts) for r in rest} == {(OutboundStatus.QUEUED, 0)}
+    assert len(mailbot.smtp.received) == 1
+
+    mailbot.smtp.handler.answer = None
+    assert tick(mailbot, NOW + timedelta(minutes=2)) == 0
+    assert {r.status for r in letters(mailbot)} == {OutboundStatus.SENT}
+    delivered = [str(e.message["Message-ID"]) for e in mailbot.smtp.received]
+    assert sorted(delivered) == sorted(r.message_id for r in letters(mailbot)), "each once"
+
+
+@pytest.mark.postgresql_only  # SQLite has no row locks: one daemon holds the database
+def test_the_next_letter_is_claimed_before_its_envelope_goes_and_no_other_daemon_takes_it(
+    mailbot: Mailbot, tmp_path: Path
+) -> None:
+    """When the second letter's content arrives, the first is answered and committed; the
+    second (its answer not read) and the third (its envelope came with the second's
+    content) are claimed: another daemon's claim (FOR UPDATE SKIP LOCKED) passes over both."""
+    engine = create_engine(mailbot.db_url)
+    dots = itertools.count(1)
+    claimable: list[list[int]] = []
+
+    def another_daemon_claims(stage: str, letter: Envelope) -> str | None:
+        if stage == "DOT" and next(dots) == 2:
+            with Session(engine) as session:
+                queued = select(Outbound.id).where(Outbound.status == OutboundStatus.QUEUED)
+                claim = queued.order_by(col(Outbound.id)).with_for_update(skip_locked=True)
+                claimable.append([row_id for row_id in session.exec(claim) if row_id])
+        return None
+
+    mailbot.smtp.handler.answer = another_daemon_claims
+
+    assert ingest(mailbot, tmp_path, [ALICE, BOB, CAROL]) == 0
+
+    engine.dispose()
+    ids = [r.id for r in letters(mailbot)]
+    assert claimable == [ids[3:]]
+    assert len(mailbot.smtp.received) == 6

@@ -1,10 +1,12 @@
-"""SMTP out: one connection per batch of the outbox, with the server's answers kept."""
+"""SMTP out: one connection per batch of the outbox, letters pipelined, the answers kept."""
 
 from __future__ import annotations
 
 import re
 import smtplib
 import ssl
+from collections import deque
+from dataclasses import dataclass
 from types import TracebackType
 
 from mailbot.config import SmtpSettings
@@ -28,7 +30,12 @@ class SmtpCannotAddress(Exception):
 
 
 class SmtpTransport:
-    """A connection to the submission server, opened on entry.
+    """A connection to the submission server, opened on entry, that letters go through as a
+    pipeline: the outbox queues a letter's envelope (MAIL, RCPT, DATA), and after its 354 its
+    content; answer() reads the answers owed, oldest first. Where the server offers
+    PIPELINING (RFC 2920), what is queued goes in one write: a letter's content and final dot
+    with the next letter's envelope, one round trip a letter. Without it, one command at a
+    time.
 
     A server that hangs up after refusing a letter (as some do after a 5xx, and a 421 says it
     will) is connected to again for the next letter: that letter is not lost with the link.
@@ -39,6 +46,8 @@ class SmtpTransport:
         self.tokens = tokens  # with auth = "oauth2"
         self.client: smtplib.SMTP | None = None
         self.lost = ""  # why the connection died mid-letter: the letters after it wait
+        self.unread: deque[_Envelope | _Content] = deque()  # queued, answers not read yet
+        self.refused = False  # the last answer read refused a letter: a hang-up may follow
 
     def __enter__(self) -> SmtpTransport:
         self.client = self._connect()
@@ -86,36 +95,77 @@ class SmtpTransport:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self.client is not None:
+            if kind is not None:  # a letter may be open mid-DATA: QUIT would be its content
+                self.client.close()
+                self.client = None
+                return
             try:
                 self.client.quit()
             except (OSError, smtplib.SMTPException):
                 self.client.close()
             self.client = None
 
-    def send(self, sender: str, recipient: str, raw: bytes) -> str:
-        """Send RAW; return the server's final answer, or raise by the answer's class.
-
-        The answer that decides is the first refusal (to MAIL, RCPT or the DATA command) or
-        the answer after the final dot: 2xx sent, 5xx SmtpPermanentError, anything else
-        SmtpTemporaryError, each with the server's words. Only a connection that fails
-        mid-conversation is SmtpConnectionLost.
-        """
+    def envelope(self, sender: str, recipient: str) -> None:
+        """Queue a letter's MAIL, RCPT and DATA commands (SmtpCannotAddress: nothing queued)."""
         if self.lost:  # the outbox stops at the first lost connection: this is a guard
             raise SmtpConnectionLost(f"not tried: {self.lost}")
-        client = self._client()
-        options = _mail_options(client, recipient)
+        options = _mail_options(self._client(), recipient)
+        self.unread.append(_Envelope(sender, recipient, options))
+
+    def content(self, raw: bytes) -> None:
+        """Queue the content and final dot of the letter whose DATA was answered 354."""
+        body = _LEADING_DOT.sub(b"..", raw)  # RFC 5321 4.5.2, as smtplib's data() does
+        self.unread.append(_Content(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n"))
+
+    def answer(self) -> str:
+        """Read the answer owed to the oldest thing queued, after writing what is queued: 354
+        to an envelope's DATA, or the final answer to a content (2xx); raise by its class.
+
+        A letter's answer that decides is the first refusal (to MAIL, RCPT or the DATA
+        command) or the answer after the final dot: 5xx SmtpPermanentError, anything else
+        SmtpTemporaryError, each with the server's words. Only a connection that fails
+        mid-conversation is SmtpConnectionLost: what is still queued is then not tried.
+        """
+        if self.lost:
+            raise SmtpConnectionLost(f"not tried: {self.lost}")
+        item = self.unread.popleft()
         try:
-            stage, code, text = _conversation(client, sender, recipient, raw, options)
+            stage, code, text = self._exchange(item)
         except (OSError, smtplib.SMTPException) as exc:  # SMTPServerDisconnected among them
             self.lost = f"connection lost: {exc}"
+            self.unread.clear()
             raise SmtpConnectionLost(self.lost) from exc
         answer = _answer(code, text)
-        if 200 <= code < 300:
+        taken = code == 354 if isinstance(item, _Envelope) else 200 <= code < 300
+        self.refused = not taken
+        if taken:
             return answer
-        self._reset(code)
+        # an envelope written behind this final dot starts a new transaction: no RSET then
+        if not any(queued.written for queued in self.unread):
+            self._reset(code)
         if 500 <= code < 600:
             raise SmtpPermanentError(f"{answer} (to {stage})")
         raise SmtpTemporaryError(f"{answer} (to {stage})")
+
+    def _exchange(self, item: _Envelope | _Content) -> tuple[str, int, bytes | str]:
+        """ITEM's stage and answer: under PIPELINING what is queued goes in one write first."""
+        client = self._client()
+        if not client.has_extn("pipelining"):
+            return _one_by_one(client, item)
+        unwritten = [queued for queued in (item, *self.unread) if not queued.written]
+        if unwritten:
+            client.send(b"".join(queued.wire() for queued in unwritten))
+            for queued in unwritten:
+                queued.written = True
+        if isinstance(item, _Content):
+            code, text = client.getreply()
+            return "the end of data", code, text
+        answers = _envelope_answers(client, hung_up=self.refused)
+        if answers is None:  # the server hung up after refusing the letter before, this
+            # envelope unanswered (and no content went with it): again, on a new connection
+            self.client, self.refused, item.written = None, False, False
+            return self._exchange(item)
+        return answers
 
     def _client(self) -> smtplib.SMTP:
         if self.client is None:  # the server hung up after refusing the letter before
@@ -139,58 +189,74 @@ class SmtpTransport:
         self.client = None
 
 
-def _conversation(
-    client: smtplib.SMTP, sender: str, recipient: str, raw: bytes, options: list[str]
-) -> tuple[str, int, bytes | str]:
-    """The stage and answer that decide the letter: the first refusal, or the final answer."""
-    if client.has_extn("pipelining"):
-        return _pipelined(client, sender, recipient, raw, options)
-    code, text = client.mail(sender, options)
+@dataclass
+class _Envelope:
+    """A letter's MAIL, RCPT and DATA commands, queued; WRITTEN once they went to the server."""
+
+    sender: str
+    recipient: str
+    options: list[str]
+    written: bool = False
+
+    def wire(self) -> bytes:
+        given = "".join(f" {option}" for option in self.options)
+        commands = (
+            f"MAIL FROM:{smtplib.quoteaddr(self.sender)}{given}\r\n"
+            f"RCPT TO:{smtplib.quoteaddr(self.recipient)}\r\nDATA\r\n"
+        )
+        return commands.encode("utf-8" if "SMTPUTF8" in self.options else "ascii")
+
+
+@dataclass
+class _Content:
+    """A letter's content, dots doubled, and its final dot, queued after a 354."""
+
+    data: bytes
+    written: bool = False
+
+    def wire(self) -> bytes:
+        return self.data
+
+
+def _one_by_one(client: smtplib.SMTP, item: _Envelope | _Content) -> tuple[str, int, bytes | str]:
+    """ITEM's stage and answer without PIPELINING: each command waits for its answer."""
+    if isinstance(item, _Content):
+        client.send(item.data)
+        code, text = client.getreply()
+        return "the end of data", code, text
+    code, text = client.mail(item.sender, item.options)
     if not 200 <= code < 300:
         return "MAIL", code, text
-    code, text = client.rcpt(recipient)
+    code, text = client.rcpt(item.recipient)
     if not 200 <= code < 300:
         return "RCPT", code, text
-    try:
-        code, text = client.data(raw)
-    except smtplib.SMTPDataError as exc:  # the answer to the DATA command itself was not 354
-        return "DATA", exc.smtp_code, exc.smtp_error
-    return "the end of data", code, text
+    code, text = client.docmd("DATA")
+    return "DATA", code, text
 
 
-def _pipelined(
-    client: smtplib.SMTP, sender: str, recipient: str, raw: bytes, options: list[str]
-) -> tuple[str, int, bytes | str]:
-    """_conversation in two round trips, not four (RFC 2920, which every submission server
-    we build for offers): MAIL, RCPT and DATA go in one write and their answers are read in
-    order; the letter goes only after a 354."""
-    given = "".join(f" {option}" for option in options)
-    commands = (
-        f"MAIL FROM:{smtplib.quoteaddr(sender)}{given}\r\n"
-        f"RCPT TO:{smtplib.quoteaddr(recipient)}\r\nDATA\r\n"
-    )
-    client.send(commands.encode("utf-8" if "SMTPUTF8" in options else "ascii"))
+def _envelope_answers(client: smtplib.SMTP, hung_up: bool) -> tuple[str, int, bytes | str] | None:
+    """The answers to a pipelined MAIL, RCPT and DATA, read in order (RFC 2920): the first
+    refusal, or DATA's 354. None if the connection was closed before the first of them and
+    HUNG_UP (the server refused the letter before, as a server that hangs up then does)."""
     refusal: tuple[str, int, bytes | str] | None = None
     for stage in ("MAIL", "RCPT", "DATA"):
         try:
             code, text = client.getreply()
         except smtplib.SMTPServerDisconnected:
+            if stage == "MAIL" and hung_up:
+                return None
             if refusal is None:
                 raise
             return refusal  # the server refused, then hung up: its refusal decides
         if stage == "DATA" and code == 354:
             if refusal is None:
-                break
+                return stage, code, text
             client.send(b".\r\n")  # DATA taken after a refusal: end the empty letter at once
             client.getreply()
         elif refusal is None and not (stage != "DATA" and 200 <= code < 300):
             refusal = (stage, code, text)
-    if refusal is not None:
-        return refusal
-    body = _LEADING_DOT.sub(b"..", raw)  # RFC 5321 4.5.2, as smtplib's data() does
-    client.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
-    code, text = client.getreply()
-    return "the end of data", code, text
+    assert refusal is not None  # DATA answered other than 354 is one
+    return refusal
 
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
