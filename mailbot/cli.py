@@ -564,7 +564,8 @@ def _quarantine(app: App, args: argparse.Namespace) -> int:
         if args.action == "list":
             rows = session.exec(query.order_by(col(Inbound.id))).all()
             if args.json:
-                print(json.dumps([quarantined_json(row) for row in rows], indent=2))
+                listed = [quarantined_json(row, db.raw_bytes(session, row.id)) for row in rows]
+                print(json.dumps(listed, indent=2))
                 return EX_OK
             for row in rows:
                 print(
@@ -577,10 +578,11 @@ def _quarantine(app: App, args: argparse.Namespace) -> int:
             if one is None or one.disposition != Disposition.QUARANTINED:
                 print(f"mailbot: no quarantined message {args.id}", file=sys.stderr)
                 return EX_USAGE
+            raw = db.raw_bytes(session, one.id)
             if args.raw:
-                sys.stdout.buffer.write(one.raw)
+                sys.stdout.buffer.write(raw)
                 return EX_OK
-            head = one.raw[: one.raw.find(b"\n\n") + 1 or 4096].decode("utf-8", "replace")
+            head = raw[: raw.find(b"\n\n") + 1 or 4096].decode("utf-8", "replace")
             print(f"id {one.id}, received {one.received_at.isoformat()} from {one.source}")
             print(f"reason: {one.reason}\nsize: {one.size} bytes, sha256 {one.sha256}\n")
             print(head.rstrip())

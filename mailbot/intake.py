@@ -37,6 +37,7 @@ from mailbot.store.models import (
     Case,
     Disposition,
     Inbound,
+    InboundRaw,
     MessageKind,
 )
 
@@ -152,7 +153,6 @@ class Intake:
                             "message_id": key[0],
                             "sha256": hashlib.sha256(raw).hexdigest(),
                             "content_sha256": key[1],
-                            "raw": raw,
                             "size": len(raw),
                             "received_at": received_at,
                             "source": source,
@@ -168,8 +168,11 @@ class Intake:
                     insert(Inbound).returning(col(Inbound.id), sort_by_parameter_order=True),
                     rows,
                 )
+                kept = []
                 for index, inbound_id in zip(fresh.values(), inserted.scalars(), strict=True):
                     result[index] = inbound_id
+                    kept.append({"inbound_id": inbound_id, "raw": messages[index][0]})
+                session.execute(insert(InboundRaw), kept)
             session.commit()
         return result
 
@@ -199,8 +202,8 @@ class Intake:
         for attempt in (1, 2):
             try:
                 with Session(self.engine) as session:
-                    inbound = _claim(session, [inbound_id]).get(inbound_id)
-                    outcome = self._process_in(session, inbound_id, inbound)
+                    claimed = _claim(session, [inbound_id]).get(inbound_id)
+                    outcome = self._process_in(session, inbound_id, claimed)
                     session.commit()
                     return outcome
             except IntegrityError:
@@ -220,13 +223,16 @@ class Intake:
                 return self.quarantine(inbound_id, f"processing failed: {why}")
         raise AssertionError("unreachable")
 
-    def _process_in(self, session: Session, inbound_id: int, inbound: Inbound | None) -> Outcome:
-        if inbound is None:  # another daemon is processing it (PostgreSQL row lock)
+    def _process_in(
+        self, session: Session, inbound_id: int, claimed: tuple[Inbound, bytes] | None
+    ) -> Outcome:
+        if claimed is None:  # another daemon is processing it (PostgreSQL row lock)
             held = "being processed by another mailbot"
             return Outcome(f"inbound {inbound_id}", Disposition.RECEIVED, left_in_mailbox=held)
+        inbound, raw = claimed
         if inbound.disposition is not Disposition.RECEIVED:
             return _already(session, inbound)  # twice in one batch, or a race
-        outcome = self._dispose(session, inbound)
+        outcome = self._dispose(session, inbound, raw)
         session.flush()
         return outcome
 
@@ -239,17 +245,17 @@ class Intake:
             session.commit()
             return Outcome(inbound.message_id, Disposition.QUARANTINED, reason=reason)
 
-    def _dispose(self, session: Session, inbound: Inbound) -> Outcome:
+    def _dispose(self, session: Session, inbound: Inbound, raw: bytes) -> Outcome:
         """Read INBOUND, find its case, and hand it to the procedure as what it is: a robot's
         mail, staff's, the customer's, a stranger's about a case, or a new complaint."""
         if inbound.size > self.settings.limits.max_message_bytes:
-            return self._too_large(session, inbound)
-        reading = self.reader.read(inbound.raw, inbound.content_sha256)
+            return self._too_large(session, inbound, raw)
+        reading = self.reader.read(raw, inbound.content_sha256)
         parsed, verdict = reading.parsed, reading.verdict
         _record_parsed(session, inbound, parsed)
         case = self._thread(session, parsed)
         if verdict.is_machine:
-            return self._machine(session, inbound, verdict, case, reading.bounce)
+            return self._machine(session, inbound, raw, verdict, case, reading.bounce)
         if parsed.sender is None or "@" not in parsed.sender.email:
             return set_aside(inbound, Disposition.QUARANTINED, "no sender address")
         member = self.settings.staff_member(parsed.sender.email)
@@ -290,12 +296,12 @@ class Intake:
             session, inbound, case, actor, text, found, attachments, words
         )
 
-    def _too_large(self, session: Session, inbound: Inbound) -> Outcome:
+    def _too_large(self, session: Session, inbound: Inbound, raw: bytes) -> Outcome:
         """Keep it raw and set it aside; a person is told politely (a robot is not)."""
         limit = self.settings.limits.max_message_bytes
-        end = inbound.raw.find(b"\r\n\r\n")
-        end = inbound.raw.find(b"\n\n") if end < 0 else end
-        headers = inbound.raw[: end if end >= 0 else 64 * 1024] + b"\r\n\r\n"
+        end = raw.find(b"\r\n\r\n")
+        end = raw.find(b"\n\n") if end < 0 else end
+        headers = raw[: end if end >= 0 else 64 * 1024] + b"\r\n\r\n"
         parsed = parse_message(headers, inbound.content_sha256)  # the header block is all we need
         _record_parsed(session, inbound, parsed)
         reason = f"too large: {inbound.size} bytes, limit {limit} (limits.max_message_bytes)"
@@ -323,6 +329,7 @@ class Intake:
         self,
         session: Session,
         inbound: Inbound,
+        raw: bytes,
         verdict: Classification,
         case: Case | None,
         bounce: BounceReport | None,
@@ -335,7 +342,7 @@ class Intake:
         if case is None and verdict.sender in (Sender.READ_RECEIPT, Sender.REPORT):
             # a receipt or report may name our letter only inside: Original-Message-ID, or
             # the Message-ID of the original it returns
-            named = db.case_by_message_ids(session, reported_ids(inbound.raw))
+            named = db.case_by_message_ids(session, reported_ids(raw))
             case = self.casefile.locked(session, named)
         if case is None:
             return set_aside(inbound, Disposition.IGNORED, verdict.reason)
@@ -425,15 +432,16 @@ def reported_ids(raw: bytes) -> list[str]:
     return [m.decode("ascii", "replace") for m in _REPORTED_ID.findall(body)]
 
 
-def _claim(session: Session, inbound_ids: Sequence[int]) -> dict[int, Inbound]:
-    """The stored messages to process, locked (raw bytes and all: each is read next); one
+def _claim(session: Session, inbound_ids: Sequence[int]) -> dict[int, tuple[Inbound, bytes]]:
+    """The stored messages to process, locked, with their raw bytes (each is read next); one
     another daemon holds is left out."""
     query = (
-        select(Inbound)
+        select(Inbound, InboundRaw.raw)
+        .join(InboundRaw, col(InboundRaw.inbound_id) == col(Inbound.id))
         .where(col(Inbound.id).in_(inbound_ids))
         .with_for_update(skip_locked=True)  # outbox.CLAIM: SQLite has one writer anyway
     )
-    return {row.id: row for row in session.exec(query) if row.id is not None}
+    return {row.id: (row, raw) for row, raw in session.exec(query) if row.id is not None}
 
 
 def _already(session: Session, stored: Inbound) -> Outcome:

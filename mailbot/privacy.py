@@ -5,13 +5,13 @@ from __future__ import annotations
 import calendar as months
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlmodel import Session, col, or_, select
 
 from mailbot.procedure.transitions import RULE
@@ -22,6 +22,7 @@ from mailbot.store.models import (
     CaseStatus,
     Event,
     Inbound,
+    InboundRaw,
     Outbound,
     Suppression,
 )
@@ -120,9 +121,13 @@ def export(
 def _messages(session: Session, case: Case) -> list[tuple[datetime, str, str, bytes]]:
     """The case's raw messages in time order: (when, "in"/"out", kind, bytes)."""
     found: list[tuple[datetime, str, str, bytes]] = [
-        (m.received_at, "in", str(m.kind or "message"), m.raw)
-        for m in session.exec(select(Inbound).where(Inbound.case_id == case.id))
-        if m.raw
+        (m.received_at, "in", str(m.kind or "message"), raw)
+        for m, raw in session.exec(
+            select(Inbound, InboundRaw.raw)
+            .join(InboundRaw, col(InboundRaw.inbound_id) == col(Inbound.id))
+            .where(Inbound.case_id == case.id)
+        )
+        if raw
     ]
     found += [
         (m.sent_at or m.queued_at, "out", str(m.kind), m.raw)
@@ -207,7 +212,7 @@ def erase_case(
         _erase_inbound(message)
         session.add(message)
     if inbound_ids:
-        session.execute(delete(Attachment).where(col(Attachment.inbound_id).in_(inbound_ids)))
+        _erase_raw(session, inbound_ids)
     for letter in session.exec(select(Outbound).where(Outbound.case_id == case.id)):
         _erase_outbound(letter, customer)
         session.add(letter)
@@ -229,9 +234,16 @@ def erase_case(
 
 
 def _erase_inbound(message: Inbound) -> None:
-    message.raw = b""
     message.text = message.subject = message.from_address = message.from_name = ""
     message.in_reply_to = message.references = message.reason = ""
+
+
+def _erase_raw(session: Session, inbound_ids: Sequence[int | None]) -> None:
+    """The received messages' bytes blanked, their attachments deleted."""
+    session.execute(
+        update(InboundRaw).where(col(InboundRaw.inbound_id).in_(inbound_ids)).values(raw=b"")
+    )
+    session.execute(delete(Attachment).where(col(Attachment.inbound_id).in_(inbound_ids)))
 
 
 def _erase_outbound(letter: Outbound, customer: set[str]) -> None:
@@ -254,7 +266,7 @@ def erase_uncased(session: Session, addresses: set[str]) -> tuple[int, int]:
         session.add(message)
     ids = [m.id for m in inbound]
     if ids:
-        session.execute(delete(Attachment).where(col(Attachment.inbound_id).in_(ids)))
+        _erase_raw(session, ids)
     outbound = session.exec(
         select(Outbound).where(
             col(Outbound.case_id).is_(None), col(Outbound.to_address).in_(addresses)

@@ -164,15 +164,15 @@ def _attachments(
     return found
 
 
-def quarantined_json(row: Inbound) -> dict[str, Any]:
-    """A set-aside message, as `mailbot quarantine list --json` prints it.
+def quarantined_json(row: Inbound, raw: bytes) -> dict[str, Any]:
+    """A set-aside message (RAW: its bytes), as `mailbot quarantine list --json` prints it.
 
     One set aside because its processing failed was never recorded as read (the failed
     transaction took that with it): its sender and subject come from its header block.
     """
     address, name, subject = row.from_address, row.from_name, row.subject
     if not row.parser:
-        head = parse_message(_header_block(row.raw), row.content_sha256)
+        head = parse_message(_header_block(raw), row.content_sha256)
         address, name = (head.sender.email, head.sender.name) if head.sender else ("", "")
         subject = head.subject
     sender = {"address": address, "name": name} if address else None

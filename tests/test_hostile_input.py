@@ -24,6 +24,7 @@ from sqlmodel import Session, col, func, select
 from mailbot.app import App, build_app
 from mailbot.config import load_settings
 from mailbot.mail.digest import content_digest
+from mailbot.store import db
 from mailbot.store.models import Attachment, Disposition, Inbound, Outbound, OutboundStatus
 from tests.conftest import write_config
 from tests.corpus import corpus_files
@@ -145,7 +146,7 @@ def check_receive(app: App, raw: bytes) -> None:
         if row.sha256 != hashlib.sha256(raw).hexdigest():  # another delivery of one stored
             assert outcome.duplicate, "a message that differs in more than trace headers lost"
         else:
-            assert row.raw == raw, "raw bytes not kept exactly"
+            assert db.raw_bytes(session, row.id) == raw, "raw bytes not kept exactly"
             assert row.size == len(raw)
         assert row.disposition in SETTLED, f"left {row.disposition}: {row.reason}"
         assert outcome.disposition == row.disposition

@@ -15,11 +15,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, Engine, create_engine, inspect, text
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel, col, select
 
 from mailbot.cli import main
 from mailbot.store import db, migrations
-from mailbot.store.models import Case, Inbound, WeeklyDigest
+from mailbot.store.models import Case, Inbound, InboundRaw, WeeklyDigest
 from tests.conftest import write_config
 
 
@@ -283,18 +283,19 @@ def test_nul_is_dropped_from_text_and_kept_in_bytes(db_url: str) -> None:
     raw = b"Subject: x\r\n\r\n\x00\xff\x00"
     engine = db.open_database(db_url)
     with Session(engine) as session:
-        session.add(
-            Inbound(
-                message_id="<a\x00@b>",
-                sha256="0" * 64,
-                content_sha256="0" * 64,
-                raw=raw,
-                size=len(raw),
-                received_at=datetime.now(UTC),
-                source="file x",
-                text="body\x00",
-            )
+        inbound = Inbound(
+            message_id="<a\x00@b>",
+            sha256="0" * 64,
+            content_sha256="0" * 64,
+            size=len(raw),
+            received_at=datetime.now(UTC),
+            source="file x",
+            text="body\x00",
         )
+        session.add(inbound)
+        session.flush()
+        assert inbound.id is not None
+        session.add(InboundRaw(inbound_id=inbound.id, raw=raw))
         session.commit()
     with Session(engine) as session:
         # the same stripping applies to lookups, so the stored copy is found
@@ -302,7 +303,8 @@ def test_nul_is_dropped_from_text_and_kept_in_bytes(db_url: str) -> None:
             select(Inbound).where(Inbound.message_id == "<a\x00@b>", Inbound.sha256 == "0" * 64)
         ).first()
         assert found is not None
-        assert (found.raw, found.message_id, found.text) == (raw, "<a@b>", "body")
+        kept = db.raw_bytes(session, found.id)
+        assert (kept, found.message_id, found.text) == (raw, "<a@b>", "body")
     engine.dispose()
 
 
@@ -351,3 +353,33 @@ def test_a_database_from_before_the_reports_migrates_with_its_cases_kept(engine:
         case = session.exec(select(Case)).one()
         assert (case.ref, case.personal_data_erased_at) == ("CMP-2026-000001", None)
         assert session.exec(select(WeeklyDigest)).all() == []
+
+
+def test_messages_stored_before_0004_keep_their_bytes_in_their_own_table(engine: Engine) -> None:
+    from alembic import command
+
+    raws = [b"Message-ID: <1@x>\r\n\r\nbody\r\n", b"Message-ID: <2@x>\r\n\r\n\x00\xff\r\n"]
+    with engine.connect() as connection:
+        command.upgrade(migrations.config(connection), "0003")
+        for n, raw in enumerate(raws):
+            connection.execute(
+                text(
+                    "INSERT INTO inbound (message_id, sha256, content_sha256, raw, size,"
+                    " received_at, source, disposition, reason, subject, from_address,"
+                    ' from_name, in_reply_to, "references", text, parser) VALUES (:id, :sha,'
+                    " :sha, :raw, 1, '2026-11-30 10:00:00', 'file', 'CASE', '', '', '', '', '',"
+                    " '', '', '')"
+                ),
+                {"id": f"<{n}@x>", "sha": str(n), "raw": raw},
+            )
+        connection.commit()
+    assert migrations.upgrade(engine) == ("0003", migrations.head())
+    with Session(engine) as session:
+        rows = session.exec(select(Inbound).order_by(col(Inbound.id))).all()
+        assert [db.raw_bytes(session, row.id) for row in rows] == raws
+    assert "raw" not in {column["name"] for column in inspect(engine).get_columns("inbound")}
+    with engine.connect() as connection:  # and back: the bytes on the inbound rows again
+        command.downgrade(migrations.config(connection), "0003")
+        connection.commit()
+        back = connection.execute(text("SELECT raw FROM inbound ORDER BY id")).scalars().all()
+    assert back == raws

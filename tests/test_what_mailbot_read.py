@@ -110,14 +110,13 @@ def test_a_message_whose_processing_failed_is_listed_with_the_sender_its_headers
         message_id="<x@example.org>",
         sha256=hashlib.sha256(raw).hexdigest(),
         content_sha256=hashlib.sha256(raw).hexdigest(),
-        raw=raw,
         size=len(raw),
         received_at=NOW,
         source="file x.eml",
         disposition=Disposition.QUARANTINED,
         reason="processing failed: RuntimeError: boom",
     )
-    listed = quarantined_json(row)
+    listed = quarantined_json(row, raw)
     assert listed["sender"] == {"address": "bob@example.org", "name": "Bob"}
     assert listed["subject"] == "Beschwerde Müll"
     assert listed["reason"] == "processing failed: RuntimeError: boom"

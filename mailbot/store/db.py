@@ -23,6 +23,7 @@ from mailbot.store.models import (
     Disposition,
     Event,
     Inbound,
+    InboundRaw,
     Outbound,
     OutboundStatus,
     RefCounter,
@@ -130,6 +131,12 @@ def pending_inbound(session: Session) -> list[Inbound]:
     """Messages stored but not yet processed (a crash came between the two steps)."""
     query = select(Inbound).where(Inbound.disposition == Disposition.RECEIVED)
     return list(session.exec(query.order_by(col(Inbound.id))))
+
+
+def raw_bytes(session: Session, inbound_id: int | None) -> bytes:
+    """The bytes of a stored message as received (b"" once erased, or if there are none)."""
+    kept = session.get(InboundRaw, inbound_id)
+    return kept.raw if kept is not None else b""
 
 
 _EVENT = Event.__table__  # type: ignore[attr-defined]  # SQLModel's table

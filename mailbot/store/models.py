@@ -176,8 +176,7 @@ class Inbound(SQLModel, table=True):
     message_id: str = Field(index=True)
     sha256: str  # of the raw bytes as received
     content_sha256: str  # of the message without its trace headers: the duplicate key
-    raw: bytes = Field(sa_type=LargeBinary)
-    size: int
+    size: int  # of the raw bytes, which are kept apart (InboundRaw)
     received_at: datetime = _when()
     source: str  # "imap UIDVALIDITY/UID" or "file NAME"
     disposition: Disposition = _choice(Disposition, Disposition.RECEIVED)
@@ -191,6 +190,19 @@ class Inbound(SQLModel, table=True):
     references: str = ""
     text: str = ""
     parser: str = ""
+
+
+class InboundRaw(SQLModel, table=True):
+    """A received message's bytes, exactly as they came, stored before anything reads them.
+
+    Apart from the inbound row: SQLite rewrites a row whole when any column changes, so the
+    bytes would be written out again each time the message is processed or erased.
+    """
+
+    __tablename__ = "inbound_raw"
+
+    inbound_id: int = Field(primary_key=True, foreign_key="inbound.id")
+    raw: bytes = Field(sa_type=LargeBinary)
 
 
 class Attachment(SQLModel, table=True):
