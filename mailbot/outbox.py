@@ -346,6 +346,8 @@ def send_outbox(
     return report
 
 
+# a letter's answer, recorded: built once, its SET clause the columns each execution names
+_RECORD = update(_OUTBOUND).where(_OUTBOUND.c.id == bindparam("row_id"))
 _CLAIM = (
     sql_select(
         _OUTBOUND.c.kind,
@@ -486,7 +488,7 @@ class _Sending:
             report.sent += 1
             log.info("sent %s to=%s: %s", where, letter.to_address, outcome)
         connection = letter.connection
-        connection.execute(update(_OUTBOUND).where(_OUTBOUND.c.id == row_id).values(**change))
+        connection.execute(_RECORD, {"row_id": row_id, **change})  # SET: CHANGE's columns
         connection.commit()
         report.letters[str(kind), str(change.get("status", "deferred"))] += 1
         if isinstance(outcome, SmtpConnectionLost):
