@@ -138,6 +138,23 @@ TIMED: list[tuple[str, str, str]] = [
 ]
 
 
+def offline_config(work: Path, smtp_port: int) -> Path:
+    """A config in WORK for mailbot as profiled: a fresh SQLite file, the SMTP sink on
+    SMTP_PORT, no IMAP (the intake is handed the bytes)."""
+    config = work / "config.toml"
+    config.write_text(
+        sandbox_config(
+            imap_port=1,
+            user=USER,
+            password=PASSWORD,
+            smtp_port=smtp_port,
+            database_url=f"sqlite:///{work / 'mailbot.db'}",
+            batch_size=BATCH_SIZE,
+        )
+    )
+    return config
+
+
 def timed(into: dict[str, float]) -> None:
     """Wrap each of TIMED so that its calls' CPU adds up in INTO (nested calls count in each)."""
     for label, module_name, dotted in TIMED:
@@ -254,17 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     peak: list[tuple[int, Any]] = []  # --memory: the most traced at a commit, and its snapshot
     stages: dict[str, float] = {}  # --plain: CPU inside the functions of TIMED, and SQLite
     try:
-        config = work / "config.toml"
-        config.write_text(
-            sandbox_config(
-                imap_port=1,  # no IMAP here: the intake is handed the bytes
-                user=USER,
-                password=PASSWORD,
-                smtp_port=sink.port,
-                database_url=f"sqlite:///{work / 'mailbot.db'}",
-                batch_size=BATCH_SIZE,
-            )
-        )
+        config = offline_config(work, sink.port)
         if args.plain:
             timed(stages)
         with cpu(phases, "build_app"):

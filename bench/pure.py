@@ -20,10 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.backlog import BATCH_SIZE, PASSWORD, USER, build_backlog
+from bench.backlog import BATCH_SIZE, build_backlog
+from bench.profile_intake import offline_config
 from mailbot.app import build_app
 from mailbot.config import load_settings
-from sandbox import SmtpSink, sandbox_config
+from sandbox import SmtpSink
 
 # (module, attribute): the pure functions issue 14's wall-time profile showed
 PURE: list[tuple[str, str]] = [
@@ -86,18 +87,7 @@ def drain(messages: list[bytes]) -> None:
     sink = SmtpSink()
     sink.start()
     try:
-        config = work / "config.toml"
-        config.write_text(
-            sandbox_config(
-                imap_port=1,  # no IMAP here: the intake is handed the bytes
-                user=USER,
-                password=PASSWORD,
-                smtp_port=sink.port,
-                database_url=f"sqlite:///{work / 'mailbot.db'}",
-                batch_size=BATCH_SIZE,
-            )
-        )
-        app = build_app(load_settings(config))
+        app = build_app(load_settings(offline_config(work, sink.port)))
         received = datetime.now(UTC)
         for start in range(0, len(messages), BATCH_SIZE):
             batch = messages[start : start + BATCH_SIZE]

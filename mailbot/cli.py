@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, time
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -564,7 +565,9 @@ def _quarantine(app: App, args: argparse.Namespace) -> int:
         if args.action == "list":
             rows = session.exec(query.order_by(col(Inbound.id))).all()
             if args.json:
-                listed = [quarantined_json(row, db.raw_bytes(session, row.id)) for row in rows]
+                # the bytes are read only for a message whose reading failed
+                bytes_of = partial(db.raw_bytes, session)
+                listed = [quarantined_json(row, partial(bytes_of, row.id)) for row in rows]
                 print(json.dumps(listed, indent=2))
                 return EX_OK
             for row in rows:

@@ -23,6 +23,7 @@ from mailbot.mail.digest import content_digest
 from mailbot.mail.parse import (
     ParsedMessage,
     generated_message_id,
+    header_block,
     parse_message,
     repair_header_block,
 )
@@ -299,10 +300,8 @@ class Intake:
     def _too_large(self, session: Session, inbound: Inbound, raw: bytes) -> Outcome:
         """Keep it raw and set it aside; a person is told politely (a robot is not)."""
         limit = self.settings.limits.max_message_bytes
-        end = raw.find(b"\r\n\r\n")
-        end = raw.find(b"\n\n") if end < 0 else end
-        headers = raw[: end if end >= 0 else 64 * 1024] + b"\r\n\r\n"
-        parsed = parse_message(headers, inbound.content_sha256)  # the header block is all we need
+        # the header block is all we need
+        parsed = parse_message(header_block(raw), inbound.content_sha256)
         _record_parsed(session, inbound, parsed)
         reason = f"too large: {inbound.size} bytes, limit {limit} (limits.max_message_bytes)"
         outcome = set_aside(inbound, Disposition.QUARANTINED, reason)

@@ -51,9 +51,6 @@ GIVE_UP_PAGE = 500  # refused letters looked at per query (bound parameters are 
 class Queued:
     """A letter just queued: what the caller needs of its row."""
 
-    kind: MessageKind
-    message_id: str
-    to_address: str
     status: OutboundStatus  # QUEUED, or HELD with last_error saying why
     last_error: str
     next_attempt_at: datetime  # when it may go
@@ -117,14 +114,7 @@ class OutboxWriter:
                 date=release,
                 kind=kind,
             )
-        queued = Queued(
-            kind,
-            message_id,
-            address,
-            OutboundStatus.HELD if held else OutboundStatus.QUEUED,
-            held,
-            release,
-        )
+        queued = Queued(OutboundStatus.HELD if held else OutboundStatus.QUEUED, held, release)
         if held:
             log.warning("not sending %s to %s: %s", kind, address, held)
         session.connection().execute(  # no autoflush, as db.record_event
@@ -139,11 +129,7 @@ class OutboxWriter:
                 "status": queued.status,
                 "queued_at": release,
                 "next_attempt_at": release,
-                "attempts": 0,
-                "first_refused_at": None,
                 "last_error": held,
-                "smtp_reply": "",
-                "sent_at": None,
             },
         )
         if case is not None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
 
-from mailbot.mail.parse import parse_message
+from mailbot.mail.parse import header_block, parse_message
 from mailbot.procedure.details import Detail, missing_details
 from mailbot.store.models import (
     Attachment,
@@ -164,15 +164,16 @@ def _attachments(
     return found
 
 
-def quarantined_json(row: Inbound, raw: bytes) -> dict[str, Any]:
-    """A set-aside message (RAW: its bytes), as `mailbot quarantine list --json` prints it.
+def quarantined_json(row: Inbound, raw: Callable[[], bytes]) -> dict[str, Any]:
+    """A set-aside message (RAW reads its bytes), as `mailbot quarantine list --json`
+    prints it.
 
     One set aside because its processing failed was never recorded as read (the failed
     transaction took that with it): its sender and subject come from its header block.
     """
     address, name, subject = row.from_address, row.from_name, row.subject
     if not row.parser:
-        head = parse_message(_header_block(raw), row.content_sha256)
+        head = parse_message(header_block(raw()), row.content_sha256)
         address, name = (head.sender.email, head.sender.name) if head.sender else ("", "")
         subject = head.subject
     sender = {"address": address, "name": name} if address else None
@@ -185,12 +186,6 @@ def quarantined_json(row: Inbound, raw: bytes) -> dict[str, Any]:
         "subject": subject,
         "reason": row.reason,
     }
-
-
-def _header_block(raw: bytes) -> bytes:
-    end = raw.find(b"\r\n\r\n")
-    end = raw.find(b"\n\n") if end < 0 else end
-    return raw[: end if end >= 0 else 64 * 1024] + b"\r\n\r\n"
 
 
 def case_line(case: Case) -> str:

@@ -116,7 +116,7 @@ def test_a_message_whose_processing_failed_is_listed_with_the_sender_its_headers
         disposition=Disposition.QUARANTINED,
         reason="processing failed: RuntimeError: boom",
     )
-    listed = quarantined_json(row, raw)
+    listed = quarantined_json(row, lambda: raw)
     assert listed["sender"] == {"address": "bob@example.org", "name": "Bob"}
     assert listed["subject"] == "Beschwerde Müll"
     assert listed["reason"] == "processing failed: RuntimeError: boom"

@@ -530,6 +530,14 @@ _KNOWN_FIELD = re.compile(
 _END_OF_HEADER = re.compile(rb"\r?\n\r?\n")
 
 
+def header_block(raw: bytes) -> bytes:
+    """RAW's header block alone, ended by its blank line (what parse_message needs of a
+    message too large to read whole, or one whose reading failed)."""
+    end = raw.find(b"\r\n\r\n")
+    end = raw.find(b"\n\n") if end < 0 else end
+    return raw[: end if end >= 0 else 64 * 1024] + b"\r\n\r\n"
+
+
 def repair_header_block(raw: bytes, defects: list[str]) -> bytes:
     """RAW with header lines folded without leading white space (as some gateways write)
     made continuations again: the parsers would end the header block at the first one.
