@@ -35,9 +35,10 @@ from pydantic_settings import (
 from pydantic_settings.sources.utils import parse_env_vars
 from sqlalchemy.engine import make_url
 
+from mailbot.procedure.vocabulary import Role
+
 Security = Literal["ssl", "starttls", "none"]
 Auth = Literal["password", "oauth2"]
-Role = Literal["agent", "team_leader", "manager"]
 
 
 class ConfigError(Exception):
@@ -327,7 +328,7 @@ class LimitSettings(_Section):
     max_message_bytes: Annotated[int, Field(ge=1024)] = 25 * 1024 * 1024
 
 
-class StaffMember(_Section):
+class StaffSettings(_Section):
     """[[staff]]: someone who works the cases from their own mail client."""
 
     email: Address
@@ -423,7 +424,7 @@ class Settings(BaseSettings):
     reports: ReportSettings = ReportSettings()
     retention: RetentionSettings = RetentionSettings()
     metrics: MetricsSettings = MetricsSettings()
-    staff: Annotated[tuple[StaffMember, ...], Field(strict=False)] = ()  # TOML gives a list
+    staff: Annotated[tuple[StaffSettings, ...], Field(strict=False)] = ()  # TOML gives a list
 
     @model_validator(mode="before")
     @classmethod
@@ -464,12 +465,12 @@ class Settings(BaseSettings):
     def own_addresses(self) -> frozenset[str]:
         return frozenset({self.smtp.from_address.lower(), self.mailbox.username.lower()})
 
-    def staff_member(self, email: str) -> StaffMember | None:
+    def staff_member(self, email: str) -> StaffSettings | None:
         """The listed staff member with address EMAIL, if any."""
         email = email.lower()
         return next((m for m in self.staff if m.email.lower() == email), None)
 
-    def staff_with_role(self, role: str) -> list[StaffMember]:
+    def staff_with_role(self, role: str) -> list[StaffSettings]:
         return [m for m in self.staff if m.role == role]
 
 

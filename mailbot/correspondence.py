@@ -11,7 +11,7 @@ from sqlalchemy import CompoundSelect, bindparam, literal, union_all
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
-from mailbot.config import Settings, StaffMember
+from mailbot.config import Settings, StaffSettings
 from mailbot.layout import phone_link, web_link
 from mailbot.mail.compose import Letter
 from mailbot.mail.parse import Address, ParsedMessage
@@ -20,6 +20,7 @@ from mailbot.outbox import OutboxWriter, Queued
 from mailbot.procedure import transitions as t
 from mailbot.procedure.commands import COMMANDS, known
 from mailbot.procedure.details import Detail
+from mailbot.procedure.vocabulary import StaffMember
 from mailbot.store import db
 from mailbot.store.models import (
     Case,
@@ -257,7 +258,7 @@ class Correspondence:
 
     # -- to staff -------------------------------------------------------------------------
 
-    def handlers(self, case: Case) -> list[StaffMember]:
+    def handlers(self, case: Case) -> Sequence[StaffMember]:
         """Who handles CASE: the team leaders, or the managers once escalated (R4)."""
         role = "manager" if case.level == Level.MANAGER else "team_leader"
         return self.settings.staff_with_role(role) or self.settings.staff_with_role("manager")
@@ -473,11 +474,11 @@ def specimens(
     now = received + timedelta(days=12)
     member = next(
         iter(settings.staff_with_role("team_leader") or settings.staff),
-        StaffMember(email="terry@example.com", name="Terry Leader", role="team_leader"),
+        StaffSettings(email="terry@example.com", name="Terry Leader", role="team_leader"),
     )
     manager = next(
         iter(settings.staff_with_role("manager")),
-        StaffMember(email="morgan@example.com", name="Morgan Manager", role="manager"),
+        StaffSettings(email="morgan@example.com", name="Morgan Manager", role="manager"),
     )
     said = Said(
         received + timedelta(days=4),
@@ -580,7 +581,7 @@ def specimen_letters(settings: Settings, templates: Templates) -> dict[str, Lett
     """Every letter kind as it would go, about the sample case (`mailbot letters render`)."""
     case = specimen_case(settings)
     staff = next(
-        iter(settings.staff), StaffMember(email="terry@example.com", name="Terry", role="agent")
+        iter(settings.staff), StaffSettings(email="terry@example.com", name="Terry", role="agent")
     )
     thread = [f"<complaint.{case.ref}@example.com>"]
     letters: dict[str, Letter] = {}

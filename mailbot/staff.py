@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from mailbot.apply import Casefile
-from mailbot.config import Settings, StaffMember
+from mailbot.config import Settings
 from mailbot.mail.authentication import verify_sender
 from mailbot.mail.parse import ParsedMessage
 from mailbot.mail.trim import trim_reply
@@ -18,6 +18,7 @@ from mailbot.procedure import transitions as t
 from mailbot.procedure.commands import Role, known, read_commands
 from mailbot.procedure.deadlock import deadlock_request
 from mailbot.procedure.details import find_details
+from mailbot.procedure.vocabulary import StaffMember
 from mailbot.store.models import (
     Case,
     Disposition,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mailbot.cli import main
-from mailbot.config import _SECTIONS, ConfigError, StaffMember, load_settings
+from mailbot.config import _SECTIONS, ConfigError, StaffSettings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 MINIMAL = '[mailbox]\nhost = "h"\nusername = "u"\npassword = "p"\n[smtp]\nhost = "s"\n'
@@ -19,7 +19,7 @@ def test_the_example_documents_every_key_and_loads() -> None:
     for section, cls in _SECTIONS.items():
         assert set(example[section]) == set(cls.model_fields), section
     for member in example["staff"]:
-        assert set(member) == set(StaffMember.model_fields)
+        assert set(member) == set(StaffSettings.model_fields)
     settings = load_settings(ROOT / "config.example.toml", environ={})
     assert settings.procedure.adr_wait_weeks == 8
     assert settings.database.url == "sqlite:///data/mailbot.db"

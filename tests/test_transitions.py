@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 
-from mailbot.config import StaffMember
+from mailbot.config import StaffSettings
 from mailbot.mail.parse import Address
 from mailbot.procedure import rules
 from mailbot.procedure import transitions as t
@@ -23,8 +23,8 @@ POLICY = t.Policy(
     adr_wait_weeks=8,
     staff_addresses=frozenset({"terry@provider.example", "morgan@provider.example"}),
 )
-LEADER = StaffMember(email="terry@provider.example", name="Terry Leader", role="team_leader")
-MANAGER = StaffMember(email="morgan@provider.example", name="Morgan Manager", role="manager")
+LEADER = StaffSettings(email="terry@provider.example", name="Terry Leader", role="team_leader")
+MANAGER = StaffSettings(email="morgan@provider.example", name="Morgan Manager", role="manager")
 
 
 def case(**fields: object) -> t.CaseState:

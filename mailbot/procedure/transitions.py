@@ -7,7 +7,6 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from mailbot.config import StaffMember
 from mailbot.mail.compose import cannot_address
 from mailbot.mail.parse import Address
 from mailbot.mail.trim import split_sign_off
@@ -16,6 +15,7 @@ from mailbot.procedure.calendar import BusinessCalendar
 from mailbot.procedure.commands import Command, StaffReply
 from mailbot.procedure.details import Detail
 from mailbot.procedure.rules import Due
+from mailbot.procedure.vocabulary import StaffMember
 from mailbot.store.models import CaseStatus, Level, MessageKind
 
 RULE = "mailbot"  # the actor of what the rules do by themselves

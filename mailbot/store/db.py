@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import Engine, bindparam, event, insert, union_all
+from sqlalchemy import Engine as Engine
+from sqlalchemy import bindparam, event, insert, union_all
 from sqlalchemy import select as sql_select
-from sqlmodel import Session, col, create_engine, select
+from sqlmodel import Session as Session
+from sqlmodel import col, create_engine, select
 
 from mailbot.store import migrations
 from mailbot.store.migrations import SchemaError as SchemaError

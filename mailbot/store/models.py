@@ -11,6 +11,11 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from mailbot.procedure.vocabulary import CaseStatus as CaseStatus
+from mailbot.procedure.vocabulary import Disposition as Disposition
+from mailbot.procedure.vocabulary import Level as Level
+from mailbot.procedure.vocabulary import MessageKind as MessageKind
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware datetimes in, aware UTC datetimes out, whatever the database keeps.
@@ -49,59 +54,6 @@ def _choice(kind: type[StrEnum], default: Any = ...) -> Any:
     Not a PostgreSQL ENUM type: a new member then needs no migration on any database.
     """
     return Field(default=default, sa_type=cast(Any, Enum(kind, native_enum=False, length=64)))
-
-
-class CaseStatus(StrEnum):
-    OPEN = "open"
-    RESOLVED = "resolved"
-
-
-class Level(StrEnum):
-    TEAM_LEADER = "team_leader"
-    MANAGER = "manager"
-
-
-class MessageKind(StrEnum):
-    """What a message is on a case, in and out."""
-
-    COMPLAINT = "complaint"
-    CUSTOMER_REPLY = "customer_reply"
-    BOUNCE = "bounce"
-    READ_RECEIPT = "read_receipt"  # in: a disposition notification ("Read: ...")
-    REPORT = "report"  # in: a machine's report: abuse feedback (ARF), TLS, DMARC
-    AUTO_REPLY = "auto_reply"
-    MAILING_LIST = "mailing_list"
-    NOTIFICATION = "notification"  # in: a service's mail from an address that takes no reply
-    OWN_MAIL = "own_mail"
-    THIRD_PARTY = "third_party"  # in: names a case, from neither its customer nor staff
-    ACKNOWLEDGEMENT = "acknowledgement"
-    STAFF_REPLY = "staff_reply"  # in: a staff member's reply; out: relayed to the customer
-    STAFF_NOTE = "staff_note"  # in: an internal note (#note), relayed to nobody
-    STAFF_UNVERIFIED = "staff_unverified"  # in: claims a staff address, not authenticated
-    STAFF_NOTIFICATION = "staff_notification"  # out: a customer's message, to the handlers
-    STAFF_CONFIRMATION = "staff_confirmation"  # out: what mailbot did on a staff command
-    STAFF_ERROR = "staff_error"  # out: why a staff reply was refused
-    SECURITY_ALERT = "security_alert"  # out: to the managers, about a forged staff message
-    LETTER_HELD = "letter_held"  # out: to the managers, an ADR or deadlock letter held back
-    UPDATE = "update"  # out: R3's daily (or agreed) update
-    FIRST_RESPONSE_OVERDUE = "first_response_overdue"  # out: R2, to the team leaders
-    ESCALATION_NOTICE = "escalation_notice"  # out: R4, to the managers and the customer
-    ADR_NOTICE = "adr_notice"  # out: R5's 8-week letter
-    DEADLOCK_LETTER = "deadlock_letter"  # out: R6
-    DEADLOCK_REFUSAL = "deadlock_refusal"  # out: R6, why a requested letter will not go
-    RESOLUTION = "resolution"  # out: R7
-    TOO_LARGE = "too_large"  # out: to a sender whose message is over limits.max_message_bytes
-    ADMIN_ALERT = "admin_alert"  # out: to [alerts] to
-    WEEKLY_DIGEST = "weekly_digest"  # out: to the managers, last week's figures ([reports])
-
-
-class Disposition(StrEnum):
-    """Where an inbound message stands."""
-
-    RECEIVED = "received"  # raw bytes stored, not yet processed
-    CASE = "case"  # on a case
-    IGNORED = "ignored"  # recorded, on no case (a robot that names no case)
-    QUARANTINED = "quarantined"
 
 
 class OutboundStatus(StrEnum):
