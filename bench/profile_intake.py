@@ -47,7 +47,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
             "html_text.py:",
             "charsets.py:",
             "outlook.py:",
-            "digest.py:content_digest",
+            "digest.py:content_sha256",
             "mailparser",
             "email/feedparser.py:",
             "email/message.py:get_payload",

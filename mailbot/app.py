@@ -23,8 +23,7 @@ from mailbot.outbox import OutboxWriter, SendReport, send_outbox
 from mailbot.outcome import Outcome
 from mailbot.procedure import rules
 from mailbot.procedure.calendar import BusinessCalendar
-from mailbot.procedure.transitions import Policy
-from mailbot.staff import StaffDesk
+from mailbot.procedure.policy import Policy, StaffAuth
 from mailbot.store import db
 from mailbot.store.models import Disposition, Outbound, OutboundStatus
 from mailbot.templating import TemplateFault, Templates
@@ -165,7 +164,7 @@ class App:
         """Queue this week's digest to the managers if it is due and not yet queued."""
         from mailbot.digest import send_weekly_digest  # (its charts load only when it runs)
 
-        timers = self.casefile.policy.timers
+        timers = self.casefile.policy.limits
         return send_weekly_digest(
             self.engine, self.settings, self.calendar, timers, self.outbox, self.clock()
         )
@@ -281,16 +280,14 @@ def build_app(
     engine = db.open_read_only(url) if read_only else db.open_database(url)
     outbox = OutboxWriter(settings, templates, clock, calendar)
     casefile = Casefile(
-        engine,
         procedure_policy(settings, calendar),
         Correspondence(settings, templates, outbox),
         outbox,
         clock,
         p.case_ref_format,
     )
-    reader = Reader(settings.own_addresses, tuple(p.deadlock_phrases))
-    staff = StaffDesk(settings, casefile, clock)
-    intake = Intake(engine, settings, casefile, staff, reader, clock)
+    reader = Reader(settings.own_addresses)
+    intake = Intake(engine, settings, casefile, reader, clock)
     tokens = (
         token_source(settings.oauth2, settings.mailbox.username) if settings.uses_oauth2 else None
     )
@@ -313,13 +310,19 @@ def build_app(
 
 def procedure_policy(settings: Settings, calendar: BusinessCalendar) -> Policy:
     """What the procedure's transitions read of the settings."""
-    p = settings.procedure
+    p, auth = settings.procedure, settings.staff_auth
     return Policy(
         calendar=calendar,
-        timers=rules.Policy(
+        limits=rules.TimeLimits(
             p.cutoff, p.auto_escalate_working_days, p.deadlock_decision_working_days
         ),
         reopen_days=p.reopen_days,
         adr_wait_weeks=p.adr_wait_weeks,
-        staff_addresses=frozenset(m.email.lower() for m in settings.staff),
+        staff=tuple(settings.staff),
+        staff_auth=StaffAuth(
+            tuple(auth.trusted_authserv_ids), auth.require, auth.exchange_online_tenant_id
+        ),
+        deadlock_phrases=tuple(p.deadlock_phrases),
+        confirm_staff_commands=settings.notifications.confirm_staff_commands,
+        max_message_bytes=settings.limits.max_message_bytes,
     )

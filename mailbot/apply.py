@@ -1,33 +1,44 @@
-"""The apply stage: a transition's effects written in the caller's transaction."""
+"""The apply stage: every effect the procedure decides, written in the caller's transaction."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
-
-from sqlalchemy import Engine, and_, or_
-from sqlalchemy.orm import aliased
-from sqlmodel import Session, col, select
 
 from mailbot.correspondence import Correspondence
 from mailbot.outbox import OutboxWriter
-from mailbot.outcome import Outcome, attach
+from mailbot.outcome import Outcome
 from mailbot.procedure import rules
 from mailbot.procedure import transitions as t
-from mailbot.procedure.details import Detail, missing_details
-from mailbot.procedure.rules import Due
-from mailbot.store import db
-from mailbot.store.models import (
-    Case,
-    Event,
-    Inbound,
-    MessageKind,
-    Outbound,
-    OutboundStatus,
+from mailbot.procedure.case import CASE_FIELDS, CaseState
+from mailbot.procedure.effects import (
+    Acknowledge,
+    Attach,
+    Change,
+    Effect,
+    Ignore,
+    LetterHeld,
+    Notify,
+    NotifyThirdParty,
+    Open,
+    Quarantine,
+    Record,
+    Relay,
+    Suppress,
+    ToCustomer,
+    TooLarge,
+    ToRole,
+    ToStaff,
 )
+from mailbot.procedure.policy import Policy
+from mailbot.procedure.rules import Due
+from mailbot.procedure.vocabulary import Disposition, MessageKind
+from mailbot.store import cases, db
+from mailbot.store.db import Session
+from mailbot.store.models import Case, Inbound, OutboundStatus
 
 log = logging.getLogger(__name__)
 
@@ -37,144 +48,68 @@ class Applied:
     """What applying effects did: the letters queued (by kind), and the message's filing."""
 
     queued: list[str] = field(default_factory=list)
-    outcome: Outcome | None = None  # set when the message in hand went on the case
+    outcome: Outcome | None = None  # set when the message in hand was filed
+    new_case: bool = False
 
 
 class Casefile:
-    """Reads a case's state for the procedure, and writes what the procedure decided."""
+    """Reads a case's state for the procedure, and writes what the procedure decided: the one
+    place that writes a case."""
 
     def __init__(
         self,
-        engine: Engine,
-        policy: t.Policy,
+        policy: Policy,
         correspondence: Correspondence,
         outbox: OutboxWriter,
         clock: Callable[[], datetime],
         case_ref_format: str,
     ) -> None:
-        self.engine = engine
         self.policy = policy
         self.correspondence = correspondence
         self.outbox = outbox
         self.clock = clock
         self.case_ref_format = case_ref_format
 
-    # -- the case, read and locked -----------------------------------------------------
-
-    def locked(self, session: Session, case: Case | None) -> Case | None:
-        """CASE locked for this transaction (PostgreSQL), as the tick locks the cases it
-        works: a staff refusal and the automatic deadlock letter never both act on one state.
-        """
-        if case is None or self.engine.dialect.name != "postgresql":
-            return case  # SQLite: one writer at a time already
-        return session.get(Case, case.id, with_for_update=True, populate_existing=True)
-
-    def state(self, session: Session, case: Case) -> t.CaseState:
+    def state(self, session: Session, case: Case) -> CaseState:
         """What the procedure knows of CASE, with what only the database can tell."""
-        state = snapshot(case)
-        chased = state.deadlock_pending and self._chased(session, case)
         held = self.outbox.automated_mail_held(session, case.customer_email)
-        return replace(state, chased=chased, held=held)
-
-    def _chased(self, session: Session, case: Case) -> bool:
-        requested = case.deadlock_requested_at
-        return (
-            session.exec(
-                select(Event.id).where(
-                    Event.case_id == case.id,
-                    Event.action == t.CHASED,
-                    col(Event.at) >= requested,
-                )
-            ).first()
-            is not None
-        )
-
-    def open_case(
-        self,
-        session: Session,
-        email: str,
-        name: str,
-        subject: str,
-        received: datetime,
-        details: Iterable[Detail],
-        reopened_from: str = "",
-        other_addresses: Iterable[str] = (),
-    ) -> Case:
-        """A new case row, numbered: letters go to EMAIL; mail from it or from
-        OTHER_ADDRESSES is the customer's."""
-        calendar = self.policy.calendar
-        local_year = received.astimezone(calendar.zone).year
-        case = Case(
-            ref=db.next_case_ref(session, self.case_ref_format, local_year),
-            customer_email=email.lower(),
-            customer_name=name,
-            subject=subject,
-            received_at=received,
-            details_found=",".join(sorted(details)),
-            first_response_due=calendar.first_response_due(received),
-            adr_date=received + timedelta(weeks=self.policy.adr_wait_weeks),
-            reopened_from=reopened_from,
-        )
-        for address in other_addresses:
-            case.add_address(address.lower())
-        session.add(case)
-        session.flush()
-        assert case.id is not None
-        db.start_thread(session, case.id)
-        return case
-
-    def complaint(
-        self,
-        session: Session,
-        inbound: Inbound,
-        case: Case,
-        actor: str,
-        outline: str,
-        found: frozenset[Detail],
-        attachments: Sequence[str],
-        deadlock_words: str | None,
-    ) -> Outcome:
-        """The complaint in INBOUND opened CASE, with the R1 details FOUND: acknowledged and
-        the handlers told (R2); R6 if it asks for a deadlock letter."""
-        inbound.kind = MessageKind.COMPLAINT
-        effects = t.opened(
-            self.state(session, case),
-            actor,
-            outline,
-            missing_details(found),
-            attachments,
-            deadlock_words,
-            case.reopened_from,
-            self.clock(),
-            self.policy,
-        )
-        outcome = self.file(session, inbound, case, effects)
-        outcome.new_case = True
-        return outcome
+        state = cases.state_of(case, held=held)
+        requested = state.deadlock_requested_at
+        if state.deadlock_pending and requested is not None:
+            return replace(state, chased=cases.event_since(session, case.id, t.CHASED, requested))
+        return state
 
     # -- effects written ---------------------------------------------------------------
 
-    def file(
-        self, session: Session, inbound: Inbound, case: Case, effects: Sequence[t.Effect]
+    def apply_message(
+        self, session: Session, inbound: Inbound, case: Case | None, effects: Sequence[Effect]
     ) -> Outcome:
-        """Apply EFFECTS, which put INBOUND on CASE: what became of it, for the log line."""
+        """Write EFFECTS, the route's for the message INBOUND (on CASE, or on the case an Open
+        among them makes): what became of it, for the log line."""
         applied = self.apply(session, case, effects, inbound)
-        assert applied.outcome is not None, "a message's effects put it on the case"
-        applied.outcome.queued = applied.queued
-        return applied.outcome
+        outcome = applied.outcome
+        assert outcome is not None, "the route files every message"
+        outcome.queued, outcome.new_case = applied.queued, applied.new_case
+        return outcome
 
     def apply(
         self,
         session: Session,
         case: Case | None,
-        effects: Sequence[t.Effect],
+        effects: Sequence[Effect],
         inbound: Inbound | None = None,
     ) -> Applied:
         """Write EFFECTS on CASE (None: letters about no case), in order."""
         applied = Applied()
         now = self.clock()
         for effect in effects:
-            if isinstance(effect, t.ToStaff):  # the one kind of letter that may name no case
+            if isinstance(effect, Open):
+                case = self._open(session, effect)
+                applied.new_case = True
+            elif isinstance(effect, Attach | Ignore | Quarantine):
+                assert inbound is not None, effect
+                applied.outcome = self._file(session, inbound, case, effect, now)
+            elif isinstance(effect, ToStaff):  # the one kind of letter that may name no case
                 self.correspondence.to_staff(
                     session,
                     case,
@@ -186,53 +121,100 @@ class Casefile:
                     **effect.context,
                 )
                 applied.queued.append(effect.kind)
-                continue
-            assert case is not None, effect
-            if isinstance(effect, t.Change):
-                write_fields(case, effect.fields)
-            elif isinstance(effect, t.Record):
-                record(session, case, effect.actor, effect.action, now, effect.detail)
-            elif isinstance(effect, t.Attach):
-                assert inbound is not None
-                applied.outcome = attach(session, inbound, case, effect.actor, now, effect.why)
-            elif isinstance(effect, t.Suppress):
-                db.suppress(session, effect.address, effect.reason, now, case.id)
+            elif isinstance(effect, TooLarge):
+                self.correspondence.too_large(
+                    session,
+                    effect.sender,
+                    effect.subject,
+                    effect.message_id,
+                    effect.size,
+                    effect.limit,
+                )
+                applied.queued.append(MessageKind.TOO_LARGE)
             else:
-                self._letter(session, case, effect, applied)
+                assert case is not None, effect
+                self._on_case(session, case, effect, now, applied)
         if case is not None:
             self.reschedule(case)
             session.add(case)
         return applied
 
-    def _letter(self, session: Session, case: Case, effect: t.Effect, applied: Applied) -> None:
+    def _open(self, session: Session, effect: Open) -> Case:
+        year = effect.state.received_at.astimezone(self.policy.calendar.zone).year
+        return cases.open_case(session, effect.state, effect.details, self.case_ref_format, year)
+
+    def _file(
+        self,
+        session: Session,
+        inbound: Inbound,
+        case: Case | None,
+        effect: Attach | Ignore | Quarantine,
+        now: datetime,
+    ) -> Outcome:
+        """Where the message in hand goes: on CASE with an event saying who sent what, or on
+        no case (kept, or in quarantine) with the reason."""
+        inbound.kind = effect.kind
+        if not isinstance(effect, Attach):
+            disposition = (
+                Disposition.IGNORED if isinstance(effect, Ignore) else Disposition.QUARANTINED
+            )
+            inbound.disposition, inbound.reason = disposition, effect.reason
+            return Outcome(
+                inbound.message_id, disposition, reason=effect.reason, kind=effect.kind or ""
+            )
+        assert case is not None and case.id is not None, effect
+        if effect.reason:
+            inbound.reason = effect.reason
+        inbound.case_id, inbound.disposition = case.id, Disposition.CASE
+        if effect.kind in (MessageKind.COMPLAINT, MessageKind.CUSTOMER_REPLY):
+            db.note_in_thread(session, case.id, inbound.message_id, inbound.received_at, False)
+        db.record_event(session, case.id, now, effect.actor, effect.kind, effect.why)
+        return Outcome(
+            inbound.message_id,
+            Disposition.CASE,
+            case_ref=case.ref,
+            kind=effect.kind,
+            reason=effect.why,
+        )
+
+    def _on_case(
+        self, session: Session, case: Case, effect: Effect, now: datetime, applied: Applied
+    ) -> None:
         out = self.correspondence
-        if isinstance(effect, t.ToCustomer):
+        if isinstance(effect, Change):
+            write_fields(case, effect.fields)
+        elif isinstance(effect, Record):
+            assert case.id is not None
+            db.record_event(session, case.id, now, effect.actor, effect.action, effect.detail)
+        elif isinstance(effect, Suppress):
+            db.suppress(session, effect.address, effect.reason, now, case.id)
+        elif isinstance(effect, ToCustomer):
             row = out.to_customer(
                 session, case, effect.kind, effect.signed_by, **dict(effect.context)
             )
             if row.status != OutboundStatus.HELD:
                 applied.queued.append(effect.kind)
-        elif isinstance(effect, t.Acknowledge):
+        elif isinstance(effect, Acknowledge):
             if out.acknowledgement(session, case, effect.missing):
                 applied.queued.append(MessageKind.ACKNOWLEDGEMENT)
-        elif isinstance(effect, t.Relay):
+        elif isinstance(effect, Relay):
             row = out.staff_reply(session, case, effect.member, effect.text)
             if row.status != OutboundStatus.HELD:
                 applied.queued.append(MessageKind.STAFF_REPLY)
-        elif isinstance(effect, t.Notify):
+        elif isinstance(effect, Notify):
             out.staff_notification(
                 session, case, effect.headline, effect.text, effect.missing, effect.attachments
             )
             applied.queued.append(MessageKind.STAFF_NOTIFICATION)
-        elif isinstance(effect, t.NotifyThirdParty):
+        elif isinstance(effect, NotifyThirdParty):
             out.third_party_notification(
                 session, case, effect.writer, effect.text, effect.deadlock_words, effect.attachments
             )
             applied.queued.append(MessageKind.STAFF_NOTIFICATION)
-        elif isinstance(effect, t.ToRole):
+        elif isinstance(effect, ToRole):
             out.to_role(session, case, effect.role, effect.kind, **effect.context)
             applied.queued.append(effect.kind)
-        elif isinstance(effect, t.LetterHeld):
+        elif isinstance(effect, LetterHeld):
             letter = t.HELD_LETTERS[effect.kind]
             out.letter_held(session, case, letter, case.customer_email, effect.reason)
             applied.queued.append(MessageKind.LETTER_HELD)
@@ -248,14 +230,14 @@ class Casefile:
         if case.set_aside_reason:
             case.next_due_at = None
             return
-        case.next_due_at = t.next_due_at(snapshot(case), self.clock(), self.policy)
+        case.next_due_at = t.next_due_at(cases.state_of(case), self.clock(), self.policy)
 
     def next_update_due(self, case: Case) -> datetime | None:
         """R3: the cut-off by which the customer must next hear from us (None: no updates)."""
-        state = snapshot(case)
+        state = cases.state_of(case)
         if state.resolved:
             return None
-        return rules.next_update_at(state.timers(), self.policy.calendar, self.policy.timers)
+        return rules.next_update_at(state, self.policy.calendar, self.policy.limits)
 
     # -- the rules' tick and the server's answers --------------------------------------
 
@@ -272,82 +254,20 @@ class Casefile:
         Found by the case's own state (sent, but every such letter on it held), so each is
         settled once, whoever sent it and whenever.
         """
-        other = aliased(Outbound)
-        went = (
-            select(other.id)
-            .where(
-                other.case_id == Outbound.case_id,
-                other.kind == Outbound.kind,
-                col(other.status).in_([OutboundStatus.QUEUED, OutboundStatus.SENT]),
-            )
-            .exists()
-        )
-        query = (
-            select(Outbound, Case)
-            .join(Case, col(Outbound.case_id) == col(Case.id))
-            .where(
-                Outbound.status == OutboundStatus.HELD,
-                or_(
-                    and_(
-                        col(Outbound.kind) == MessageKind.ADR_NOTICE,
-                        col(Case.adr_notice_sent_at).is_not(None),
-                    ),
-                    and_(
-                        col(Outbound.kind) == MessageKind.DEADLOCK_LETTER,
-                        col(Case.deadlock_sent_at).is_not(None),
-                    ),
-                ),
-                ~went,
-            )
-            .order_by(col(Outbound.id))
-            .with_for_update(of=Case, skip_locked=True)  # db.CLAIM: another daemon's
-        )
-        # a case's latest letter of each kind is the one in hand
-        latest = {(case.id, row.kind): (row, case) for row, case in session.exec(query).all()}
-        for row, case in latest.values():
+        latest = cases.letters_held_in_sending(session)
+        for row, case in latest:
             sent = (
                 "adr_notice_sent_at" if row.kind == MessageKind.ADR_NOTICE else "deadlock_sent_at"
             )
-            unsent: list[t.Effect] = [t.Change({sent: None})]
+            unsent: list[Effect] = [Change({sent: None})]
             self.apply(session, case, unsent + t.letter_held(row.kind, row.last_error))
         return len(latest)
-
-
-def snapshot(case: Case) -> t.CaseState:
-    """CASE's own fields, as the procedure reads them."""
-    return t.CaseState(
-        ref=case.ref,
-        subject=case.subject,
-        customer_email=case.customer_email,
-        received_at=case.received_at,
-        first_response_due=case.first_response_due,
-        adr_date=case.adr_date,
-        addresses=frozenset(case.addresses()),
-        status=case.status,
-        level=case.level,
-        flags=frozenset(case.flag_set()),
-        update_interval_days=case.update_interval_days,
-        update_interval_agreed_by=case.update_interval_agreed_by,
-        resolved_at=case.resolved_at,
-        resolution_summary=case.resolution_summary,
-        escalated_at=case.escalated_at,
-        first_staff_reply_at=case.first_staff_reply_at,
-        last_customer_contact_at=case.last_customer_contact_at,
-        first_response_overdue_sent_at=case.first_response_overdue_sent_at,
-        adr_notice_decided_at=case.adr_notice_decided_at,
-        adr_notice_sent_at=case.adr_notice_sent_at,
-        adr_notice_decision=case.adr_notice_decision,
-        deadlock_requested_at=case.deadlock_requested_at,
-        deadlock_sent_at=case.deadlock_sent_at,
-        deadlock_refused_at=case.deadlock_refused_at,
-        deadlock_position=case.deadlock_position,
-    )
 
 
 def write_fields(case: Case, changes: Mapping[str, Any]) -> None:
     """Set CASE's fields from a Change (CaseState's names)."""
     for name, value in changes.items():
-        assert name in t.CASE_FIELDS, name
+        assert name in CASE_FIELDS, name
         if name == "flags":
             case.flags = ",".join(sorted(value))
         elif name == "addresses":
@@ -355,10 +275,3 @@ def write_fields(case: Case, changes: Mapping[str, Any]) -> None:
                 case.add_address(address)
         else:
             setattr(case, name, value)
-
-
-def record(
-    session: Session, case: Case, actor: str, action: str, at: datetime, detail: str = ""
-) -> None:
-    assert case.id is not None
-    db.record_event(session, case.id, at, actor, action, detail)

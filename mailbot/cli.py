@@ -692,7 +692,7 @@ def _report(app: App, args: argparse.Namespace) -> int:
             report.Period(first, last),
             now,
             app.calendar,
-            app.casefile.policy.timers,
+            app.casefile.policy.limits,
             app.settings.procedure.adr_wait_weeks,
         )
     rendered = {

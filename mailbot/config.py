@@ -35,8 +35,6 @@ from pydantic_settings import (
 from pydantic_settings.sources.utils import parse_env_vars
 from sqlalchemy.engine import make_url
 
-from mailbot.procedure.vocabulary import Role
-
 Security = Literal["ssl", "starttls", "none"]
 Auth = Literal["password", "oauth2"]
 
@@ -328,12 +326,15 @@ class LimitSettings(_Section):
     max_message_bytes: Annotated[int, Field(ge=1024)] = 25 * 1024 * 1024
 
 
+RoleName = Literal["agent", "team_leader", "manager"]  # procedure.vocabulary.Role's values
+
+
 class StaffSettings(_Section):
     """[[staff]]: someone who works the cases from their own mail client."""
 
     email: Address
     name: str
-    role: Role
+    role: RoleName
     phone: str = ""  # in their signature on the letters they sign
 
 

@@ -7,28 +7,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CompoundSelect, bindparam, literal, union_all
-from sqlalchemy import select as sql_select
-from sqlmodel import Session, col, select
-
 from mailbot.config import Settings, StaffSettings
 from mailbot.layout import phone_link, web_link
 from mailbot.mail.compose import Letter
-from mailbot.mail.parse import Address, ParsedMessage
+from mailbot.mail.parse import Address
 from mailbot.mail.trim import split_sign_off
 from mailbot.outbox import OutboxWriter, Queued
 from mailbot.procedure import transitions as t
 from mailbot.procedure.commands import COMMANDS, known
 from mailbot.procedure.details import Detail
 from mailbot.procedure.vocabulary import StaffMember
-from mailbot.store import db
+from mailbot.store import cases
+from mailbot.store.db import Session
 from mailbot.store.models import (
     Case,
-    Event,
-    Inbound,
     Level,
     MessageKind,
-    Outbound,
     OutboundStatus,
 )
 from mailbot.templating import Templates
@@ -204,12 +198,7 @@ class Correspondence:
         """What a member of staff last told the customer (None: nobody has yet)."""
         if case.first_staff_reply_at is None:  # no query for a case no one has answered
             return None
-        event = session.exec(
-            select(Event)
-            .where(Event.case_id == case.id, col(Event.action).in_(t.SAID_TO_CUSTOMER))
-            .order_by(col(Event.id).desc())
-            .limit(1)
-        ).first()
+        event = cases.latest_event(session, case.id, t.SAID_TO_CUSTOMER)
         if event is None or not event.detail:
             return None
         member = self.settings.staff_member(event.actor)
@@ -221,36 +210,37 @@ class Correspondence:
 
     def _complaint_words(self, session: Session, case: Case) -> str:
         """The opening of the customer's complaint, as a letter quotes it back."""
-        text = session.exec(
-            select(Inbound.text)
-            .where(Inbound.case_id == case.id, Inbound.kind == MessageKind.COMPLAINT)
-            .order_by(col(Inbound.id))
-            .limit(1)
-        ).first()
-        return shortened(text or "", _MOST_QUOTED)
+        return shortened(cases.complaint_text(session, case.id), _MOST_QUOTED)
 
-    def too_large(self, session: Session, parsed: ParsedMessage, size: int, limit: int) -> None:
-        """Tell a sender their message was too large to process (it is kept, not lost)."""
-        assert parsed.sender is not None
+    def too_large(
+        self,
+        session: Session,
+        sender: Address,
+        subject: str,
+        message_id: str,
+        size: int,
+        limit: int,
+    ) -> None:
+        """Tell SENDER their message was too large to process (it is kept, not lost)."""
         mb = 1024 * 1024
         text, html = self.templates.letter(
             "too_large",
             self._context(
                 None,
-                name=parsed.sender.name,
-                subject=parsed.subject,
+                name=sender.name,
+                subject=subject,
                 size_mb=f"{size / mb:.1f}",
                 limit_mb=f"{limit / mb:.0f}",
             ),
         )
         letter = Letter(
-            to_address=parsed.sender.email,
-            to_name=parsed.sender.name,
-            subject=f"Re: {parsed.subject}" if parsed.subject else "Your email to us",
+            to_address=sender.email,
+            to_name=sender.name,
+            subject=f"Re: {subject}" if subject else "Your email to us",
             text=text,
             html=html,
-            in_reply_to=parsed.message_id,
-            references=[parsed.message_id],
+            in_reply_to=message_id,
+            references=[message_id],
             auto_submitted="auto-replied",
             from_name=self.team,
         )
@@ -613,40 +603,7 @@ def _references(ids: Sequence[str]) -> list[str]:
 def thread_of(session: Session, case: Case) -> tuple[str | None, list[str]]:
     """In-Reply-To (the customer's latest message, else our latest letter) and References
     (the thread's first and latest messages, in time order) for a mail about CASE."""
-    threads = db.transaction_cache(session, db.THREADS)
-    if case.id not in threads:
-        threads[case.id] = _thread_from_database(session, case)
-    thread: list[tuple[datetime, bool, str]] = threads[case.id]
+    thread = cases.customer_thread(session, case)
     theirs = [message_id for _, ours, message_id in thread if not ours]
     ids = [message_id for _, _, message_id in thread]
     return (theirs[-1] if theirs else ids[-1] if ids else None), _references(ids)
-
-
-# the customer's thread: their messages and ours to them (prebuilt: asked of every case
-# a transaction writes to, ordered by time and then ours after theirs)
-_THREAD: CompoundSelect[str, datetime, int, int] = union_all(
-    sql_select(
-        col(Inbound.message_id),
-        col(Inbound.received_at).label("at"),
-        literal(0).label("ours"),
-        col(Inbound.id).label("n"),
-    ).where(
-        col(Inbound.case_id) == bindparam("case_id"),
-        col(Inbound.kind).in_([MessageKind.COMPLAINT, MessageKind.CUSTOMER_REPLY]),
-    ),
-    sql_select(
-        col(Outbound.message_id),
-        col(Outbound.queued_at).label("at"),
-        literal(1).label("ours"),
-        col(Outbound.id).label("n"),
-    ).where(
-        col(Outbound.case_id) == bindparam("case_id"),
-        col(Outbound.to_address) == bindparam("address"),
-        col(Outbound.status) != OutboundStatus.HELD,  # never sent: nothing to thread on
-    ),
-).order_by("at", "ours", "n")
-
-
-def _thread_from_database(session: Session, case: Case) -> list[tuple[datetime, bool, str]]:
-    rows = session.execute(_THREAD, {"case_id": case.id, "address": case.customer_email})
-    return [(at, bool(mine), message_id) for message_id, at, mine, _ in rows]

@@ -38,7 +38,7 @@ def send_weekly_digest(
     engine: Engine,
     settings: Settings,
     calendar: BusinessCalendar,
-    policy: rules.Policy,
+    policy: rules.TimeLimits,
     outbox: OutboxWriter,
     now: datetime,
 ) -> int:
@@ -70,7 +70,7 @@ def _queue(
     session: Session,
     settings: Settings,
     calendar: BusinessCalendar,
-    policy: rules.Policy,
+    policy: rules.TimeLimits,
     outbox: OutboxWriter,
     now: datetime,
     monday: date,

@@ -1,26 +1,21 @@
-"""What happened to one inbound message: the Outcome, and the two ways of recording it."""
+"""What became of one inbound message (the Outcome), for its log line and its mailbox move."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from jinja2 import TemplateError
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlmodel import Session
 
-from mailbot.store import db
-from mailbot.store.models import Case, Disposition, Inbound, MessageKind
-
-# Faults of ours, not the message's: it waits in the mailbox for the next cycle instead of
-# going to quarantine (the database unreachable, locked or failing; a broken template).
-OUR_FAULTS: tuple[type[Exception], ...] = (DBAPIError, TemplateError)
+from mailbot.procedure.vocabulary import Disposition
+from mailbot.store.db import database_fault
 
 
 def our_fault(error: Exception) -> bool:
-    """True when ERROR is ours (OUR_FAULTS), not the message's. An IntegrityError is not
-    among them: another daemon took the same row first, and the intake tries again."""
-    return isinstance(error, OUR_FAULTS) and not isinstance(error, IntegrityError)
+    """True when ERROR is ours, not the message's: it waits in the mailbox for the next cycle
+    instead of going to quarantine (the database unreachable, locked or failing; a broken
+    template). A conflict is not among them: another daemon took the same row first, and the
+    intake tries again."""
+    return database_fault(error) or isinstance(error, TemplateError)
 
 
 @dataclass
@@ -54,27 +49,3 @@ class Outcome:
             parts.append(f"reason={self.reason!r}")
         parts.append("queued=" + (",".join(self.queued) or "nothing"))
         return " ".join(parts)
-
-
-def set_aside(inbound: Inbound, disposition: Disposition, reason: str) -> Outcome:
-    """Record INBOUND on no case (ignored) or in quarantine, with the reason."""
-    inbound.disposition, inbound.reason = disposition, reason
-    return Outcome(inbound.message_id, disposition, reason=reason, kind=inbound.kind or "")
-
-
-def attach(
-    session: Session, inbound: Inbound, case: Case, actor: str, at: datetime, why: str = ""
-) -> Outcome:
-    """Put INBOUND on CASE, with an event saying who sent what."""
-    assert case.id is not None and inbound.kind is not None
-    inbound.case_id, inbound.disposition = case.id, Disposition.CASE
-    if inbound.kind in (MessageKind.COMPLAINT, MessageKind.CUSTOMER_REPLY):
-        db.note_in_thread(session, case.id, inbound.message_id, inbound.received_at, ours=False)
-    db.record_event(session, case.id, at, actor, inbound.kind, why)
-    return Outcome(
-        inbound.message_id,
-        Disposition.CASE,
-        case_ref=case.ref,
-        kind=inbound.kind,
-        reason=why,
-    )

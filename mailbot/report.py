@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from mailbot.apply import snapshot
 from mailbot.procedure import rules
 from mailbot.procedure.calendar import BusinessCalendar
 from mailbot.procedure.transitions import CHASED, HELD_LETTERS
+from mailbot.store.cases import state_of
 from mailbot.store.models import Case, CaseStatus, Event, MessageKind
 
 # the events the figures count, as the procedure records them (transitions.py)
@@ -213,14 +213,14 @@ class Attention:
 
 
 def needing_attention(
-    session: Session, now: datetime, policy: rules.Policy, calendar: BusinessCalendar
+    session: Session, now: datetime, policy: rules.TimeLimits, calendar: BusinessCalendar
 ) -> list[Attention]:
     """Open cases with the first response overdue, the ADR date within a week, or a
     deadlock decision pending, soonest first."""
     found = []
     soon = now + timedelta(days=ATTENTION_ADR_DAYS)
     for case in session.exec(select(Case).where(Case.status == CaseStatus.OPEN)):
-        state = snapshot(case)
+        state = state_of(case)
         if case.first_staff_reply_at is None and case.first_response_due <= now:
             found.append(Attention(case.ref, "first response overdue", case.first_response_due))
         if case.adr_notice_decided_at is None and case.adr_date <= soon:
@@ -248,7 +248,7 @@ def build_report(
     period: Period,
     now: datetime,
     calendar: BusinessCalendar,
-    policy: rules.Policy,
+    policy: rules.TimeLimits,
     adr_wait_weeks: int,
 ) -> Report:
     """The figures of the cases received in PERIOD, as recorded by its end (or NOW)."""

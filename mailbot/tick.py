@@ -10,7 +10,7 @@ from sqlalchemy import Engine, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
-from mailbot.apply import Casefile, record
+from mailbot.apply import Casefile
 from mailbot.procedure.rules import Due
 from mailbot.store import db
 from mailbot.store.db import CLAIM
@@ -107,7 +107,10 @@ def retry_set_aside(engine: Engine, now: datetime) -> list[str]:
     with Session(engine) as session:
         cases = session.exec(select(Case).where(Case.set_aside_reason != "")).all()
         for case in cases:
-            record(session, case, "admin", "put back in the tick", now, case.set_aside_reason)
+            assert case.id is not None
+            db.record_event(
+                session, case.id, now, "admin", "put back in the tick", case.set_aside_reason
+            )
             case.set_aside_reason, case.next_due_at = "", now
             session.add(case)
         session.commit()

@@ -23,7 +23,7 @@ from sqlmodel import Session, col, func, select
 
 from mailbot.app import App, build_app
 from mailbot.config import load_settings
-from mailbot.mail.digest import content_digest
+from mailbot.mail.fingerprint import content_sha256
 from mailbot.store import db
 from mailbot.store.models import Attachment, Disposition, Inbound, Outbound, OutboundStatus
 from tests.conftest import write_config
@@ -132,7 +132,7 @@ def check_receive(app: App, raw: bytes) -> None:
 
     outcome = app.intake.receive(raw, NOW, "hypothesis")
 
-    key = content_digest(raw)
+    key = content_sha256(raw)
     with Session(app.engine) as session:
         rows = list(
             session.exec(

@@ -6,7 +6,7 @@ from mailbot.mail.bounce import read_bounce
 from mailbot.mail.read import Reader
 from tests.corpus import corpus_files
 
-READER = Reader(frozenset({"complaints@provider.example"}), ("speak to your boss",))
+READER = Reader(frozenset({"complaints@provider.example"}))
 
 
 def test_a_bounce_read_from_mail_parsers_tree_reads_as_from_its_bytes() -> None:

@@ -9,19 +9,20 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mailbot.procedure.calendar import BusinessCalendar
+from mailbot.procedure.case import CaseState
 from mailbot.procedure.rules import (
     Due,
-    Policy,
-    Timers,
+    TimeLimits,
     auto_escalation_at,
     deadlock_letter_at,
     next_update_at,
     plan,
 )
+from mailbot.procedure.vocabulary import CaseStatus, Level
 
 LONDON = ZoneInfo("Europe/London")
 CALENDAR = BusinessCalendar()
-POLICY = Policy()
+POLICY = TimeLimits()
 MINUTE = timedelta(minutes=1)
 
 
@@ -33,12 +34,14 @@ def utc(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime
     return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
-def new_case(received: datetime) -> Timers:
+def new_case(received: datetime) -> CaseState:
     """A case as intake leaves it: acknowledged the same minute, daily updates, no reply yet."""
-    return Timers(
+    return CaseState(
+        ref="CMP-2026-00001",
+        subject="Broadband drops",
+        customer_email="pat@example.com",
+        customer_name="Pat Example",
         received_at=received,
-        resolved=False,
-        manager_level=False,
         flags=frozenset(),
         update_interval_days=1,
         last_customer_contact_at=received,
@@ -53,22 +56,22 @@ def new_case(received: datetime) -> Timers:
     )
 
 
-def quiet_case(received: datetime) -> Timers:
+def quiet_case(received: datetime) -> CaseState:
     """A case where nothing but the rule under test can fall due: answered at once,
     already at Manager level, routine updates stopped by agreement."""
     return replace(
         new_case(received),
         first_staff_reply_at=received,
-        manager_level=True,
+        level=Level.MANAGER,
         update_interval_days=0,
     )
 
 
-def due_at(timers: Timers, now: datetime) -> tuple[Due, ...]:
+def due_at(timers: CaseState, now: datetime) -> tuple[Due, ...]:
     return plan(timers, now, CALENDAR, POLICY).due
 
 
-def next_due(timers: Timers, now: datetime) -> datetime | None:
+def next_due(timers: CaseState, now: datetime) -> datetime | None:
     return plan(timers, now, CALENDAR, POLICY).next_due_at
 
 
@@ -115,7 +118,7 @@ def test_r2_the_overdue_notice_is_sent_only_once() -> None:
 
 
 def test_r2_no_overdue_notice_for_a_resolved_case() -> None:
-    case = replace(new_case(MONDAY), resolved=True)
+    case = replace(new_case(MONDAY), status=CaseStatus.RESOLVED)
     assert Due.FIRST_RESPONSE_OVERDUE not in due_at(case, london(2026, 11, 3, 10))
 
 
@@ -167,7 +170,7 @@ def test_r3_no_routine_updates_when_the_customer_agreed_to_none() -> None:
 
 
 def test_r3_no_updates_after_resolution() -> None:
-    case = replace(new_case(MONDAY), resolved=True)
+    case = replace(new_case(MONDAY), status=CaseStatus.RESOLVED)
     for day in range(3, 28):
         assert Due.UPDATE not in due_at(case, london(2026, 11, day, 16))
 
@@ -241,13 +244,13 @@ def test_r4_an_unresolved_case_is_escalated_after_ten_working_days_of_business_t
 
 
 def test_r4_no_automatic_escalation_at_manager_level() -> None:
-    case = replace(new_case(MONDAY), manager_level=True)
+    case = replace(new_case(MONDAY), level=Level.MANAGER)
     assert auto_escalation_at(case, CALENDAR, POLICY) is None
     assert Due.ESCALATION not in due_at(case, london(2026, 11, 20, 10))
 
 
 def test_r4_no_automatic_escalation_of_a_resolved_case() -> None:
-    case = replace(new_case(MONDAY), resolved=True)
+    case = replace(new_case(MONDAY), status=CaseStatus.RESOLVED)
     assert Due.ESCALATION not in due_at(case, london(2026, 11, 20, 10))
 
 
@@ -271,7 +274,7 @@ def test_r5_the_adr_notice_goes_at_the_first_run_after_the_moment_if_the_daemon_
 
 def test_r5_the_adr_moment_is_read_from_the_case_not_the_policy() -> None:
     case = replace(quiet_case(SUNDAY_3AM), adr_date=london(2026, 12, 1, 12, 34))
-    slow = Policy(auto_escalate_working_days=50, deadlock_decision_working_days=5)
+    slow = TimeLimits(auto_escalate_working_days=50, deadlock_decision_working_days=5)
     assert plan(case, london(2026, 12, 1, 12, 33), CALENDAR, slow).due == ()
     assert plan(case, london(2026, 12, 1, 12, 34), CALENDAR, slow).due == (Due.ADR_NOTICE,)
 
@@ -279,13 +282,13 @@ def test_r5_the_adr_moment_is_read_from_the_case_not_the_policy() -> None:
 @pytest.mark.parametrize(
     "case",
     [
-        replace(quiet_case(SUNDAY_3AM), resolved=True),
+        replace(quiet_case(SUNDAY_3AM), status=CaseStatus.RESOLVED),
         replace(quiet_case(SUNDAY_3AM), flags=frozenset({"vexatious"})),
         replace(quiet_case(SUNDAY_3AM), flags=frozenset({"out_of_scope"})),
     ],
     ids=["resolved", "vexatious", "out_of_scope"],
 )
-def test_r5_the_notice_is_withheld_when_an_exception_holds(case: Timers) -> None:
+def test_r5_the_notice_is_withheld_when_an_exception_holds(case: CaseState) -> None:
     assert due_at(case, london(2026, 12, 27, 3) - MINUTE) == ()
     assert due_at(case, london(2026, 12, 27, 3)) == (Due.ADR_NOTICE_WITHHELD,)
 
@@ -294,7 +297,7 @@ def test_r5_nothing_once_the_adr_decision_is_recorded() -> None:
     for resolved in (False, True):
         case = replace(
             quiet_case(SUNDAY_3AM),
-            resolved=resolved,
+            status=CaseStatus.RESOLVED if resolved else CaseStatus.OPEN,
             adr_notice_decided_at=london(2026, 12, 27, 3),
         )
         assert due_at(case, london(2026, 12, 27, 3)) == ()
@@ -303,7 +306,7 @@ def test_r5_nothing_once_the_adr_decision_is_recorded() -> None:
 
 
 def test_r5_a_resolved_case_still_records_the_withheld_decision_at_eight_weeks() -> None:
-    case = replace(new_case(MONDAY), resolved=True)
+    case = replace(new_case(MONDAY), status=CaseStatus.RESOLVED)
     eight_weeks = london(2026, 12, 28, 10)
     assert case.adr_date == eight_weeks
     assert due_at(case, london(2026, 11, 20, 12)) == ()
@@ -318,7 +321,7 @@ def test_r5_a_resolved_case_still_records_the_withheld_decision_at_eight_weeks()
 FRIDAY_4PM = london(2026, 11, 20, 16)
 
 
-def requested(at: datetime = FRIDAY_4PM) -> Timers:
+def requested(at: datetime = FRIDAY_4PM) -> CaseState:
     return replace(quiet_case(london(2026, 11, 16, 10)), deadlock_requested_at=at)
 
 
@@ -362,7 +365,9 @@ def test_r6_the_letter_is_sent_once_per_case() -> None:
 
 
 def test_r6_a_letter_held_back_is_decided_and_not_due_again() -> None:
-    case = replace(requested(), deadlock_held_back=True)  # the managers were told instead
+    case = replace(
+        requested(), deadlock_position="Our final position."
+    )  # the managers were told instead
     assert deadlock_letter_at(case, CALENDAR, POLICY) is None
     assert Due.DEADLOCK_LETTER not in due_at(case, london(2026, 11, 23, 16))
     assert Due.DEADLOCK_LETTER not in due_at(case, london(2026, 11, 24, 16))
@@ -432,7 +437,7 @@ def test_once_each_due_thing_is_done_nothing_is_due_at_the_same_moment() -> None
     done = replace(
         case,
         first_response_overdue_sent_at=now,
-        manager_level=True,
+        level=Level.MANAGER,
         deadlock_sent_at=now,
         last_customer_contact_at=now,
     )

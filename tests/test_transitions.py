@@ -7,31 +7,35 @@ from datetime import UTC, datetime, time, timedelta
 
 from mailbot.config import StaffSettings
 from mailbot.mail.parse import Address
+from mailbot.procedure import effects as fx
 from mailbot.procedure import rules
 from mailbot.procedure import transitions as t
 from mailbot.procedure.calendar import BusinessCalendar
+from mailbot.procedure.case import CaseState
 from mailbot.procedure.commands import Role, read_commands
 from mailbot.procedure.details import Detail
+from mailbot.procedure.policy import Policy
 from mailbot.procedure.rules import Due
 from mailbot.store.models import CaseStatus, Level, MessageKind
 
 RECEIVED = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday morning, in business hours
-POLICY = t.Policy(
-    calendar=BusinessCalendar(),
-    timers=rules.Policy(time(16, 0), 10, 1),
-    reopen_days=14,
-    adr_wait_weeks=8,
-    staff_addresses=frozenset({"terry@provider.example", "morgan@provider.example"}),
-)
 LEADER = StaffSettings(email="terry@provider.example", name="Terry Leader", role="team_leader")
 MANAGER = StaffSettings(email="morgan@provider.example", name="Morgan Manager", role="manager")
+POLICY = Policy(
+    calendar=BusinessCalendar(),
+    limits=rules.TimeLimits(time(16, 0), 10, 1),
+    reopen_days=14,
+    adr_wait_weeks=8,
+    staff=(LEADER, MANAGER),
+)
 
 
-def case(**fields: object) -> t.CaseState:
-    state = t.CaseState(
+def case(**fields: object) -> CaseState:
+    state = CaseState(
         ref="CMP-2026-00001",
         subject="Broadband drops",
         customer_email="pat@example.com",
+        customer_name="Pat Example",
         addresses=frozenset({"pat@example.com"}),
         received_at=RECEIVED,
         first_response_due=RECEIVED + timedelta(days=2),
@@ -41,24 +45,24 @@ def case(**fields: object) -> t.CaseState:
     return replace(state, **fields)  # type: ignore[arg-type]
 
 
-def kinds(effects: list[t.Effect]) -> list[type]:
+def kinds(effects: list[fx.Effect]) -> list[type]:
     return [type(e) for e in effects]
 
 
-def changed(effects: list[t.Effect]) -> dict[str, object]:
+def changed(effects: list[fx.Effect]) -> dict[str, object]:
     out: dict[str, object] = {}
     for effect in effects:
-        if isinstance(effect, t.Change):
+        if isinstance(effect, fx.Change):
             out |= dict(effect.fields)
     return out
 
 
-def actions(effects: list[t.Effect]) -> list[str]:
-    return [e.action for e in effects if isinstance(e, t.Record)]
+def actions(effects: list[fx.Effect]) -> list[str]:
+    return [e.action for e in effects if isinstance(e, fx.Record)]
 
 
-def letters_to_customer(effects: list[t.Effect]) -> list[MessageKind]:
-    return [e.kind for e in effects if isinstance(e, t.ToCustomer)]
+def letters_to_customer(effects: list[fx.Effect]) -> list[MessageKind]:
+    return [e.kind for e in effects if isinstance(e, fx.ToCustomer)]
 
 
 def test_a_new_complaint_is_filed_acknowledged_and_its_handlers_told() -> None:
@@ -73,10 +77,10 @@ def test_a_new_complaint_is_filed_acknowledged_and_its_handlers_told() -> None:
         RECEIVED,
         POLICY,
     )
-    assert kinds(effects) == [t.Attach, t.Acknowledge, t.Notify]
-    [ack] = [e for e in effects if isinstance(e, t.Acknowledge)]
+    assert kinds(effects) == [fx.Attach, fx.Acknowledge, fx.Notify]
+    [ack] = [e for e in effects if isinstance(e, fx.Acknowledge)]
     assert ack.missing == (Detail.SERVICE,)
-    [note] = [e for e in effects if isinstance(e, t.Notify)]
+    [note] = [e for e in effects if isinstance(e, fx.Notify)]
     assert note.headline == "New complaint" and note.attachments == ("bill.pdf",)
 
 
@@ -94,14 +98,14 @@ def test_a_complaint_asking_for_a_deadlock_letter_starts_the_decision_window() -
     )
     assert changed(effects) == {"deadlock_requested_at": RECEIVED}
     assert actions(effects) == ["deadlock letter requested"]
-    headlines = [e.headline for e in effects if isinstance(e, t.Notify)]
+    headlines = [e.headline for e in effects if isinstance(e, fx.Notify)]
     assert headlines == [
         "New complaint (follows CMP-2026-00000)",
         "Customer asks for a deadlock letter",
     ]
     # the handlers are told when it goes: one working day later, Tuesday at 10:00
     assert (
-        "Tuesday 3 March 2026 at 10:00" in [e for e in effects if isinstance(e, t.Notify)][1].text
+        "Tuesday 3 March 2026 at 10:00" in [e for e in effects if isinstance(e, fx.Notify)][1].text
     )
 
 
@@ -112,7 +116,7 @@ def test_a_reply_within_the_window_reopens_a_resolved_case_and_one_after_it_does
     )
     assert changed(effects)["status"] == CaseStatus.OPEN
     assert actions(effects) == ["reopened"]
-    assert [e.headline for e in effects if isinstance(e, t.Notify)] == [
+    assert [e.headline for e in effects if isinstance(e, fx.Notify)] == [
         "Customer replied; case reopened"
     ]
     assert not t.too_late_to_reopen(resolved, RECEIVED + timedelta(days=17), POLICY)
@@ -132,25 +136,25 @@ def test_reopening_keeps_a_sent_adr_notice_decided_and_undoes_one_withheld() -> 
 
 def test_a_stranger_naming_a_case_changes_nothing_and_gets_no_letter() -> None:
     effects = t.stranger_wrote(Address("Sam", "sam@example.net"), "Send the letter", [], "letter")
-    assert kinds(effects) == [t.Attach, t.NotifyThirdParty]
+    assert kinds(effects) == [fx.Attach, fx.NotifyThirdParty]
     assert changed(effects) == {} and letters_to_customer(effects) == []
 
 
 def test_a_second_request_while_one_waits_is_a_chase_told_to_the_handlers_once() -> None:
     pending = case(deadlock_requested_at=RECEIVED)
     first = t.deadlock_requested(pending, "pat@example.com", "deadlock", "again", RECEIVED, POLICY)
-    assert actions(first) == [t.CHASED] and kinds(first) == [t.Record, t.Notify]
+    assert actions(first) == [t.CHASED] and kinds(first) == [fx.Record, fx.Notify]
     assert changed(first) == {}, "the first request's window stands"
     again = t.deadlock_requested(
         replace(pending, chased=True), "pat@example.com", "deadlock", "again", RECEIVED, POLICY
     )
-    assert kinds(again) == [t.Record]
+    assert kinds(again) == [fx.Record]
 
 
 def test_a_request_after_the_letter_went_sends_a_copy_not_a_new_decision() -> None:
     sent = case(deadlock_sent_at=RECEIVED, deadlock_position="Our final position")
     effects = t.deadlock_requested(sent, "pat@example.com", "deadlock", "", RECEIVED, POLICY)
-    [letter] = [e for e in effects if isinstance(e, t.ToCustomer)]
+    [letter] = [e for e in effects if isinstance(e, fx.ToCustomer)]
     assert letter.context["copy"] is True and letter.context["position"] == "Our final position"
     assert "deadlock_sent_at" not in changed(effects)
     assert actions(effects) == ["deadlock letter requested again", "deadlock letter copy sent"]
@@ -160,8 +164,8 @@ def test_a_deadlock_letter_held_back_is_decided_and_the_managers_are_told() -> N
     held = case(deadlock_requested_at=RECEIVED, held="the address bounced (5.1.1 bounce)")
     effects = t.deadlock_letter(held, t.RULE, "window passed", RECEIVED, POLICY)
     assert changed(effects) == {"deadlock_position": t.GENERIC_POSITION}, "never marked sent"
-    assert [e for e in effects if isinstance(e, t.LetterHeld)] == [
-        t.LetterHeld(MessageKind.DEADLOCK_LETTER, "the address bounced (5.1.1 bounce)")
+    assert [e for e in effects if isinstance(e, fx.LetterHeld)] == [
+        fx.LetterHeld(MessageKind.DEADLOCK_LETTER, "the address bounced (5.1.1 bounce)")
     ]
     assert actions(effects) == ["the deadlock letter held back"]
 
@@ -229,7 +233,7 @@ def test_staff_commands_apply_in_order_each_on_the_state_the_last_left() -> None
         t.RELAYED,  # with its words, which the next update quotes
     ]
     assert letters_to_customer(effects) == [MessageKind.ESCALATION_NOTICE, MessageKind.RESOLUTION]
-    assert [type(e) for e in effects if isinstance(e, t.Relay)] == [t.Relay]
+    assert [type(e) for e in effects if isinstance(e, fx.Relay)] == [fx.Relay]
     assert done[-1] == "sent your reply to pat@example.com"
     assert changed(effects)["first_staff_reply_at"] == RECEIVED
 
@@ -251,7 +255,7 @@ def test_a_reply_all_that_reached_the_customer_is_recorded_not_sent_again() -> N
     effects, done = t.staff_replied(
         case(), LEADER, reply, frozenset({"pat@example.com"}), RECEIVED, POLICY
     )
-    assert not [e for e in effects if isinstance(e, t.Relay)]
+    assert not [e for e in effects if isinstance(e, fx.Relay)]
     assert actions(effects) == ["wrote to the customer directly"]
     assert done == ["noted that you wrote to pat@example.com directly (not sent again)"]
 
@@ -282,11 +286,9 @@ def test_commands_the_case_cannot_take_are_refused_with_reasons() -> None:
 
 
 def test_a_permanent_bounce_stops_automated_mail_and_tells_the_handlers() -> None:
-    effects = t.bounced(
-        case(), "pat@example.com 5.1.1 permanent", [("pat@example.com", "5.1.1 bounce")]
-    )
-    assert t.Suppress("pat@example.com", "5.1.1 bounce") in effects
-    assert [e.headline for e in effects if isinstance(e, t.Notify)] == [
+    effects = t.bounced("pat@example.com 5.1.1 permanent", [("pat@example.com", "5.1.1 bounce")])
+    assert fx.Suppress("pat@example.com", "5.1.1 bounce") in effects
+    assert [e.headline for e in effects if isinstance(e, fx.Notify)] == [
         "Mail to the customer bounced"
     ]
-    assert kinds(t.bounced(case(), "pat@example.com 4.2.2 temporary", [])) == [t.Attach]
+    assert kinds(t.bounced("pat@example.com 4.2.2 temporary", [])) == [fx.Attach]

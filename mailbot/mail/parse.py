@@ -530,12 +530,18 @@ _KNOWN_FIELD = re.compile(
 _END_OF_HEADER = re.compile(rb"\r?\n\r?\n")
 
 
+def split_header_block(raw: bytes) -> tuple[bytes, bytes] | None:
+    """RAW cut at the blank line that ends its header block: (headers, body); None when no
+    blank line ends it. The one place mailbot finds where a message's headers end."""
+    end = _END_OF_HEADER.search(raw)
+    return (raw[: end.start()], raw[end.end() :]) if end else None
+
+
 def header_block(raw: bytes) -> bytes:
     """RAW's header block alone, ended by its blank line (what parse_message needs of a
     message too large to read whole, or one whose reading failed)."""
-    end = raw.find(b"\r\n\r\n")
-    end = raw.find(b"\n\n") if end < 0 else end
-    return raw[: end if end >= 0 else 64 * 1024] + b"\r\n\r\n"
+    cut = split_header_block(raw)
+    return (cut[0] if cut else raw[: 64 * 1024]) + b"\r\n\r\n"
 
 
 def repair_header_block(raw: bytes, defects: list[str]) -> bytes:

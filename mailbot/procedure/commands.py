@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import StrEnum
 
 from mailbot.mail.trim import starts_history
-
-
-class Role(StrEnum):
-    AGENT = "agent"
-    TEAM_LEADER = "team_leader"
-    MANAGER = "manager"
-
+from mailbot.procedure.vocabulary import Role as Role
 
 EVERYONE = frozenset(Role)
 LEADERS = frozenset({Role.TEAM_LEADER, Role.MANAGER})

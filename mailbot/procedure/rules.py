@@ -7,6 +7,7 @@ from datetime import date, datetime, time
 from enum import StrEnum
 
 from mailbot.procedure.calendar import BusinessCalendar
+from mailbot.procedure.case import CaseState
 
 
 class Due(StrEnum):
@@ -21,33 +22,12 @@ class Due(StrEnum):
 
 
 @dataclass(frozen=True)
-class Policy:
-    """The settings the rules read (PROCEDURE.md's choices)."""
+class TimeLimits:
+    """The time limits the rules read (PROCEDURE.md's choices)."""
 
     update_cutoff: time = time(16, 0)
     auto_escalate_working_days: int = 10
     deadlock_decision_working_days: int = 1
-
-
-@dataclass(frozen=True)
-class Timers:
-    """The part of a case the rules read."""
-
-    received_at: datetime
-    resolved: bool
-    manager_level: bool
-    flags: frozenset[str]  # "vexatious", "out_of_scope"
-    update_interval_days: int  # 0: no routine updates, as agreed
-    last_customer_contact_at: datetime | None  # anything that went to the customer
-    first_response_due: datetime
-    first_staff_reply_at: datetime | None
-    first_response_overdue_sent_at: datetime | None
-    adr_date: datetime
-    adr_notice_decided_at: datetime | None  # sent, or withheld with a reason
-    deadlock_requested_at: datetime | None
-    deadlock_sent_at: datetime | None
-    deadlock_refused_at: datetime | None
-    deadlock_held_back: bool = False  # the letter was written but held back: decided
 
 
 @dataclass(frozen=True)
@@ -61,17 +41,17 @@ class Plan:
 EXCEPTIONS = ("vexatious", "out_of_scope")
 
 
-def adr_exception(timers: Timers) -> str | None:
+def adr_exception(case: CaseState) -> str | None:
     """Why the ADR notice must not go (R5), or None."""
-    if timers.resolved:
+    if case.resolved:
         return "resolved"
     for flag in EXCEPTIONS:
-        if flag in timers.flags:
+        if flag in case.flags:
             return flag
     return None
 
 
-def plan(timers: Timers, now: datetime, calendar: BusinessCalendar, policy: Policy) -> Plan:
+def plan(case: CaseState, now: datetime, calendar: BusinessCalendar, limits: TimeLimits) -> Plan:
     """Everything due on a case at NOW, and when to look at it again."""
     due: list[Due] = []
     upcoming: list[datetime] = []
@@ -85,16 +65,16 @@ def plan(timers: Timers, now: datetime, calendar: BusinessCalendar, policy: Poli
             upcoming.append(when)
 
     # R5 runs for resolved cases too: the case records why no notice went
-    if timers.adr_notice_decided_at is None:
+    if case.adr_notice_decided_at is None:
         check(
-            timers.adr_date,
-            Due.ADR_NOTICE_WITHHELD if adr_exception(timers) else Due.ADR_NOTICE,
+            case.adr_date,
+            Due.ADR_NOTICE_WITHHELD if adr_exception(case) else Due.ADR_NOTICE,
         )
-    if not timers.resolved:
-        check(first_response_overdue_at(timers), Due.FIRST_RESPONSE_OVERDUE)
-        check(auto_escalation_at(timers, calendar, policy), Due.ESCALATION)
-        check(deadlock_letter_at(timers, calendar, policy), Due.DEADLOCK_LETTER)
-        update_at = next_update_at(timers, calendar, policy)
+    if not case.resolved:
+        check(first_response_overdue_at(case), Due.FIRST_RESPONSE_OVERDUE)
+        check(auto_escalation_at(case, calendar, limits), Due.ESCALATION)
+        check(deadlock_letter_at(case, calendar, limits), Due.DEADLOCK_LETTER)
+        update_at = next_update_at(case, calendar, limits)
         if update_at is not None and update_at <= now:
             if in_update_window(now, calendar):
                 due.append(Due.UPDATE)
@@ -105,59 +85,61 @@ def plan(timers: Timers, now: datetime, calendar: BusinessCalendar, policy: Poli
     return Plan(tuple(due), min(upcoming) if upcoming else None)
 
 
-def first_response_overdue_at(timers: Timers) -> datetime | None:
+def first_response_overdue_at(case: CaseState) -> datetime | None:
     """R2: when to tell the team leaders nobody has answered the customer."""
-    if timers.first_staff_reply_at or timers.first_response_overdue_sent_at:
+    if case.first_staff_reply_at or case.first_response_overdue_sent_at:
         return None
-    return timers.first_response_due
+    return case.first_response_due
 
 
 def auto_escalation_at(
-    timers: Timers, calendar: BusinessCalendar, policy: Policy
+    case: CaseState, calendar: BusinessCalendar, limits: TimeLimits
 ) -> datetime | None:
     """R4: when a case still at Team Leader level goes to the managers."""
-    if timers.manager_level or policy.auto_escalate_working_days <= 0:
+    if case.manager_level or limits.auto_escalate_working_days <= 0:
         return None
-    days = calendar.working_day_length * policy.auto_escalate_working_days
-    return calendar.add_business_time(timers.received_at, days)
+    days = calendar.working_day_length * limits.auto_escalate_working_days
+    return calendar.add_business_time(case.received_at, days)
 
 
 def deadlock_decision_due(
-    requested_at: datetime, calendar: BusinessCalendar, policy: Policy
+    requested_at: datetime, calendar: BusinessCalendar, limits: TimeLimits
 ) -> datetime:
     """R6: the end of the staff's window to refuse a customer's request."""
-    window = calendar.working_day_length * policy.deadlock_decision_working_days
+    window = calendar.working_day_length * limits.deadlock_decision_working_days
     return calendar.add_business_time(requested_at, window)
 
 
 def deadlock_letter_at(
-    timers: Timers, calendar: BusinessCalendar, policy: Policy
+    case: CaseState, calendar: BusinessCalendar, limits: TimeLimits
 ) -> datetime | None:
     """R6: when a pending request becomes a letter, unless staff recorded an exception."""
-    requested = timers.deadlock_requested_at
-    if requested is None or timers.deadlock_sent_at is not None or timers.deadlock_held_back:
+    requested = case.deadlock_requested_at
+    if requested is None or case.deadlock_sent_at is not None or case.deadlock_held_back:
         return None
-    if timers.deadlock_refused_at is not None and timers.deadlock_refused_at >= requested:
+    if case.deadlock_refused_at is not None and case.deadlock_refused_at >= requested:
         return None
-    if any(flag in timers.flags for flag in EXCEPTIONS):
+    if any(flag in case.flags for flag in EXCEPTIONS):
         return None
-    return deadlock_decision_due(requested, calendar, policy)
+    return deadlock_decision_due(requested, calendar, limits)
 
 
-def next_update_at(timers: Timers, calendar: BusinessCalendar, policy: Policy) -> datetime | None:
+def next_update_at(
+    case: CaseState, calendar: BusinessCalendar, limits: TimeLimits
+) -> datetime | None:
     """R3: the cut-off of the working day by which the customer must have heard from us.
 
     The customer hears from us every INTERVAL working days after the last thing we sent
     (the acknowledgement, a reply, a letter, an update), never on the day of receipt.
     """
-    interval = timers.update_interval_days
+    interval = case.update_interval_days
     if interval <= 0:
         return None
     zone = calendar.zone
-    last = timers.last_customer_contact_at or timers.received_at
-    start = max(last, timers.received_at).astimezone(zone).date()
+    last = case.last_customer_contact_at or case.received_at
+    start = max(last, case.received_at).astimezone(zone).date()
     day = calendar.working_days_after(start, interval)
-    return datetime.combine(day, policy.update_cutoff, tzinfo=zone)
+    return datetime.combine(day, limits.update_cutoff, tzinfo=zone)
 
 
 def in_update_window(now: datetime, calendar: BusinessCalendar) -> bool:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,12 +11,26 @@ from mailbot.mail.compose import cannot_address
 from mailbot.mail.parse import Address
 from mailbot.mail.trim import split_sign_off
 from mailbot.procedure import rules
-from mailbot.procedure.calendar import BusinessCalendar
+from mailbot.procedure.case import CaseState
 from mailbot.procedure.commands import Command, StaffReply
 from mailbot.procedure.details import Detail
+from mailbot.procedure.effects import (
+    Acknowledge,
+    Attach,
+    Change,
+    Effect,
+    LetterHeld,
+    Notify,
+    NotifyThirdParty,
+    Record,
+    Relay,
+    Suppress,
+    ToCustomer,
+    ToRole,
+)
+from mailbot.procedure.policy import Policy
 from mailbot.procedure.rules import Due
-from mailbot.procedure.vocabulary import StaffMember
-from mailbot.store.models import CaseStatus, Level, MessageKind
+from mailbot.procedure.vocabulary import CaseStatus, Level, MessageKind, StaffMember
 
 RULE = "mailbot"  # the actor of what the rules do by themselves
 GENERIC_POSITION = (
@@ -38,216 +52,6 @@ HELD_LETTERS = {
 }
 
 
-@dataclass(frozen=True)
-class Policy:
-    """The settings the procedure reads."""
-
-    calendar: BusinessCalendar
-    timers: rules.Policy
-    reopen_days: int = 14
-    adr_wait_weeks: int = 8
-    staff_addresses: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class CaseState:
-    """What the procedure knows of a case: a snapshot, changed only by applying effects."""
-
-    ref: str
-    subject: str
-    customer_email: str
-    received_at: datetime
-    first_response_due: datetime
-    adr_date: datetime
-    addresses: frozenset[str] = frozenset()  # every address that is the customer's
-    status: CaseStatus = CaseStatus.OPEN
-    level: Level = Level.TEAM_LEADER
-    flags: frozenset[str] = frozenset()
-    update_interval_days: int = 1
-    update_interval_agreed_by: str = ""
-    resolved_at: datetime | None = None
-    resolution_summary: str = ""
-    escalated_at: datetime | None = None
-    first_staff_reply_at: datetime | None = None
-    last_customer_contact_at: datetime | None = None
-    first_response_overdue_sent_at: datetime | None = None
-    adr_notice_decided_at: datetime | None = None
-    adr_notice_sent_at: datetime | None = None
-    adr_notice_decision: str = ""
-    deadlock_requested_at: datetime | None = None
-    deadlock_sent_at: datetime | None = None
-    deadlock_refused_at: datetime | None = None
-    deadlock_position: str = ""
-    # beside the case's own fields: what the database knows of it now
-    chased: bool = False  # the handlers were told of a chase of the pending request
-    held: str = ""  # why automated mail to the customer is held back now ("" if it goes)
-
-    @property
-    def resolved(self) -> bool:
-        return self.status == CaseStatus.RESOLVED
-
-    @property
-    def deadlock_pending(self) -> bool:
-        """A customer's request waits for the staff's decision (or the window's end)."""
-        requested, refused = self.deadlock_requested_at, self.deadlock_refused_at
-        return (
-            requested is not None
-            and not self.deadlock_position  # no letter written yet, sent or held back
-            and (refused is None or refused < requested)
-        )
-
-    @property
-    def deadlock_held_back(self) -> bool:
-        """The deadlock letter was written but held back (the managers were told)."""
-        return self.deadlock_sent_at is None and bool(self.deadlock_position)
-
-    def timers(self) -> rules.Timers:
-        return rules.Timers(
-            received_at=self.received_at,
-            resolved=self.resolved,
-            manager_level=self.level == Level.MANAGER,
-            flags=self.flags,
-            update_interval_days=self.update_interval_days,
-            last_customer_contact_at=self.last_customer_contact_at,
-            first_response_due=self.first_response_due,
-            first_staff_reply_at=self.first_staff_reply_at,
-            first_response_overdue_sent_at=self.first_response_overdue_sent_at,
-            adr_date=self.adr_date,
-            adr_notice_decided_at=self.adr_notice_decided_at,
-            deadlock_requested_at=self.deadlock_requested_at,
-            deadlock_sent_at=self.deadlock_sent_at,
-            deadlock_refused_at=self.deadlock_refused_at,
-            deadlock_held_back=self.deadlock_held_back,
-        )
-
-
-CASE_FIELDS = frozenset(f.name for f in fields(CaseState)) - {"chased", "held"}
-
-
-# -- effects: what applying a transition writes --------------------------------------------
-
-
-@dataclass(frozen=True)
-class Change:
-    """Set the case's FIELDS (CaseState's names)."""
-
-    fields: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class Record:
-    """An event on the case."""
-
-    actor: str
-    action: str
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class Attach:
-    """Put the message in hand on the case, with an event saying who sent what."""
-
-    actor: str
-    why: str = ""
-
-
-@dataclass(frozen=True)
-class ToCustomer:
-    """Letter KIND (templates/KIND.txt.j2) to the customer, under the case's one subject."""
-
-    kind: MessageKind
-    context: Mapping[str, Any] = field(default_factory=dict)
-    signed_by: str = ""  # the member of staff whose act it is ("": whoever signs the case's)
-
-
-@dataclass(frozen=True)
-class Acknowledge:
-    """R2: the acknowledgement, naming the R1 details still MISSING."""
-
-    missing: tuple[Detail, ...]
-
-
-@dataclass(frozen=True)
-class Relay:
-    """A member of staff's words to the customer, signed with their name."""
-
-    member: StaffMember
-    text: str
-
-
-@dataclass(frozen=True)
-class Notify:
-    """Tell the case's handlers what was written; a plain Reply comes back to us."""
-
-    headline: str
-    text: str
-    missing: tuple[Detail, ...] = ()
-    attachments: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class NotifyThirdParty:
-    """Tell the case's handlers that WRITER, not the customer, wrote about it."""
-
-    writer: Address
-    text: str
-    deadlock_words: str | None
-    attachments: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ToRole:
-    """Letter KIND (templates/KIND_staff.txt.j2) to all staff with ROLE, in the case's thread."""
-
-    role: str
-    kind: MessageKind
-    context: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ToStaff:
-    """A short letter to one member of staff (a confirmation, an error, an alert)."""
-
-    member: StaffMember
-    kind: MessageKind
-    template: str
-    title: str
-    in_reply_to: str | None
-    context: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class LetterHeld:
-    """Tell the managers at once that letter KIND to the customer was held back (REASON)."""
-
-    kind: MessageKind
-    reason: str
-
-
-@dataclass(frozen=True)
-class Suppress:
-    """No more automated mail to ADDRESS: it bounced permanently."""
-
-    address: str
-    reason: str
-
-
-Effect = (
-    Change
-    | Record
-    | Attach
-    | ToCustomer
-    | Acknowledge
-    | Relay
-    | Notify
-    | NotifyThirdParty
-    | ToRole
-    | ToStaff
-    | LetterHeld
-    | Suppress
-)
-
-
 def evolve(state: CaseState, effects: Sequence[Effect], now: datetime) -> CaseState:
     """STATE after EFFECTS: their changes, and the customer's last contact if mail went."""
     for effect in effects:
@@ -262,7 +66,7 @@ def evolve(state: CaseState, effects: Sequence[Effect], now: datetime) -> CaseSt
 
 def next_due_at(state: CaseState, now: datetime, policy: Policy) -> datetime | None:
     """The tick's index: when anything on the case could next fall due."""
-    return rules.plan(state.timers(), now, policy.calendar, policy.timers).next_due_at
+    return rules.plan(state, now, policy.calendar, policy.limits).next_due_at
 
 
 # -- what customers and others write ------------------------------------------------------
@@ -282,7 +86,7 @@ def opened(
     """R1/R2: a new case is acknowledged and its handlers told; R6 if it asks for a letter."""
     headline = f"New complaint (follows {reopened_from})" if reopened_from else "New complaint"
     effects: list[Effect] = [
-        Attach(actor),
+        Attach(MessageKind.COMPLAINT, actor),
         Acknowledge(tuple(missing)),
         Notify(headline, outline, tuple(missing), tuple(attachments)),
     ]
@@ -315,7 +119,7 @@ def customer_replied(
         why = f"customer replied within {policy.reopen_days} days of resolution"
         effects += reopen(state, actor, why)
         headline = "Customer replied; case reopened"
-    effects.append(Attach(actor))
+    effects.append(Attach(MessageKind.CUSTOMER_REPLY, actor))
     state = evolve(state, effects, now)
     if deadlock_words:
         return effects + deadlock_requested(state, actor, deadlock_words, new_text, now, policy)
@@ -332,15 +136,16 @@ def stranger_wrote(
     """
     why = f"third-party mail: {writer.email} is neither the customer nor staff"
     return [
-        Attach(writer.email, why),
+        Attach(MessageKind.THIRD_PARTY, writer.email, why),
         NotifyThirdParty(writer, new_text, deadlock_words, tuple(attachments)),
     ]
 
 
-def bounced(state: CaseState, failed: str, stopped: Sequence[tuple[str, str]]) -> list[Effect]:
+def bounced(failed: str, stopped: Sequence[tuple[str, str]], reason: str = "") -> list[Effect]:
     """A bounce of our mail (FAILED: its recipients in words); the addresses STOPPED
     (address, reason) bounced permanently: no more automated mail there."""
-    effects: list[Effect] = [Attach(RULE, f"bounce: {failed or 'no recipient named'}")]
+    why = f"bounce: {failed or 'no recipient named'}"
+    effects: list[Effect] = [Attach(MessageKind.BOUNCE, RULE, why, reason)]
     effects += [Suppress(address, reason) for address, reason in stopped]
     if stopped:
         effects.append(
@@ -410,7 +215,7 @@ def next_word_due(state: CaseState, now: datetime, policy: Policy) -> datetime:
     or (routine updates stopped by agreement) the close of the next working day."""
     after = replace(state, last_customer_contact_at=now)
     calendar = policy.calendar
-    due = rules.next_update_at(after.timers(), calendar, policy.timers)
+    due = rules.next_update_at(after, calendar, policy.limits)
     if due is None:
         day = calendar.working_days_after(now.astimezone(calendar.zone).date(), 1)
         due = datetime.combine(day, calendar.closing, tzinfo=calendar.zone)
@@ -459,7 +264,7 @@ def deadlock_requested(
     if state.deadlock_pending:
         return deadlock_chased(state, actor, words, text, policy)
     when = policy.calendar.when
-    due = rules.deadlock_decision_due(now, policy.calendar, policy.timers)
+    due = rules.deadlock_decision_due(now, policy.calendar, policy.limits)
     return [
         Change({"deadlock_requested_at": now}),
         Record(actor, "deadlock letter requested", words),
@@ -483,7 +288,7 @@ def deadlock_chased(
     chased = Record(actor, CHASED, f"{words}; requested {when(requested)}")
     if state.chased:
         return [chased]
-    due = rules.deadlock_decision_due(requested, policy.calendar, policy.timers)
+    due = rules.deadlock_decision_due(requested, policy.calendar, policy.limits)
     return [
         chased,
         Notify(
@@ -542,10 +347,10 @@ def refuse_deadlock(state: CaseState, actor: str, reason: str, now: datetime) ->
 
 def run_due(state: CaseState, now: datetime, policy: Policy) -> tuple[list[Effect], list[Due]]:
     """Whatever the rules say is due on the case now, and what that was."""
-    calendar, timers = policy.calendar, policy.timers
+    calendar, limits = policy.calendar, policy.limits
     effects: list[Effect] = []
     done: list[Due] = []
-    for what in rules.plan(state.timers(), now, calendar, timers).due:
+    for what in rules.plan(state, now, calendar, limits).due:
         if what is Due.FIRST_RESPONSE_OVERDUE:
             step: list[Effect] = [
                 Change({"first_response_overdue_sent_at": now}),
@@ -557,23 +362,23 @@ def run_due(state: CaseState, now: datetime, policy: Policy) -> tuple[list[Effec
                 ),
             ]
         elif what is Due.ESCALATION:
-            days = timers.auto_escalate_working_days
+            days = limits.auto_escalate_working_days
             step = escalate(state, RULE, f"unresolved after {days} working days (R4)", now, policy)
         elif what is Due.ADR_NOTICE:
             step = adr_notice(state, now, policy)
         elif what is Due.ADR_NOTICE_WITHHELD:
-            reason = rules.adr_exception(state.timers()) or "?"
+            reason = rules.adr_exception(state) or "?"
             decision = f"not sent: the case is {reason.replace('_', ' ')}"
             step = [
                 Change({"adr_notice_decided_at": now, "adr_notice_decision": decision}),
                 Record(RULE, "adr notice withheld", decision),
             ]
         elif what is Due.DEADLOCK_LETTER:
-            window = timers.deadlock_decision_working_days
+            window = limits.deadlock_decision_working_days
             why = f"requested, no exception recorded within {window} working day(s)"
             step = deadlock_letter(state, RULE, why, now, policy)
         else:  # Due.UPDATE
-            if Due.UPDATE not in rules.plan(state.timers(), now, calendar, timers).due:
+            if Due.UPDATE not in rules.plan(state, now, calendar, limits).due:
                 continue  # another letter of this run already told the customer
             step = update(state, now, policy)
         effects += step
@@ -684,7 +489,9 @@ def staff_replied(
     """A verified staff reply on the case: its commands in order, then its words relayed to
     the customer (unless it is a note, or reply-all reached them already); and what was done,
     for the confirmation."""
-    effects: list[Effect] = [Attach(member.email)]
+    names = {c.name for c in reply.commands}
+    kind = MessageKind.STAFF_NOTE if "note" in names else MessageKind.STAFF_REPLY
+    effects: list[Effect] = [Attach(kind, member.email)]
     done = []
     for command in reply.commands:
         step, said = staff_command(state, command, member, now, policy)

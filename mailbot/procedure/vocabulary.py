@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal, Protocol
+from typing import Protocol
 
-Role = Literal["agent", "team_leader", "manager"]
+
+class Role(StrEnum):
+    AGENT = "agent"
+    TEAM_LEADER = "team_leader"
+    MANAGER = "manager"
 
 
 class StaffMember(Protocol):
@@ -16,7 +20,7 @@ class StaffMember(Protocol):
     @property
     def name(self) -> str: ...
     @property
-    def role(self) -> Role: ...
+    def role(self) -> str: ...  # a Role
     @property
     def phone(self) -> str: ...
 

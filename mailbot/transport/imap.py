@@ -13,7 +13,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from mailbot.config import MailboxSettings
-from mailbot.mail.digest import content_digest
+from mailbot.mail.fingerprint import content_sha256
 from mailbot.transport.oauth2 import TokenError, TokenSource
 
 
@@ -180,7 +180,7 @@ class Mailbox:
             matched = {
                 found.uid: key
                 for found in self.fetch(sorted(candidates))
-                if (key := content_digest(found.raw)) in wanted
+                if (key := content_sha256(found.raw)) in wanted
             }
             self.move(sorted(matched), to_folder)
         finally:

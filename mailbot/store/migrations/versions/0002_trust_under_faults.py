@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from mailbot.mail.digest import content_digest
+from mailbot.mail.fingerprint import content_sha256
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -67,7 +67,7 @@ def _compute_content_keys() -> None:
             return
         changes = []
         for row_id, message_id, sha256, raw in page:
-            key = content_digest(raw)
+            key = content_sha256(raw)
             if (message_id, key) in seen:
                 key = sha256  # the daemon took them for two messages: they stay two
             seen.add((message_id, key))

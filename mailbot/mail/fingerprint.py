@@ -1,9 +1,11 @@
-"""The duplicate key of a message: a SHA-256 of it without the trace headers each delivery adds."""
+"""The fingerprint of a message: a SHA-256 of it without the trace headers each delivery adds."""
 
 from __future__ import annotations
 
 import hashlib
 import re
+
+from mailbot.mail.parse import split_header_block
 
 # Written by the servers on the way, not by the sender: a second delivery of one message (an
 # alias, a second route, a copy into the folder) differs in these and nothing else.
@@ -13,14 +15,12 @@ _TRACE = re.compile(
     rb"|authentication-results|x-forwarded-(?:to|for)|(?:x-google-)?dkim-signature",
     re.IGNORECASE,
 )
-_END_OF_HEADERS = re.compile(rb"\r?\n\r?\n")
 _NAME = re.compile(rb"([!-9;-~]+)[ \t]*:")
 
 
-def content_digest(raw: bytes) -> str:
+def content_sha256(raw: bytes) -> str:
     """SHA-256 of RAW's headers (trace headers left out, unfolded) and body, line ends unified."""
-    end = _END_OF_HEADERS.search(raw)
-    head, body = (raw[: end.start()], raw[end.end() :]) if end else (raw, b"")
+    head, body = split_header_block(raw) or (raw, b"")
     fields: list[bytes] = []
     for line in head.replace(b"\r\n", b"\n").split(b"\n"):
         if line[:1] in (b" ", b"\t") and fields:

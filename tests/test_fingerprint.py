@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mailbot.mail.digest import content_digest
+from mailbot.mail.fingerprint import content_sha256
 
 MESSAGE = (
     b"From: Ann <ann@example.net>\r\nTo: complaints@provider.example\r\n"
@@ -20,18 +20,18 @@ def test_trace_headers_and_folding_do_not_change_the_key() -> None:
         b"X-MS-Exchange-CrossTenant-Id: 72f988bf\r\nX-Spam-Status: No, score=-1.0\r\n"
         + MESSAGE.replace(b"Subject: My", b"Subject:\r\n My")
     )
-    assert content_digest(traced) == content_digest(MESSAGE)
-    assert content_digest(MESSAGE.replace(b"\r\n", b"\n")) == content_digest(MESSAGE)
+    assert content_sha256(traced) == content_sha256(MESSAGE)
+    assert content_sha256(MESSAGE.replace(b"\r\n", b"\n")) == content_sha256(MESSAGE)
 
 
 def test_another_subject_body_or_sender_is_another_message() -> None:
-    key = content_digest(MESSAGE)
-    assert content_digest(MESSAGE.replace(b"down.", b"up.")) != key
-    assert content_digest(MESSAGE.replace(b"My line", b"Our line")) != key
-    assert content_digest(MESSAGE.replace(b"ann@", b"bob@")) != key
-    assert content_digest(MESSAGE.replace(b"\r\n\r\n", b"\r\nX-Priority: 1\r\n\r\n")) != key
+    key = content_sha256(MESSAGE)
+    assert content_sha256(MESSAGE.replace(b"down.", b"up.")) != key
+    assert content_sha256(MESSAGE.replace(b"My line", b"Our line")) != key
+    assert content_sha256(MESSAGE.replace(b"ann@", b"bob@")) != key
+    assert content_sha256(MESSAGE.replace(b"\r\n\r\n", b"\r\nX-Priority: 1\r\n\r\n")) != key
 
 
 def test_a_message_without_headers_or_body_still_has_a_key() -> None:
-    assert len(content_digest(b"")) == 64
-    assert content_digest(b"no headers at all") != content_digest(b"")
+    assert len(content_sha256(b"")) == 64
+    assert content_sha256(b"no headers at all") != content_sha256(b"")

@@ -1,0 +1,71 @@
+"""A case as the procedure decides on it: one shape, made from the row by store.cases.state_of."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+
+from mailbot.procedure.vocabulary import CaseStatus, Level
+
+
+@dataclass(frozen=True)
+class CaseState:
+    """What the procedure knows of a case: a snapshot, changed only by applying effects."""
+
+    ref: str  # "" until the applier numbers a case being opened
+    subject: str
+    customer_email: str
+    customer_name: str
+    received_at: datetime
+    first_response_due: datetime
+    adr_date: datetime
+    addresses: frozenset[str] = frozenset()  # every address that is the customer's
+    status: CaseStatus = CaseStatus.OPEN
+    level: Level = Level.TEAM_LEADER
+    flags: frozenset[str] = frozenset()
+    update_interval_days: int = 1
+    update_interval_agreed_by: str = ""
+    resolved_at: datetime | None = None
+    resolution_summary: str = ""
+    escalated_at: datetime | None = None
+    first_staff_reply_at: datetime | None = None
+    last_customer_contact_at: datetime | None = None
+    first_response_overdue_sent_at: datetime | None = None
+    adr_notice_decided_at: datetime | None = None
+    adr_notice_sent_at: datetime | None = None
+    adr_notice_decision: str = ""
+    deadlock_requested_at: datetime | None = None
+    deadlock_sent_at: datetime | None = None
+    deadlock_refused_at: datetime | None = None
+    deadlock_position: str = ""
+    reopened_from: str = ""  # the case this one follows (R7: a reply too late to reopen it)
+    # beside the case's own fields: what the database knows of it now
+    chased: bool = False  # the handlers were told of a chase of the pending request
+    held: str = ""  # why automated mail to the customer is held back now ("" if it goes)
+
+    @property
+    def resolved(self) -> bool:
+        return self.status == CaseStatus.RESOLVED
+
+    @property
+    def manager_level(self) -> bool:
+        return self.level == Level.MANAGER
+
+    @property
+    def deadlock_pending(self) -> bool:
+        """A customer's request waits for the staff's decision (or the window's end)."""
+        requested, refused = self.deadlock_requested_at, self.deadlock_refused_at
+        return (
+            requested is not None
+            and not self.deadlock_position  # no letter written yet, sent or held back
+            and (refused is None or refused < requested)
+        )
+
+    @property
+    def deadlock_held_back(self) -> bool:
+        """The deadlock letter was written but held back (the managers were told)."""
+        return self.deadlock_sent_at is None and bool(self.deadlock_position)
+
+
+# the fields a Change may set; the others are what the database knows of the case beside it
+CASE_FIELDS = frozenset(f.name for f in fields(CaseState)) - {"chased", "held"}
