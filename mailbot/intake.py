@@ -45,7 +45,7 @@ def ref_pattern(case_ref_format: str) -> re.Pattern[str]:
     return re.compile(r"\[\s*(" + regex + r")\s*\]", re.IGNORECASE)
 
 
-def message_id_of(raw: bytes, digest: str) -> str:
+def message_id_of(raw: bytes, fingerprint: str) -> str:
     """The Message-ID, read from the headers alone so the raw bytes can be stored first."""
     cut = split_header_block(raw)
     head = cut[0] + b"\n\n" if cut else raw  # the parser stops at the blank line anyway
@@ -55,7 +55,7 @@ def message_id_of(raw: bytes, digest: str) -> str:
     except Exception:  # a header block bad enough to break the parser still gets an id
         value = None
     found = re.search(r"<[^<>\s]+>", str(value or ""))
-    return found.group(0) if found else generated_message_id(digest)
+    return found.group(0) if found else generated_message_id(fingerprint)
 
 
 class Intake:
@@ -109,8 +109,8 @@ class Intake:
         rows: list[dict[str, object]] = []
         keys = []
         for raw, _, _ in messages:
-            digest = content_sha256(raw)  # a second delivery differs only in trace headers
-            keys.append((message_id_of(raw, digest), digest))
+            fingerprint = content_sha256(raw)  # a second delivery differs only in trace headers
+            keys.append((message_id_of(raw, fingerprint), fingerprint))
         with Session(self.engine) as session:
             known = {
                 (row.message_id, row.content_sha256): row

@@ -33,6 +33,6 @@ def content_sha256(raw: bytes) -> str:
         if name is not None and _TRACE.fullmatch(name.group(1)):
             continue
         kept.append(b" ".join(field.split()))
-    digest = hashlib.sha256(b"\n".join(kept))
-    digest.update(b"\n\n" + body.replace(b"\r\n", b"\n").rstrip(b"\n"))
-    return digest.hexdigest()
+    sha = hashlib.sha256(b"\n".join(kept))
+    sha.update(b"\n\n" + body.replace(b"\r\n", b"\n").rstrip(b"\n"))
+    return sha.hexdigest()

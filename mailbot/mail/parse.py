@@ -69,12 +69,12 @@ class ParsedMessage:
         return None
 
 
-def parse_message(raw: bytes, digest: str) -> ParsedMessage:
+def parse_message(raw: bytes, fingerprint: str) -> ParsedMessage:
     """Parse RAW; never raises on malformed input (raises only on non-bytes)."""
-    return parse_message_tree(raw, digest)[0]
+    return parse_message_tree(raw, fingerprint)[0]
 
 
-def parse_message_tree(raw: bytes, digest: str) -> tuple[ParsedMessage, Message | None]:
+def parse_message_tree(raw: bytes, fingerprint: str) -> tuple[ParsedMessage, Message | None]:
     """parse_message, with mail-parser's tree of the message (the standard library's
     compat32 Message) for a reader that would parse it so again; None if it failed."""
     if not isinstance(raw, bytes | bytearray):
@@ -84,7 +84,7 @@ def parse_message_tree(raw: bytes, digest: str) -> tuple[ParsedMessage, Message 
     try:
         parsed = _Tree.from_bytes(raw)
         found = [f"mail-parser: {name}" for name in sorted(parsed.defects_categories)]
-        extracted = _extract(parsed.message, digest, "mail-parser", defects + found)
+        extracted = _extract(parsed.message, fingerprint, "mail-parser", defects + found)
         return extracted, parsed.message
     except Exception as exc:  # mail-parser trips over some broken MIME; the mailbox must go on
         defects.append(f"mail-parser failed: {type(exc).__name__}: {exc}")
@@ -92,10 +92,10 @@ def parse_message_tree(raw: bytes, digest: str) -> tuple[ParsedMessage, Message 
         try:
             message = BytesParser(policy=policy).parsebytes(raw)
             found = [f"email: {type(defect).__name__}" for defect in message.defects]
-            return _extract(message, digest, "email", defects + found), None
+            return _extract(message, fingerprint, "email", defects + found), None
         except Exception as exc:
             defects.append(f"email ({policy!r}) failed: {type(exc).__name__}: {exc}")
-    return _unreadable(digest, defects), None
+    return _unreadable(fingerprint, defects), None
 
 
 class _Tree(mailparser.MailParser):  # type: ignore[misc]  # mail-parser is untyped
@@ -116,9 +116,9 @@ class _Tree(mailparser.MailParser):  # type: ignore[misc]  # mail-parser is unty
         return self
 
 
-def _unreadable(digest: str, defects: list[str]) -> ParsedMessage:
+def _unreadable(fingerprint: str, defects: list[str]) -> ParsedMessage:
     return ParsedMessage(
-        message_id=generated_message_id(digest),
+        message_id=generated_message_id(fingerprint),
         subject="",
         sender=None,
         to=(),
@@ -136,7 +136,7 @@ def _unreadable(digest: str, defects: list[str]) -> ParsedMessage:
     )
 
 
-def _extract(message: Message, digest: str, parser: str, defects: list[str]) -> ParsedMessage:
+def _extract(message: Message, fingerprint: str, parser: str, defects: list[str]) -> ParsedMessage:
     declared = _declared_charsets(message)
     raw_headers = [(str(name), _unfold(value, declared)) for name, value in message.raw_items()]
     headers = tuple((name, _decode_words(value, defects, declared)) for name, value in raw_headers)
@@ -151,7 +151,7 @@ def _extract(message: Message, digest: str, parser: str, defects: list[str]) -> 
     if sender_header not in ("", "From"):
         defects.append(f"sender taken from {sender_header}")
     return ParsedMessage(
-        message_id=_message_id(raw_header("message-id"), digest),
+        message_id=_message_id(raw_header("message-id"), fingerprint),
         subject=" ".join(_decode_words(raw_header("subject"), defects, declared).split()),
         sender=sender,
         to=addresses(raw_header("to")),
@@ -634,16 +634,16 @@ def _ids(value: str) -> tuple[str, ...]:
     return tuple(token for token in ids if token != "<>")
 
 
-def _message_id(value: str, digest: str) -> str:
+def _message_id(value: str, fingerprint: str) -> str:
     ids = _ids(value)
     if ids:
         return ids[0]
     bare = "".join(value.split()).strip("<>")
-    return f"<{bare}>" if bare else generated_message_id(digest)
+    return f"<{bare}>" if bare else generated_message_id(fingerprint)
 
 
-def generated_message_id(digest: str) -> str:
-    return f"<{digest[:32]}@mailbot.generated>"
+def generated_message_id(fingerprint: str) -> str:
+    return f"<{fingerprint[:32]}@mailbot.generated>"
 
 
 def _date(value: str, defects: list[str]) -> datetime | None:

@@ -18,12 +18,12 @@ class Reader:
 
     own_addresses: frozenset[str]
 
-    def read(self, raw: bytes, digest: str | None = None) -> Reading:
+    def read(self, raw: bytes, fingerprint: str | None = None) -> Reading:
         """Read RAW; nothing here raises on bad mail (parse_message never does).
 
-        DIGEST (mail.fingerprint.content_sha256 of RAW) names a message with no Message-ID.
+        FINGERPRINT (mail.fingerprint.content_sha256 of RAW) names a message with no Message-ID.
         """
-        parsed, tree = parse_message_tree(raw, digest or content_sha256(raw))
+        parsed, tree = parse_message_tree(raw, fingerprint or content_sha256(raw))
         verdict = classify(parsed, self.own_addresses)
         bounce = read_bounce(raw, tree) if verdict.sender is Sender.BOUNCE else None
         return Reading(parsed, verdict, bounce)

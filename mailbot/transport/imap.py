@@ -166,7 +166,7 @@ class Mailbox:
     def take_back(self, folder: str, wanted: dict[str, str], to_folder: str) -> set[str]:
         """Move FOLDER's copies of WANTED (content key -> Message-ID) to TO_FOLDER: keys moved.
 
-        A Message-ID finds the candidates; the content key (mail.digest) picks the very copy.
+        A Message-ID finds the candidates; the content key (mail.fingerprint) picks the very copy.
         """
         client = self.client
         client.select_folder(self.folders.get(folder, folder))
