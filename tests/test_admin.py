@@ -219,8 +219,8 @@ def test_the_shipped_systemd_unit_is_type_notify_with_a_watchdog_and_runs_the_da
     program, *arguments = start.split()
     assert program.endswith("/bin/mailbot")
     assert parser().parse_args(arguments).command == "run"
-    readme = (ROOT / "README.md").read_text()
-    real = readme.split("## Running it for real")[1].split("\n## ")[0]
+    operating = (ROOT / "docs" / "operating.md").read_text()
+    real = operating.split("\n## Running it for real\n")[1].split("\n## ")[0]
     assert "contrib/mailbot.service" in real and "[Service]" not in real
 
 
