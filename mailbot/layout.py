@@ -94,7 +94,7 @@ class Laid:
 
 
 def lay_out(source: str, links: Links) -> Laid:
-    """The text part and the HTML body of a letter, written as README "Letters" says.
+    """The text part and the HTML body of a letter, written as docs/operating.md "Letters" says.
 
     Blocks are separated by blank lines. A block whose second line is all "=" is the
     letter's title (h1), all "-" a heading (h2); a block of "- " lines is a list, of "> "

@@ -101,7 +101,8 @@ def _vouched_domain(result: Result, domain: str) -> str:
 # keep: it removes them from mail entering the organization from outside and re-stamps its
 # own, and keeps AuthAs, AuthSource and AuthMechanism on delivery to a mailbox. The
 # CrossTenant headers are not firewalled: they leave the tenant on every message it sends,
-# so they only name the tenant, they never prove anything. README "Staff on Exchange Online".
+# so they only name the tenant, they never prove anything. docs/operating.md, "Staff on
+# Exchange Online and Google Workspace".
 AUTH_AS = "x-ms-exchange-organization-authas"
 AUTH_SOURCE = "x-ms-exchange-organization-authsource"
 AUTH_MECHANISM = "x-ms-exchange-organization-authmechanism"
