@@ -34,6 +34,7 @@ from mailbot.store.outbox import (
 )
 from mailbot.templating import Templates
 from mailbot.transport.smtp import (
+    Answer,
     SmtpCannotAddress,
     SmtpConnectionLost,
     SmtpPermanentError,
@@ -317,9 +318,6 @@ class _Claimed:
     first_refused_at: datetime | None
 
 
-Outcome = str | SmtpTemporaryError | SmtpPermanentError | SmtpCannotAddress
-
-
 @dataclass
 class _Sending:
     """One run through the due rows, one round trip a letter where the server pipelines.
@@ -356,14 +354,14 @@ class _Sending:
             return self._open(None)
         self.transport.content(letter.raw)
         following = self._open(letter.connection)
-        outcome: Outcome
+        answer: Answer
         try:
-            outcome = self.transport.answer()
+            answer = self.transport.answer()
         except (SmtpTemporaryError, SmtpPermanentError) as exc:
-            outcome = exc
-        if isinstance(outcome, SmtpConnectionLost) and following is not None:
+            answer = exc
+        if isinstance(answer, SmtpConnectionLost) and following is not None:
             release_claim(following.connection)  # its envelope, never answered: not tried
-        self._record(letter, outcome)
+        self._record(letter, answer)
         return following
 
     def _open(self, busy: Connection | None) -> _Claimed | None:
@@ -386,34 +384,34 @@ class _Sending:
             return letter
         return None
 
-    def _record(self, letter: _Claimed, outcome: Outcome) -> None:
-        """Record LETTER's OUTCOME (its final answer, or what refused it) and commit, which
-        ends its claim; a lost connection is raised after."""
+    def _record(self, letter: _Claimed, answer: Answer) -> None:
+        """Record LETTER's ANSWER (the server's final reply, or what refused it) and commit,
+        which ends its claim; a lost connection is raised after."""
         row_id, kind, report = letter.row_id, letter.kind, self.report
         change: dict[str, object] = {"attempts": letter.attempts}
         where = f"{kind} {letter.message_id} case={letter.ref}"
-        if isinstance(outcome, SmtpTemporaryError):
-            change["last_error"] = str(outcome)
+        if isinstance(answer, SmtpTemporaryError):
+            change["last_error"] = str(answer)
             change["next_attempt_at"] = self.now + retry_delay(letter.attempts)
             # give_up_after counts from the first refusal
             change["first_refused_at"] = letter.first_refused_at or self.now
             report.deferred += 1
             report.refused.append(row_id)
-            log.warning("deferred %s to=%s: %s", where, letter.to_address, outcome)
-        elif isinstance(outcome, SmtpPermanentError):
-            change["status"], change["last_error"] = OutboundStatus.FAILED, str(outcome)
+            log.warning("deferred %s to=%s: %s", where, letter.to_address, answer)
+        elif isinstance(answer, SmtpPermanentError):
+            change["status"], change["last_error"] = OutboundStatus.FAILED, str(answer)
             report.failed += 1
-            log.error("failed %s to=%s: %s", where, letter.to_address, outcome)
-        elif isinstance(outcome, SmtpCannotAddress):  # (the case: Casefile.held_in_sending)
-            change["status"], change["last_error"] = OutboundStatus.HELD, str(outcome)
+            log.error("failed %s to=%s: %s", where, letter.to_address, answer)
+        elif isinstance(answer, SmtpCannotAddress):  # (the case: Casefile.held_in_sending)
+            change["status"], change["last_error"] = OutboundStatus.HELD, str(answer)
             report.held += 1
-            log.warning("held back %s: %s", where, outcome)
+            log.warning("held back %s: %s", where, answer)
         else:
             change["status"], change["sent_at"] = OutboundStatus.SENT, self.now
-            change["smtp_reply"] = outcome
+            change["smtp_reply"] = answer
             report.sent += 1
-            log.info("sent %s to=%s: %s", where, letter.to_address, outcome)
+            log.info("sent %s to=%s: %s", where, letter.to_address, answer)
         record_answer(letter.connection, row_id, change)
         report.letters[str(kind), str(change.get("status", "deferred"))] += 1
-        if isinstance(outcome, SmtpConnectionLost):
-            raise outcome
+        if isinstance(answer, SmtpConnectionLost):
+            raise answer
