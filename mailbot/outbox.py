@@ -10,18 +10,31 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, update
-from sqlalchemy import select as sql_select
-from sqlmodel import Session, col, select
-
 from mailbot.backoff import capped_delay
 from mailbot.config import Settings
 from mailbot.mail.compose import Letter, cannot_address, compose, new_message_id, unsendable
 from mailbot.procedure.calendar import BusinessCalendar
 from mailbot.store import db
-from mailbot.store.models import Case, MessageKind, Outbound, OutboundStatus, Suppression
+from mailbot.store.db import Engine, Session
+from mailbot.store.models import Case, MessageKind, OutboundStatus
+from mailbot.store.outbox import (
+    CAPPED,
+    Connection,
+    alerted_since,
+    automated_replies_since,
+    bounce,
+    claim_letter,
+    due_letters,
+    lift_bounce,
+    outbox_batch,
+    queue_letter,
+    record_answer,
+    refused_before,
+    release_claim,
+)
 from mailbot.templating import Templates
 from mailbot.transport.smtp import (
+    Answer,
     SmtpCannotAddress,
     SmtpConnectionLost,
     SmtpPermanentError,
@@ -32,19 +45,7 @@ log = logging.getLogger(__name__)
 
 FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=1)
-
-
-# automated answers to inbound mail: the ones a loop or a flood would multiply
-CAPPED = frozenset(
-    {
-        MessageKind.ACKNOWLEDGEMENT,
-        MessageKind.STAFF_CONFIRMATION,
-        MessageKind.STAFF_ERROR,
-        MessageKind.TOO_LARGE,
-    }
-)
 DAY = timedelta(days=1)
-GIVE_UP_PAGE = 500  # refused letters looked at per query (bound parameters are limited)
 
 
 @dataclass(frozen=True)
@@ -54,16 +55,6 @@ class Queued:
     status: OutboundStatus  # QUEUED, or HELD with last_error saying why
     last_error: str
     next_attempt_at: datetime  # when it may go
-
-
-_OUTBOUND = Outbound.__table__  # type: ignore[attr-defined]  # SQLModel's table
-_QUEUE = insert(_OUTBOUND)
-_CAPPED_COUNT = sql_select(func.count(_OUTBOUND.c.id)).where(
-    _OUTBOUND.c.to_address == bindparam("address"),
-    _OUTBOUND.c.kind.in_(CAPPED),
-    _OUTBOUND.c.status != OutboundStatus.HELD,
-    _OUTBOUND.c.queued_at > bindparam("since"),
-)
 
 
 class OutboxWriter:
@@ -117,8 +108,8 @@ class OutboxWriter:
         queued = Queued(OutboundStatus.HELD if held else OutboundStatus.QUEUED, held, release)
         if held:
             log.warning("not sending %s to %s: %s", kind, address, held)
-        session.connection().execute(  # no autoflush, as db.record_event
-            _QUEUE,
+        queue_letter(
+            session,
             {
                 "case_id": case.id if case else None,
                 "kind": kind,
@@ -146,9 +137,9 @@ class OutboxWriter:
     def automated_mail_held(self, session: Session, address: str) -> str:
         """Why an automated letter to ADDRESS would be held back now ("" if it would go)."""
         problem = cannot_address(address)
-        if problem or address not in db.suppressed_addresses(session):
+        if problem:
             return problem
-        suppressed = session.get(Suppression, address)
+        suppressed = bounce(session, address)
         return f"the address bounced ({suppressed.reason})" if suppressed else ""
 
     def _held_back(
@@ -167,13 +158,10 @@ class OutboxWriter:
         problem = cannot_address(address)
         if problem:  # the case stands, staff reach them otherwise
             return problem
-        bounced = db.suppressed_addresses(session)
-        suppressed = session.get(Suppression, address) if address in bounced else None
+        suppressed = bounce(session, address)
         if suppressed is not None:  # a person writing to the address lifts a bounce
             who = letter.author or letter.from_name or kind
-            suppressed.lifted_at, suppressed.lifted_by = now, who
-            session.add(suppressed)  # recorded, not deleted (R8)
-            bounced.discard(address)
+            lift_bounce(session, suppressed, now, who)
             if case is not None:
                 self._event(
                     session,
@@ -190,11 +178,7 @@ class OutboxWriter:
             return ""
         cap = self.settings.limits.auto_replies_per_address_per_day
         # the letters queued earlier in this transaction are rows already (queue's INSERT)
-        sent = (
-            session.connection()
-            .execute(_CAPPED_COUNT, {"address": address, "since": now - DAY})
-            .scalar_one()
-        )
+        sent = automated_replies_since(session, address, now - DAY)
         if sent < cap:
             return ""
         self.alert(
@@ -211,16 +195,8 @@ class OutboxWriter:
         """Mail the admins ([alerts] to), or log only if none are configured."""
         subject = f"mailbot: {title}"
         now = self.clock()
-        if once_per_day:
-            already = session.exec(
-                select(Outbound.id).where(
-                    Outbound.kind == MessageKind.ADMIN_ALERT,
-                    Outbound.subject == subject,
-                    col(Outbound.queued_at) > now - DAY,
-                )
-            ).first()
-            if already is not None:
-                return
+        if once_per_day and alerted_since(session, subject, now - DAY):
+            return
         log.warning("alert: %s: %s", title, text)
         body = self.templates.render("admin_alert", {"title": title, "text": text})
         for admin in self.settings.alerts.to:
@@ -232,16 +208,7 @@ class OutboxWriter:
         smtp.give_up_after, and return their kinds; the admins are told of each. Never a letter
         not tried: after an outage every waiting letter is put to the server again before any
         is given up."""
-        limit = self.smtp.give_up_delta
-        stale: list[Outbound] = []
-        for start in range(0, len(refused), GIVE_UP_PAGE):
-            stale += session.exec(
-                select(Outbound).where(
-                    col(Outbound.id).in_(refused[start : start + GIVE_UP_PAGE]),
-                    Outbound.status == OutboundStatus.QUEUED,
-                    col(Outbound.first_refused_at) < now - limit,
-                )
-            ).all()
+        stale = refused_before(session, refused, now - self.smtp.give_up_delta)
         for row in stale:
             row.status = OutboundStatus.FAILED
             row.last_error = f"gave up after {self.smtp.give_up_after}: {row.last_error}"
@@ -319,45 +286,20 @@ def send_outbox(
     """Send every due row; each is claimed before its envelope goes, its answer committed
     after (class _Sending says how the letters overlap)."""
     report = SendReport()
-    with Session(engine) as session:
-        due = db.due_outbound(session, now, 0)
+    due = outbox_batch(engine, now)
     if not due:
         return report
     try:
         with connect() as transport, engine.connect() as one, engine.connect() as two:
-            _Sending(transport, (one, two), sender, now, report, _pages(engine, now, due)).run()
+            rows = due_letters(engine, now, due)
+            _Sending(transport, (one, two), sender, now, report, rows).run()
     except (SmtpTemporaryError, SmtpPermanentError) as exc:
         # logged by the caller, once per outage; the rows wait in the outbox
         report.unreachable, report.error = True, f"{exc} ({len(due)} message(s) waiting)"
     return report
 
 
-# a letter's answer, recorded: built once, its SET clause the columns each execution names
-_RECORD = update(_OUTBOUND).where(_OUTBOUND.c.id == bindparam("row_id"))
-_CLAIM = (
-    sql_select(
-        _OUTBOUND.c.kind,
-        _OUTBOUND.c.message_id,
-        _OUTBOUND.c.to_address,
-        _OUTBOUND.c.raw,
-        _OUTBOUND.c.attempts,
-        _OUTBOUND.c.first_refused_at,
-    )
-    .where(_OUTBOUND.c.id == bindparam("row_id"), _OUTBOUND.c.status == OutboundStatus.QUEUED)
-    .with_for_update(skip_locked=True)  # CLAIM: another daemon passes over it
-)
-
-
 Rows = Iterator[tuple[int, str | None]]
-
-
-def _pages(engine: Engine, now: datetime, page: list[tuple[int, str | None]]) -> Rows:
-    """The due rows from PAGE on, read a page at a time (a drained backlog queues thousands);
-    PAGE holds the one being sent."""
-    while page:
-        yield from page
-        with Session(engine) as session:
-            page[:] = db.due_outbound(session, now, page[-1][0])
 
 
 @dataclass
@@ -374,9 +316,6 @@ class _Claimed:
     raw: bytes
     attempts: int
     first_refused_at: datetime | None
-
-
-Outcome = str | SmtpTemporaryError | SmtpPermanentError | SmtpCannotAddress
 
 
 @dataclass
@@ -415,14 +354,14 @@ class _Sending:
             return self._open(None)
         self.transport.content(letter.raw)
         following = self._open(letter.connection)
-        outcome: Outcome
+        answer: Answer
         try:
-            outcome = self.transport.answer()
+            answer = self.transport.answer()
         except (SmtpTemporaryError, SmtpPermanentError) as exc:
-            outcome = exc
-        if isinstance(outcome, SmtpConnectionLost) and following is not None:
-            following.connection.rollback()  # its envelope, never answered: not tried
-        self._record(letter, outcome)
+            answer = exc
+        if isinstance(answer, SmtpConnectionLost) and following is not None:
+            release_claim(following.connection)  # its envelope, never answered: not tried
+        self._record(letter, answer)
         return following
 
     def _open(self, busy: Connection | None) -> _Claimed | None:
@@ -432,9 +371,8 @@ class _Sending:
         connection = two if busy is one else one
         for row_id, ref in self.rows:
             self.report.last_id = row_id
-            found = connection.execute(_CLAIM, {"row_id": row_id}).first()
+            found = claim_letter(connection, row_id)
             if found is None:
-                connection.rollback()
                 continue  # another daemon has it, or has sent it
             letter = _Claimed(connection, row_id, ref, *found)
             letter.attempts += 1  # counting this send
@@ -446,36 +384,34 @@ class _Sending:
             return letter
         return None
 
-    def _record(self, letter: _Claimed, outcome: Outcome) -> None:
-        """Record LETTER's OUTCOME (its final answer, or what refused it) and commit, which
-        ends its claim; a lost connection is raised after."""
+    def _record(self, letter: _Claimed, answer: Answer) -> None:
+        """Record LETTER's ANSWER (the server's final reply, or what refused it) and commit,
+        which ends its claim; a lost connection is raised after."""
         row_id, kind, report = letter.row_id, letter.kind, self.report
         change: dict[str, object] = {"attempts": letter.attempts}
         where = f"{kind} {letter.message_id} case={letter.ref}"
-        if isinstance(outcome, SmtpTemporaryError):
-            change["last_error"] = str(outcome)
+        if isinstance(answer, SmtpTemporaryError):
+            change["last_error"] = str(answer)
             change["next_attempt_at"] = self.now + retry_delay(letter.attempts)
             # give_up_after counts from the first refusal
             change["first_refused_at"] = letter.first_refused_at or self.now
             report.deferred += 1
             report.refused.append(row_id)
-            log.warning("deferred %s to=%s: %s", where, letter.to_address, outcome)
-        elif isinstance(outcome, SmtpPermanentError):
-            change["status"], change["last_error"] = OutboundStatus.FAILED, str(outcome)
+            log.warning("deferred %s to=%s: %s", where, letter.to_address, answer)
+        elif isinstance(answer, SmtpPermanentError):
+            change["status"], change["last_error"] = OutboundStatus.FAILED, str(answer)
             report.failed += 1
-            log.error("failed %s to=%s: %s", where, letter.to_address, outcome)
-        elif isinstance(outcome, SmtpCannotAddress):  # (the case: Casefile.held_in_sending)
-            change["status"], change["last_error"] = OutboundStatus.HELD, str(outcome)
+            log.error("failed %s to=%s: %s", where, letter.to_address, answer)
+        elif isinstance(answer, SmtpCannotAddress):  # (the case: Casefile.held_in_sending)
+            change["status"], change["last_error"] = OutboundStatus.HELD, str(answer)
             report.held += 1
-            log.warning("held back %s: %s", where, outcome)
+            log.warning("held back %s: %s", where, answer)
         else:
             change["status"], change["sent_at"] = OutboundStatus.SENT, self.now
-            change["smtp_reply"] = outcome
+            change["smtp_reply"] = answer
             report.sent += 1
-            log.info("sent %s to=%s: %s", where, letter.to_address, outcome)
-        connection = letter.connection
-        connection.execute(_RECORD, {"row_id": row_id, **change})  # SET: CHANGE's columns
-        connection.commit()
+            log.info("sent %s to=%s: %s", where, letter.to_address, answer)
+        record_answer(letter.connection, row_id, change)
         report.letters[str(kind), str(change.get("status", "deferred"))] += 1
-        if isinstance(outcome, SmtpConnectionLost):
-            raise outcome
+        if isinstance(answer, SmtpConnectionLost):
+            raise answer

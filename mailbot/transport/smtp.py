@@ -29,6 +29,10 @@ class SmtpCannotAddress(Exception):
     """The server cannot take this recipient (RFC 6531, no SMTPUTF8): the letter is held back."""
 
 
+# the answer to a letter: the server's reply once it took it, or the error that refused it
+Answer = str | SmtpTemporaryError | SmtpPermanentError | SmtpCannotAddress
+
+
 class SmtpTransport:
     """A connection to the submission server, opened on entry, that letters go through as a
     pipeline: the outbox queues a letter's envelope (MAIL, RCPT, DATA), and after its 354 its
