@@ -9,9 +9,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from threading import Event
 
-from sqlalchemy import Engine, func
-from sqlmodel import Session, col, select
-
 from mailbot.apply import Casefile
 from mailbot.config import ConfigError, Settings
 from mailbot.correspondence import PERSON_LETTERS, Correspondence, letter_links, specimens
@@ -25,7 +22,9 @@ from mailbot.procedure import rules
 from mailbot.procedure.calendar import BusinessCalendar
 from mailbot.procedure.policy import Policy, StaffAuth
 from mailbot.store import db
-from mailbot.store.models import Disposition, Outbound, OutboundStatus
+from mailbot.store import outbox as stored_letters
+from mailbot.store.db import Engine, Session
+from mailbot.store.models import Disposition
 from mailbot.templating import TemplateFault, Templates
 from mailbot.tick import TickReport, tick
 from mailbot.transport.imap import Mailbox
@@ -116,9 +115,7 @@ class App:
 
     def outbox_depth(self) -> int:
         with Session(self.engine) as session:
-            return session.exec(
-                select(func.count(col(Outbound.id))).where(Outbound.status == OutboundStatus.QUEUED)
-            ).one()
+            return stored_letters.queued_count(session)
 
     def summary(self) -> str:
         """The admin's summary line; the counts start again from zero."""
