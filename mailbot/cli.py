@@ -48,7 +48,7 @@ from mailbot.store.models import (
     OutboundStatus,
     Suppression,
 )
-from mailbot.tick import retry_set_aside
+from mailbot.timers import retry_set_aside
 from mailbot.transport.imap import MailboxUnavailable
 from mailbot.transport.oauth2 import TokenError
 from mailbot.transport.smtp import SmtpPermanentError, SmtpTemporaryError
