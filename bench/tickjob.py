@@ -2,7 +2,7 @@
 
 `python -m bench.tickjob build CONFIG NOW DUE`: 100,000 open cases in CONFIG's database,
 DUE of them due at NOW, the rest far in the future (bulk insert, not timed).
-`python -m bench.tickjob tick CONFIG NOW`: one `mailbot.tick.tick` at NOW via build_app;
+`python -m bench.tickjob tick CONFIG NOW`: one `mailbot.timers.run_timers` at NOW via build_app;
 prints {"seconds", "cases", "done", "queued"} as JSON on stdout.
 """
 
@@ -21,7 +21,7 @@ from sqlmodel import Session, SQLModel, col, select
 from mailbot.app import build_app
 from mailbot.config import load_settings
 from mailbot.store.models import CaseStatus, Level, Outbound
-from mailbot.tick import tick
+from mailbot.timers import run_timers
 
 CASES = int(__import__("os").environ.get("BENCH_CASES", 100_000))
 
@@ -68,7 +68,7 @@ def build(config: Path, now: datetime, due: int) -> None:
 def run_tick(config: Path, now: datetime) -> None:
     app = build_app(load_settings(config), lambda: now)
     started = time.perf_counter()
-    report = tick(app.engine, app.casefile, now)
+    report = run_timers(app.engine, app.casefile, now)
     seconds = time.perf_counter() - started
     with Session(app.engine) as session:
         queued = session.exec(select(func.count(col(Outbound.id)))).one()

@@ -26,7 +26,7 @@ from mailbot.store import outbox as stored_letters
 from mailbot.store.db import Engine, Session
 from mailbot.store.models import Disposition
 from mailbot.templating import TemplateFault, Templates
-from mailbot.tick import TickReport, tick
+from mailbot.timers import TimersReport, run_timers
 from mailbot.transport.imap import Mailbox
 from mailbot.transport.oauth2 import TokenSource, token_source
 from mailbot.transport.smtp import SmtpTransport
@@ -153,9 +153,9 @@ class App:
         self.stats.failed += report.failed
         self.metrics.sent(report)
 
-    def tick(self) -> TickReport:
+    def tick(self) -> TimersReport:
         """Run the procedure's timers at the clock's now."""
-        return tick(self.engine, self.casefile, self.clock())
+        return run_timers(self.engine, self.casefile, self.clock())
 
     def weekly_digest(self) -> int:
         """Queue this week's digest to the managers if it is due and not yet queued."""

@@ -18,9 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from imapclient.exceptions import IMAPClientError
-from sqlalchemy import func
-from sqlalchemy.exc import OperationalError
-from sqlmodel import Session, col, select
 
 from mailbot import logs, privacy, report
 from mailbot.app import App, build_app, log_outcome, wall_clock
@@ -35,20 +32,16 @@ from mailbot.correspondence import (
 from mailbot.daemon import Outages, run_cycle, run_forever
 from mailbot.mail.compose import Letter, compose, new_message_id
 from mailbot.procedure.rules import ofcom_adr_wait_weeks, ofcom_words
-from mailbot.store import db, migrations
+from mailbot.store import counts, db, migrations
+from mailbot.store.casebook import all_cases, quarantined_message, quarantined_messages
+from mailbot.store.connection import DatabaseFailed
+from mailbot.store.db import Session
 from mailbot.store.lock import DatabaseLock, LockHeld
 from mailbot.store.lock import me as lock_me
 from mailbot.store.lock import running as running_now
-from mailbot.store.models import (
-    Case,
-    Disposition,
-    Inbound,
-    MessageKind,
-    Outbound,
-    OutboundStatus,
-    Suppression,
-)
-from mailbot.tick import retry_set_aside
+from mailbot.store.models import Case, Disposition, MessageKind, OutboundStatus
+from mailbot.store.timers import cases_set_aside
+from mailbot.timers import retry_set_aside
 from mailbot.transport.imap import MailboxUnavailable
 from mailbot.transport.oauth2 import TokenError
 from mailbot.transport.smtp import SmtpPermanentError, SmtpTemporaryError
@@ -359,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except db.SchemaError as exc:
         print(f"mailbot: {exc}", file=sys.stderr)
         return EX_USAGE
-    except OperationalError as exc:
+    except DatabaseFailed as exc:
         print(f"mailbot: database unreachable: {exc.orig or exc}".splitlines()[0], file=sys.stderr)
         return EX_TEMPFAIL
     command = {
@@ -526,7 +519,7 @@ def _letters(app: App, args: argparse.Namespace) -> int:
             print(f"mailbot: no case {args.case}: {unmade}", file=sys.stderr)
             return EX_USAGE
         with Session(app.engine) as session:
-            case = session.exec(select(Case).where(Case.ref == args.case)).first()
+            case = db.case_by_ref(session, args.case)
             if case is None:
                 print(f"mailbot: no case {args.case}", file=sys.stderr)
                 return EX_USAGE
@@ -561,9 +554,8 @@ def _composed(app: App, kind: str, letter: Letter) -> bytes:
 
 def _quarantine(app: App, args: argparse.Namespace) -> int:
     with Session(app.engine) as session:
-        query = select(Inbound).where(Inbound.disposition == Disposition.QUARANTINED)
         if args.action == "list":
-            rows = session.exec(query.order_by(col(Inbound.id))).all()
+            rows = quarantined_messages(session)
             if args.json:
                 # the bytes are read only for a message whose reading failed
                 bytes_of = partial(db.raw_bytes, session)
@@ -577,8 +569,8 @@ def _quarantine(app: App, args: argparse.Namespace) -> int:
                 )
             return EX_OK
         if args.action == "show":
-            one = session.get(Inbound, args.id)
-            if one is None or one.disposition != Disposition.QUARANTINED:
+            one = quarantined_message(session, args.id)
+            if one is None:
                 print(f"mailbot: no quarantined message {args.id}", file=sys.stderr)
                 return EX_USAGE
             raw = db.raw_bytes(session, one.id)
@@ -590,14 +582,14 @@ def _quarantine(app: App, args: argparse.Namespace) -> int:
             print(f"reason: {one.reason}\nsize: {one.size} bytes, sha256 {one.sha256}\n")
             print(head.rstrip())
             return EX_OK
-        ids = [r.id for r in session.exec(query)] if args.all else [args.id]
+        ids = [r.id for r in quarantined_messages(session)] if args.all else [args.id]
     with _one_sender(app, "quarantine retry"):
         status, released = EX_OK, {}
         for inbound_id in ids:
             assert inbound_id is not None
             with Session(app.engine) as session:
-                again = session.get(Inbound, inbound_id)
-                if again is None or again.disposition != Disposition.QUARANTINED:
+                again = quarantined_message(session, inbound_id)
+                if again is None:
                     print(f"mailbot: no quarantined message {inbound_id}", file=sys.stderr)
                     status = EX_USAGE
                     continue
@@ -642,7 +634,7 @@ def _release(app: App, released: dict[str, str]) -> None:
 
 def _cases(app: App, args: argparse.Namespace) -> int:
     with Session(app.engine) as session:
-        cases = session.exec(select(Case).order_by(col(Case.id))).all()
+        cases = all_cases(session)
         if args.json:
             print(json.dumps([_json(app, session, c) for c in cases], indent=2))
         else:
@@ -778,7 +770,7 @@ def _check(app: App, args: argparse.Namespace) -> int:
     except db.SchemaError as exc:
         print(f"database NOT READY: {exc}")
         return EX_USAGE
-    except OperationalError as exc:
+    except DatabaseFailed as exc:
         lines, ok = [f"database FAILED: {exc.orig or exc}".splitlines()[0]], False
     for line in lines + doubtful_settings(app):  # with or without a database yet
         print(line)
@@ -795,27 +787,13 @@ def _unmade(app: App) -> str | None:
 
 def health(app: App) -> list[str]:
     """What an admin should know about the database's side, one line each."""
-
-    def count(query: Any) -> int:
-        return int(session.exec(query).one())
-
     with Session(app.engine) as session:
-        open_cases = count(select(func.count(col(Case.id))).where(Case.status == "open"))
-        queued = count(
-            select(func.count(col(Outbound.id))).where(Outbound.status == OutboundStatus.QUEUED)
-        )
-        failed = count(
-            select(func.count(col(Outbound.id))).where(Outbound.status == OutboundStatus.FAILED)
-        )
-        quarantined = count(
-            select(func.count(col(Inbound.id))).where(
-                Inbound.disposition == Disposition.QUARANTINED
-            )
-        )
-        bounced = count(
-            select(func.count(col(Suppression.address))).where(col(Suppression.lifted_at).is_(None))
-        )
-        set_aside = session.exec(select(Case.ref).where(Case.set_aside_reason != "")).all()
+        open_cases = counts.open_case_count(session)
+        queued = counts.letter_count(session, OutboundStatus.QUEUED)
+        failed = counts.letter_count(session, OutboundStatus.FAILED)
+        quarantined = counts.quarantined_count(session)
+        bounced = counts.bounced_count(session)
+        set_aside = [case.ref for case in cases_set_aside(session)]
     url = app.settings.database.url.split("@")[-1]  # never print a password
     # SQLite: the one "daemon" lock; PostgreSQL: a "daemon HOST:PID" lock per daemon
     holders = running_now(app.engine)

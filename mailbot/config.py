@@ -33,7 +33,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 from pydantic_settings.sources.utils import parse_env_vars
-from sqlalchemy.engine import make_url
+
+from mailbot.store.connection import shown_url
 
 Security = Literal["ssl", "starttls", "none"]
 Auth = Literal["password", "oauth2"]
@@ -549,7 +550,7 @@ def in_force(settings: Settings, path: Path, environ: Mapping[str, str]) -> list
             if field.repr is False and value:
                 value = "********"
             elif section == "database" and key == "url":
-                value = make_url(value).render_as_string(hide_password=True)
+                value = shown_url(value)
             name = variable(section, key)
             where = "" if key in toml.get(section, {}) else "  # default"
             if name in origin:

@@ -70,7 +70,7 @@ def run_cycle(app: App, stop: threading.Event, outages: Outages | None = None) -
     """One poll, one tick of the procedure and one send; False if a mail server was unreachable."""
     outages = outages or Outages()
     polled = poll(app, stop, outages)
-    tick(app)
+    timers(app)
     digest(app)
     return send(app, outages) and polled
 
@@ -97,7 +97,7 @@ def poll(app: App, stop: threading.Event, outages: Outages, answered: bool = Fal
     return True
 
 
-def tick(app: App) -> None:
+def timers(app: App) -> None:
     """The procedure's timers: their letters wait in the outbox until SMTP takes them."""
     report = app.tick()
     app.metrics.ticked()
@@ -260,7 +260,7 @@ def _poll_and_send(
 
 
 def _tick_and_send(app: App, outages: Outages) -> None:
-    _guarded("tick", tick, app)
+    _guarded("tick", timers, app)
     _guarded("weekly digest", digest, app)
     _guarded("send", send, app, outages)
     _guarded("status", _status, app, outages)

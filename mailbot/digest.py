@@ -7,17 +7,16 @@ import logging
 from datetime import date, datetime, time, timedelta
 from email.utils import make_msgid
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
-
 from mailbot import report
 from mailbot.config import Settings
 from mailbot.mail.compose import Letter
 from mailbot.outbox import OutboxWriter
 from mailbot.procedure import rules
 from mailbot.procedure.calendar import BusinessCalendar
-from mailbot.store.models import MessageKind, WeeklyDigest
+from mailbot.store import db
+from mailbot.store.db import Engine, Session
+from mailbot.store.models import MessageKind
+from mailbot.store.reports import claim_digest, digest_queued
 
 log = logging.getLogger("mailbot")
 
@@ -52,15 +51,16 @@ def send_weekly_digest(
     if now < due_at(monday, calendar):
         return 0
     with Session(engine) as session:
-        if session.get(WeeklyDigest, monday) is not None:
+        if digest_queued(session, monday):
             return 0
         try:
-            session.add(WeeklyDigest(week_of=monday, queued_at=now))
-            session.flush()
+            claim_digest(session, monday, now)
             queued = _queue(session, settings, calendar, policy, outbox, now, monday)
             session.commit()
-        except IntegrityError:  # another daemon's, committed while this one was writing
-            session.rollback()
+        except Exception as error:
+            if not db.conflict(error):
+                raise
+            session.rollback()  # another daemon's claim, committed while this one was writing
             return 0
     log.info("weekly digest for the week of %s queued to %d manager(s)", monday, queued)
     return queued

@@ -12,13 +12,13 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, func
-from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, col, select
 
 from mailbot.outbox import SendReport
 from mailbot.outcome import Outcome
-from mailbot.store.models import Case, CaseStatus, Disposition, Inbound, Outbound, OutboundStatus
+from mailbot.store import counts
+from mailbot.store.connection import DatabaseError
+from mailbot.store.db import Engine, Session
+from mailbot.store.models import OutboundStatus
 
 log = logging.getLogger("mailbot")
 
@@ -115,31 +115,16 @@ class _State(Collector):
         )
         try:
             yield from self._database()
-        except SQLAlchemyError as exc:  # the scrape still answers; the gauges are absent
+        except DatabaseError as exc:  # the scrape still answers; the gauges are absent
             log.warning("metrics: the database was not read: %s", str(exc).splitlines()[0])
 
     def _database(self) -> list[GaugeMetricFamily]:
         now = self.clock()
-        queued = Outbound.status == OutboundStatus.QUEUED
         with Session(self.engine) as session:
-            depth = session.exec(select(func.count(col(Outbound.id))).where(queued)).one()
-            oldest = session.exec(
-                select(func.min(col(Outbound.queued_at))).where(
-                    queued, col(Outbound.queued_at) <= now
-                )
-            ).one()
-            quarantined = session.exec(
-                select(func.count(col(Inbound.id))).where(
-                    Inbound.disposition == Disposition.QUARANTINED
-                )
-            ).one()
-            overdue = session.exec(
-                select(func.count(col(Case.id))).where(
-                    Case.status == CaseStatus.OPEN,
-                    col(Case.first_staff_reply_at).is_(None),
-                    col(Case.first_response_due) < now,
-                )
-            ).one()
+            depth = counts.letter_count(session, OutboundStatus.QUEUED)
+            oldest = counts.oldest_queued_at(session, now)
+            quarantined = counts.quarantined_count(session)
+            overdue = counts.overdue_first_response_count(session, now)
         age = (now - oldest).total_seconds() if oldest is not None else 0.0
         return [
             _gauge("mailbot_outbox_letters", "Letters queued in the outbox, not yet sent", depth),

@@ -5,26 +5,29 @@ from __future__ import annotations
 import calendar as months
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, update
-from sqlmodel import Session, col, or_, select
-
 from mailbot.procedure.transitions import RULE
 from mailbot.store import db
-from mailbot.store.models import (
-    Attachment,
-    Case,
-    CaseStatus,
-    Event,
-    Inbound,
-    InboundRaw,
-    Outbound,
-    Suppression,
+from mailbot.store.casebook import case_events, case_letters, case_messages
+from mailbot.store.db import Session
+from mailbot.store.models import Case, CaseStatus, Inbound, Outbound
+from mailbot.store.personal import (
+    cases_to_purge,
+    customer_cases,
+    erase_bytes,
+    forget_bounces,
+    forget_case_bounces,
+    held_on_case,
+    last_event_of,
+    lock_cases,
+    received_with_bytes,
+    uncased_letters,
+    uncased_received,
 )
 
 log = logging.getLogger("mailbot")
@@ -40,22 +43,6 @@ RULE_DETAILS = frozenset(
 
 class Refusal(Exception):
     """The operation is refused (exit 2); the message says why, on one line."""
-
-
-def customer_cases(session: Session, email: str) -> list[Case]:
-    """The cases whose customer is EMAIL (their own address, or one staff accepted as theirs)."""
-    email = email.strip().lower()
-    found = session.exec(
-        select(Case)
-        .where(
-            or_(
-                col(Case.customer_email) == email,
-                col(Case.customer_addresses).contains(email),
-            )
-        )
-        .order_by(col(Case.id))
-    )
-    return [case for case in found if email in case.addresses()]
 
 
 # -- subject access ----------------------------------------------------------------------------
@@ -122,16 +109,12 @@ def _messages(session: Session, case: Case) -> list[tuple[datetime, str, str, by
     """The case's raw messages in time order: (when, "in"/"out", kind, bytes)."""
     found: list[tuple[datetime, str, str, bytes]] = [
         (m.received_at, "in", str(m.kind or "message"), raw)
-        for m, raw in session.exec(
-            select(Inbound, InboundRaw.raw)
-            .join(InboundRaw, col(InboundRaw.inbound_id) == col(Inbound.id))
-            .where(Inbound.case_id == case.id)
-        )
+        for m, raw in received_with_bytes(session, case.id)
         if raw
     ]
     found += [
         (m.sent_at or m.queued_at, "out", str(m.kind), m.raw)
-        for m in session.exec(select(Outbound).where(Outbound.case_id == case.id))
+        for m in case_letters(session, case.id)
         if m.raw  # a letter to an address no mail can go to was never written
     ]
     return sorted(found, key=lambda m: m[0])
@@ -156,11 +139,7 @@ def held(session: Session, case: Case, hold_months: int, now: datetime) -> str:
         return f"{case.ref} is open"
     assert case.resolved_at is not None
     last, since = case.resolved_at, "its resolution"
-    letter = session.exec(
-        select(Event)
-        .where(Event.case_id == case.id, col(Event.action).in_(ADR_LETTERS))
-        .order_by(col(Event.at).desc())
-    ).first()
+    letter = last_event_of(session, case.id, ADR_LETTERS)
     if letter is not None and letter.at > last:
         last, since = letter.at, f"its last ADR or deadlock letter ({letter.action})"
     until = add_months(last, hold_months)
@@ -190,10 +169,7 @@ class Erasure:
 
 def erasure(session: Session, case: Case) -> Erasure:
     """What erasing CASE would remove."""
-    inbound = [m.id for m in session.exec(select(Inbound).where(Inbound.case_id == case.id))]
-    outbound = session.exec(select(Outbound.id).where(Outbound.case_id == case.id)).all()
-    files = session.exec(select(Attachment.id).where(col(Attachment.inbound_id).in_(inbound))).all()
-    return Erasure(case.ref, len(inbound), len(outbound), len(files))
+    return Erasure(case.ref, *held_on_case(session, case.id))
 
 
 def erase_case(
@@ -207,23 +183,23 @@ def erase_case(
     customer = case.addresses()
     kept_actors = {a.lower() for a in staff} | {RULE, "admin"}
     inbound_ids = []
-    for message in session.exec(select(Inbound).where(Inbound.case_id == case.id)):
+    for message in case_messages(session, case.id):
         inbound_ids.append(message.id)
         _erase_inbound(message)
         session.add(message)
     if inbound_ids:
-        _erase_raw(session, inbound_ids)
-    for letter in session.exec(select(Outbound).where(Outbound.case_id == case.id)):
+        erase_bytes(session, inbound_ids)
+    for letter in case_letters(session, case.id):
         _erase_outbound(letter, customer)
         session.add(letter)
-    for event in session.exec(select(Event).where(Event.case_id == case.id)):
+    for event in case_events(session, case.id):
         if event.actor.lower() not in kept_actors:
             event.actor = "customer" if event.actor.lower() in customer else "third party"
         if not (event.actor == RULE and event.action in RULE_DETAILS):
             event.detail = ""
         session.add(event)
     # its bounce is the customer's address too (and a letter to it would only bounce again)
-    session.execute(delete(Suppression).where(col(Suppression.case_id) == case.id))
+    forget_case_bounces(session, case.id)
     case.customer_email = case.customer_addresses = case.customer_name = case.subject = ""
     case.resolution_summary = case.deadlock_position = ""
     case.personal_data_erased_at = now
@@ -238,14 +214,6 @@ def _erase_inbound(message: Inbound) -> None:
     message.in_reply_to = message.references = message.reason = ""
 
 
-def _erase_raw(session: Session, inbound_ids: Sequence[int | None]) -> None:
-    """The received messages' bytes blanked, their attachments deleted."""
-    session.execute(
-        update(InboundRaw).where(col(InboundRaw.inbound_id).in_(inbound_ids)).values(raw=b"")
-    )
-    session.execute(delete(Attachment).where(col(Attachment.inbound_id).in_(inbound_ids)))
-
-
 def _erase_outbound(letter: Outbound, customer: set[str]) -> None:
     letter.raw = b""
     letter.subject = letter.smtp_reply = letter.last_error = ""
@@ -256,26 +224,18 @@ def _erase_outbound(letter: Outbound, customer: set[str]) -> None:
 def erase_uncased(session: Session, addresses: set[str]) -> tuple[int, int]:
     """Erase the messages from and to ADDRESSES that are on no case (a robot's, a letter
     about a message too large), and their bounce suppressions: (received, sent) erased."""
-    inbound = session.exec(
-        select(Inbound).where(
-            col(Inbound.case_id).is_(None), col(Inbound.from_address).in_(addresses)
-        )
-    ).all()
+    inbound = uncased_received(session, addresses)
     for message in inbound:
         _erase_inbound(message)
         session.add(message)
     ids = [m.id for m in inbound]
     if ids:
-        _erase_raw(session, ids)
-    outbound = session.exec(
-        select(Outbound).where(
-            col(Outbound.case_id).is_(None), col(Outbound.to_address).in_(addresses)
-        )
-    ).all()
+        erase_bytes(session, ids)
+    outbound = uncased_letters(session, addresses)
     for letter in outbound:
         _erase_outbound(letter, addresses)
         session.add(letter)
-    session.execute(delete(Suppression).where(col(Suppression.address).in_(addresses)))
+    forget_bounces(session, addresses)
     return len(inbound), len(outbound)
 
 
@@ -292,8 +252,7 @@ def erase_customer(
     cases = customer_cases(session, email)
     if not cases:
         raise Refusal(f"no case of {email}")
-    for case in cases:  # PostgreSQL: nobody reopens it meanwhile
-        session.refresh(case, with_for_update=True)
+    lock_cases(session, cases)  # PostgreSQL: nobody reopens one meanwhile
     reasons = [why for why in (held(session, c, hold_months, now) for c in cases) if why]
     if reasons:
         raise Refusal(f"not erased: {'; '.join(reasons)}")
@@ -323,16 +282,7 @@ def purge(
 ) -> list[Erasure]:
     """Erase the personal data of every case resolved before CLOSED_BEFORE and outside the
     hold, in the caller's transaction; each case held is said and kept."""
-    cases = session.exec(
-        select(Case)
-        .where(
-            Case.status == CaseStatus.RESOLVED,
-            col(Case.resolved_at) < closed_before,
-            col(Case.personal_data_erased_at).is_(None),
-        )
-        .order_by(col(Case.id))
-        .with_for_update()
-    ).all()
+    cases = cases_to_purge(session, closed_before)
     done = []
     why = f"mailbot purge --closed-before {closed_before:%Y-%m-%d}"
     for case in cases:

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlmodel import Session, col, select
-
 from mailbot.procedure import rules
 from mailbot.procedure.calendar import BusinessCalendar
 from mailbot.procedure.transitions import CHASED, HELD_LETTERS
 from mailbot.store.cases import state_of
-from mailbot.store.models import Case, CaseStatus, Event, MessageKind
+from mailbot.store.db import Session
+from mailbot.store.models import Case, Event, MessageKind
+from mailbot.store.reports import cases_received_between, events_of_cases, open_cases
 
 # the events the figures count, as the procedure records them (transitions.py)
 RESOLVED, REOPENED, ESCALATED = "resolved", "reopened", "escalated"
@@ -47,7 +47,6 @@ COUNTED = frozenset(
 # R5's exceptions, as "adr notice withheld" names them ("not sent: the case is out of scope")
 WITHHELD_REASONS = ("resolved", *rules.EXCEPTIONS)
 ATTENTION_ADR_DAYS = 7  # an ADR date this close is one the manager should see coming
-_PAGE = 500  # case ids per query (bound parameters are limited)
 
 
 @dataclass(frozen=True)
@@ -219,7 +218,7 @@ def needing_attention(
     deadlock decision pending, soonest first."""
     found = []
     soon = now + timedelta(days=ATTENTION_ADR_DAYS)
-    for case in session.exec(select(Case).where(Case.status == CaseStatus.OPEN)):
+    for case in open_cases(session):
         state = state_of(case)
         if case.first_staff_reply_at is None and case.first_response_due <= now:
             found.append(Attention(case.ref, "first response overdue", case.first_response_due))
@@ -254,14 +253,9 @@ def build_report(
     """The figures of the cases received in PERIOD, as recorded by its end (or NOW)."""
     start, end = period.bounds(calendar)
     horizon = min(end, now)
-    cases = list(
-        session.exec(
-            select(Case)
-            .where(col(Case.received_at) >= start, col(Case.received_at) < end)
-            .order_by(col(Case.received_at), col(Case.id))
-        )
-    )
-    events = _events(session, [c.id for c in cases if c.id is not None], horizon)
+    cases = cases_received_between(session, start, end)
+    case_ids = [c.id for c in cases if c.id is not None]
+    events = events_of_cases(session, case_ids, COUNTED, horizon)
     each = [case_figures(c, events.get(c.id, []), horizon, calendar) for c in cases]
     zone = calendar.zone
     by_week = []
@@ -283,25 +277,6 @@ def build_report(
     }
     attention = needing_attention(session, now, policy, calendar)
     return Report(period, figures, each, attention)
-
-
-def _events(
-    session: Session, case_ids: list[int], horizon: datetime
-) -> dict[int | None, list[Event]]:
-    found: dict[int | None, list[Event]] = {}
-    for start in range(0, len(case_ids), _PAGE):
-        rows = session.exec(
-            select(Event)
-            .where(
-                col(Event.case_id).in_(case_ids[start : start + _PAGE]),
-                col(Event.action).in_(COUNTED),
-                col(Event.at) < horizon,
-            )
-            .order_by(col(Event.at), col(Event.id))
-        )
-        for event in rows:
-            found.setdefault(event.case_id, []).append(event)
-    return found
 
 
 # -- the formats -----------------------------------------------------------------------------

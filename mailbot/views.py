@@ -7,19 +7,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, select
-
 from mailbot.mail.parse import header_block, parse_message
 from mailbot.procedure.details import Detail, missing_details
-from mailbot.store.models import (
-    Attachment,
-    Case,
-    Event,
-    Inbound,
-    MessageKind,
-    Outbound,
-    OutboundStatus,
-)
+from mailbot.store.casebook import case_events, case_letters, case_messages, message_attachments
+from mailbot.store.db import Session
+from mailbot.store.models import Case, Inbound, MessageKind, Outbound, OutboundStatus
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -34,15 +26,9 @@ def case_json(
     session: Session, case: Case, next_update_due: datetime | None = None
 ) -> dict[str, Any]:
     """Everything known about CASE, as `mailbot show --json` prints it."""
-    inbound = session.exec(
-        select(Inbound).where(Inbound.case_id == case.id).order_by(col(Inbound.id))
-    ).all()
-    outbound = session.exec(
-        select(Outbound).where(Outbound.case_id == case.id).order_by(col(Outbound.id))
-    ).all()
-    events = session.exec(
-        select(Event).where(Event.case_id == case.id).order_by(col(Event.id))
-    ).all()
+    inbound = case_messages(session, case.id)
+    outbound = case_letters(session, case.id)
+    events = case_events(session, case.id)
     files = _attachments(session, [m.id for m in inbound if m.id is not None])
     messages: list[dict[str, Any]] = [
         {
@@ -145,14 +131,7 @@ def _attachments(
 ) -> dict[int | None, list[dict[str, Any]]]:
     """Each message's attachments as stored, with the SHA-256 of the bytes kept."""
     found: dict[int | None, list[dict[str, Any]]] = {}
-    if not inbound_ids:
-        return found
-    rows = session.exec(
-        select(Attachment)
-        .where(col(Attachment.inbound_id).in_(inbound_ids))
-        .order_by(col(Attachment.id))
-    )
-    for a in rows:
+    for a in message_attachments(session, inbound_ids):
         found.setdefault(a.inbound_id, []).append(
             {
                 "filename": a.filename,

@@ -1,4 +1,4 @@
-"""The procedure's tick: run whatever is due on the cases whose next due time has come."""
+"""The procedure's timers: run whatever is due on the cases whose next due time has come."""
 
 from __future__ import annotations
 
@@ -6,21 +6,18 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine, update
-from sqlalchemy.exc import OperationalError
-from sqlmodel import Session, col, select
-
 from mailbot.apply import Casefile
 from mailbot.procedure.rules import Due
 from mailbot.store import db
-from mailbot.store.db import CLAIM
-from mailbot.store.models import Case
+from mailbot.store.connection import DatabaseFailed
+from mailbot.store.db import Engine, Session
+from mailbot.store.timers import cases_set_aside, claim_case, due_cases, set_case_aside
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class TickReport:
+class TimersReport:
     cases: int = 0  # cases looked at (their next due time had come)
     done: dict[str, int] = field(default_factory=dict)  # what was done, by kind
     set_aside: list[str] = field(default_factory=list)  # cases that raised, by reference
@@ -34,15 +31,13 @@ class TickReport:
 BATCH = 100  # cases per commit: one fsync for the lot, not one per case
 
 
-def tick(engine: Engine, casefile: Casefile, now: datetime) -> TickReport:
+def run_timers(engine: Engine, casefile: Casefile, now: datetime) -> TimersReport:
     """Run what is due, a batch of cases per transaction: case changes and letters together."""
-    report = TickReport()
+    report = TimersReport()
     with Session(engine) as session:
-        due_ids = session.exec(
-            select(Case.id).where(col(Case.next_due_at) <= now).order_by(col(Case.next_due_at))
-        ).all()
+        due_ids = due_cases(session, now)
     for start in range(0, len(due_ids), BATCH):
-        batch = [i for i in due_ids[start : start + BATCH] if i is not None]
+        batch = due_ids[start : start + BATCH]
         try:
             done = _run(engine, casefile, now, batch)
         except Exception:  # one case's failure must not hold back the others: one at a time
@@ -51,7 +46,7 @@ def tick(engine: Engine, casefile: Casefile, now: datetime) -> TickReport:
             for case_id in batch:
                 try:
                     done += _run(engine, casefile, now, [case_id])
-                except OperationalError:  # the database's fault, not the case's
+                except DatabaseFailed:  # the database's fault, not the case's
                     log.exception("tick failed for case id %d; retried at the next tick", case_id)
                 except Exception as error:  # the case's: once, not again every tick
                     log.exception("tick failed for case id %d", case_id)
@@ -78,12 +73,7 @@ def set_aside(engine: Engine, casefile: Casefile, case_id: int, error: Exception
     reason = f"{type(error).__name__}: {lines[0] if lines else ''}"[:300]
     try:
         with Session(engine) as session:
-            ref = session.exec(select(Case.ref).where(col(Case.id) == case_id)).one()
-            session.execute(
-                update(Case)
-                .where(col(Case.id) == case_id)
-                .values(set_aside_reason=reason, next_due_at=None)
-            )
+            ref = set_case_aside(session, case_id, reason)
             at = casefile.clock()
             db.record_event(session, case_id, at, "mailbot", "set aside", reason)
             casefile.outbox.alert(
@@ -105,7 +95,7 @@ def set_aside(engine: Engine, casefile: Casefile, case_id: int, error: Exception
 def retry_set_aside(engine: Engine, now: datetime) -> list[str]:
     """Put every case the tick set aside back in it, due at once (after a fix)."""
     with Session(engine) as session:
-        cases = session.exec(select(Case).where(Case.set_aside_reason != "")).all()
+        cases = cases_set_aside(session)
         for case in cases:
             assert case.id is not None
             db.record_event(
@@ -123,7 +113,7 @@ def _run(
     done = []
     with Session(engine) as session:
         for case_id in case_ids:
-            case = session.get(Case, case_id, with_for_update=CLAIM)
+            case = claim_case(session, case_id)
             if case is None or case.next_due_at is None or case.next_due_at > now:
                 continue  # another daemon has it, or it changed meanwhile
             done.append((case.ref, casefile.run_due(session, case)))

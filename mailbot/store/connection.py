@@ -1,0 +1,16 @@
+"""The database seen from outside store/: its failures by name, its URL as it may be shown."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+# anything the database, or mailbot's way of reaching it, raised
+DatabaseError = SQLAlchemyError
+# the database failed the statement: unreachable, locked, out of space (not the data's fault)
+DatabaseFailed = OperationalError
+
+
+def shown_url(url: str) -> str:
+    """The database URL as it may be printed: its password masked."""
+    return make_url(url).render_as_string(hide_password=True)
