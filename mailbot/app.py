@@ -21,10 +21,9 @@ from mailbot.outcome import Outcome
 from mailbot.procedure import rules
 from mailbot.procedure.calendar import BusinessCalendar
 from mailbot.procedure.policy import Policy, StaffAuth
-from mailbot.store import db
-from mailbot.store import outbox as stored_letters
+from mailbot.store import counts, db
 from mailbot.store.db import Engine, Session
-from mailbot.store.models import Disposition
+from mailbot.store.models import Disposition, OutboundStatus
 from mailbot.templating import TemplateFault, Templates
 from mailbot.timers import TimersReport, run_timers
 from mailbot.transport.imap import Mailbox
@@ -115,7 +114,7 @@ class App:
 
     def outbox_depth(self) -> int:
         with Session(self.engine) as session:
-            return stored_letters.queued_count(session)
+            return counts.letter_count(session, OutboundStatus.QUEUED)
 
     def summary(self) -> str:
         """The admin's summary line; the counts start again from zero."""

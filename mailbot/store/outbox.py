@@ -144,9 +144,3 @@ def record_answer(connection: Connection, row_id: int, change: dict[str, object]
     """Set CHANGE's columns on row ROW_ID and commit on CONNECTION, which ends its claim."""
     connection.execute(_RECORD, {"row_id": row_id, **change})  # SET: CHANGE's columns
     connection.commit()
-
-
-def queued_count(session: Session) -> int:
-    """How many letters wait in the outbox (the summary line's queue_depth)."""
-    count = select(func.count(col(Outbound.id))).where(Outbound.status == OutboundStatus.QUEUED)
-    return session.exec(count).one()
