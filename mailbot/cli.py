@@ -257,7 +257,7 @@ def parser() -> argparse.ArgumentParser:
         "purge",
         "erase the personal data of every case closed before DATE, past the hold",
         "The daemon never deletes by itself; run this by hand or from a systemd timer "
-        "(README, Personal data). One log line per case.",
+        "(docs/reports.md, Personal data). One log line per case.",
         ["0   purged (or, with --dry-run, said what would be)", USAGE],
         "mailbot purge --closed-before 2025-12-01 --dry-run",
     )
