@@ -13,7 +13,7 @@ from mailbot.mail.compose import Letter
 from mailbot.outbox import OutboxWriter
 from mailbot.procedure import rules
 from mailbot.procedure.calendar import BusinessCalendar
-from mailbot.store import db
+from mailbot.store.connection import conflict
 from mailbot.store.db import Engine, Session
 from mailbot.store.models import MessageKind
 from mailbot.store.reports import claim_digest, digest_queued
@@ -58,7 +58,7 @@ def send_weekly_digest(
             queued = _queue(session, settings, calendar, policy, outbox, now, monday)
             session.commit()
         except Exception as error:
-            if not db.conflict(error):
+            if not conflict(error):
                 raise
             session.rollback()  # another daemon's claim, committed while this one was writing
             return 0

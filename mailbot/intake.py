@@ -27,6 +27,7 @@ from mailbot.procedure.route import Arrival, Thread, route
 from mailbot.procedure.vocabulary import Disposition
 from mailbot.store import cases, db
 from mailbot.store import inbound as stored
+from mailbot.store.connection import conflict
 from mailbot.store.db import Engine, Session
 from mailbot.store.models import Case, Inbound
 
@@ -93,7 +94,7 @@ class Intake:
         try:
             return self._store(messages)
         except Exception as error:  # another daemon stored some of them first: read theirs
-            if not db.conflict(error):
+            if not conflict(error):
                 raise
             return self._store(messages)
 
@@ -179,7 +180,7 @@ class Intake:
                     session.commit()
                     return outcome
             except Exception as exc:
-                if db.conflict(exc):  # another daemon took the same case number or row first
+                if conflict(exc):  # another daemon took the same case number or row first
                     if attempt == 1:
                         continue
                     log.exception("inbound %s could not be processed", inbound_id)

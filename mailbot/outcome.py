@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from jinja2 import TemplateError
 
 from mailbot.procedure.vocabulary import Disposition
-from mailbot.store.db import database_fault
+from mailbot.store.connection import database_fault
 
 
 def our_fault(error: Exception) -> bool:

@@ -83,7 +83,7 @@ def case_of_letters(session: Session, letters: Sequence[Outbound]) -> Case | Non
     )
 
 
-_CHASED = (
+_EVENT_SINCE = (
     select(Event.id)
     .where(
         Event.case_id == bindparam("case_id"),
@@ -97,7 +97,7 @@ _CHASED = (
 def event_since(session: Session, case_id: int | None, action: str, since: datetime) -> bool:
     """Whether CASE_ID has an event ACTION at or after SINCE."""
     params = {"case_id": case_id, "action": action, "since": since}
-    return session.exec(_CHASED, params=params).first() is not None
+    return session.exec(_EVENT_SINCE, params=params).first() is not None
 
 
 def latest_event(session: Session, case_id: int | None, actions: Sequence[str]) -> Event | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
 # anything the database, or mailbot's way of reaching it, raised
 DatabaseError = SQLAlchemyError
@@ -14,3 +14,13 @@ DatabaseFailed = OperationalError
 def shown_url(url: str) -> str:
     """The database URL as it may be printed: its password masked."""
     return make_url(url).render_as_string(hide_password=True)
+
+
+def conflict(error: Exception) -> bool:
+    """Another writer took the same row first (a unique key): the work is tried once more."""
+    return isinstance(error, IntegrityError)
+
+
+def database_fault(error: Exception) -> bool:
+    """The database failed (unreachable, locked, refusing): not the message's fault."""
+    return isinstance(error, DBAPIError) and not isinstance(error, IntegrityError)

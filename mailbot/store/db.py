@@ -14,7 +14,6 @@ from urllib.parse import quote
 from sqlalchemy import Engine as Engine
 from sqlalchemy import bindparam, event, insert, union_all
 from sqlalchemy import select as sql_select
-from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session as Session
 from sqlmodel import col, create_engine, select
 
@@ -315,13 +314,3 @@ def suppressed_addresses(session: Session) -> set[str]:
         )
     addresses: set[str] = cache["addresses"]
     return addresses
-
-
-def conflict(error: Exception) -> bool:
-    """Another writer took the same row first (a unique key): the work is tried once more."""
-    return isinstance(error, IntegrityError)
-
-
-def database_fault(error: Exception) -> bool:
-    """The database failed (unreachable, locked, refusing): not the message's fault."""
-    return isinstance(error, DBAPIError) and not isinstance(error, IntegrityError)

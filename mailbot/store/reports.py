@@ -53,6 +53,6 @@ def digest_queued(session: Session, monday: date) -> bool:
 
 def claim_digest(session: Session, monday: date, now: datetime) -> None:
     """Claim the week of MONDAY's digest at NOW in this transaction: the row is the claim, so a
-    second writer's fails (db.conflict), here or when it commits."""
+    second writer's fails (connection.conflict), here or when it commits."""
     session.add(WeeklyDigest(week_of=monday, queued_at=now))
     session.flush()
