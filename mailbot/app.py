@@ -314,6 +314,7 @@ def procedure_policy(settings: Settings, calendar: BusinessCalendar) -> Policy:
         ),
         reopen_days=p.reopen_days,
         adr_wait_weeks=p.adr_wait_weeks,
+        remedy_days=settings.adr_scheme.remedy_days,
         staff=tuple(settings.staff),
         staff_auth=StaffAuth(
             tuple(auth.trusted_authserv_ids), auth.require, auth.exchange_online_tenant_id

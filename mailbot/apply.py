@@ -23,6 +23,7 @@ from mailbot.procedure.effects import (
     LetterHeld,
     Notify,
     NotifyThirdParty,
+    OnCase,
     Open,
     Quarantine,
     Record,
@@ -121,6 +122,10 @@ class Casefile:
                     **effect.context,
                 )
                 applied.queued.append(effect.kind)
+            elif isinstance(effect, OnCase):  # the load stage read (and locked) it
+                other = db.case_by_ref(session, effect.ref)
+                assert other is not None, effect.ref
+                applied.queued += self.apply(session, other, effect.effects).queued
             elif isinstance(effect, TooLarge):
                 self.correspondence.too_large(
                     session,
@@ -212,7 +217,9 @@ class Casefile:
             )
             applied.queued.append(MessageKind.STAFF_NOTIFICATION)
         elif isinstance(effect, ToRole):
-            out.to_role(session, case, effect.role, effect.kind, **effect.context)
+            out.to_role(
+                session, case, effect.role, effect.kind, effect.also_handlers, **effect.context
+            )
             applied.queued.append(effect.kind)
         elif isinstance(effect, LetterHeld):
             letter = t.HELD_LETTERS[effect.kind]
@@ -235,7 +242,7 @@ class Casefile:
     def next_update_due(self, case: Case) -> datetime | None:
         """R3: the cut-off by which the customer must next hear from us (None: no updates)."""
         state = cases.state_of(case)
-        if state.resolved:
+        if not state.open:
             return None
         return rules.next_update_at(state, self.policy.calendar, self.policy.limits)
 
@@ -256,11 +263,7 @@ class Casefile:
         """
         latest = cases.letters_held_in_sending(session)
         for row, case in latest:
-            sent = (
-                "adr_notice_sent_at" if row.kind == MessageKind.ADR_NOTICE else "deadlock_sent_at"
-            )
-            unsent: list[Effect] = [Change({sent: None})]
-            self.apply(session, case, unsent + t.letter_held(row.kind, row.last_error))
+            self.apply(session, case, t.not_taken(cases.state_of(case), row.kind, row.last_error))
         return len(latest)
 
 

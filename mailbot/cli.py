@@ -29,7 +29,7 @@ from mailbot.correspondence import (
     specimens,
     team_name,
 )
-from mailbot.daemon import Outages, run_cycle, run_forever
+from mailbot.daemon import Outages, digest, run_cycle, run_forever
 from mailbot.mail.compose import Letter, compose, new_message_id
 from mailbot.procedure.rules import ofcom_adr_wait_weeks, ofcom_words
 from mailbot.store import counts, db, migrations
@@ -485,6 +485,7 @@ def _tick(app: App, args: argparse.Namespace) -> int:
             back = retry_set_aside(app.engine, app.clock())
             log.info("put back in the tick: %s", ", ".join(back) or "no case was set aside")
         log.info(app.tick().describe())
+        digest(app)  # every timer the daemon's loop runs, so --now replays see it
         return _send(app)
 
 
@@ -656,10 +657,28 @@ def _show(app: App, args: argparse.Namespace) -> int:
     print(case_line(case))
     print(f"  first response due {data['first_response_due']}, ADR from {data['adr_date']}")
     print(f"  missing details: {', '.join(data['missing_details']) or 'none'}")
+    if case.merged_into:
+        print(
+            f"  merged into {case.merged_into}: its mail goes there "
+            f"(mailbot show {case.merged_into})"
+        )
+    if data["merged_cases"]:
+        print(f"  carries on {', '.join(data['merged_cases'])} (their messages are listed here)")
+    if (scheme := data["adr_scheme"]) is not None:
+        print(
+            f"  with the ADR scheme: reference {scheme['reference']}, case file due "
+            f"{scheme['case_file_due'] or '(no date)'}, decision {scheme['outcome'] or 'awaited'}"
+            + (
+                f", remedy due {scheme['remedy_due']}: {scheme['remedy']}"
+                if scheme["remedy"]
+                else ""
+            )
+        )
     if case.set_aside_reason:
         print(f"  SET ASIDE by the tick: {case.set_aside_reason} (after a fix: {RETRY_SET_ASIDE})")
     for m in data["messages"]:
-        print(f"  {m['at']}  {m['direction']:<3} {m['kind']:<16} {m['subject'][:60]}")
+        on = "" if m["case"] == case.ref else f" (on {m['case']})"
+        print(f"  {m['at']}  {m['direction']:<3} {m['kind']:<16} {m['subject'][:60]}{on}")
     for e in data["events"]:
         print(f"  {e['at']}  event {e['actor']}: {e['action']} {e['detail']}")
     return EX_OK

@@ -312,6 +312,7 @@ class AdrSchemeSettings(_Section):
     email: str = "osenquiries@os-communications.org"
     address: str = "Ombudsman Services, PO Box 730, Warrington, WA4 6WU"
     referral_limit_months: int = 12
+    remedy_days: Annotated[int, Field(ge=1)] = 28
 
 
 class AlertSettings(_Section):

@@ -254,10 +254,20 @@ class Correspondence:
         return self.settings.staff_with_role(role) or self.settings.staff_with_role("manager")
 
     def to_role(
-        self, session: Session, case: Case, role: str, kind: MessageKind, **context: Any
+        self,
+        session: Session,
+        case: Case,
+        role: str,
+        kind: MessageKind,
+        also_handlers: bool = False,
+        **context: Any,
     ) -> None:
-        """Letter KIND (templates/KIND_staff.txt.j2) to all staff with ROLE."""
-        for member in self.settings.staff_with_role(role):
+        """Letter KIND (templates/KIND_staff.txt.j2) to all staff with ROLE (and, if
+        ALSO_HANDLERS, the case's handlers), each once."""
+        members: list[StaffMember] = list(self.settings.staff_with_role(role))
+        if also_handlers:
+            members += [h for h in self.handlers(case) if h.email not in {m.email for m in members}]
+        for member in members:
             self.to_staff(session, case, member, kind, f"{kind}_staff", "", None, **context)
 
     def staff_notification(
@@ -427,6 +437,7 @@ PERSON_LETTERS = frozenset(
         MessageKind.RESOLUTION,
         MessageKind.DEADLOCK_LETTER,
         MessageKind.DEADLOCK_REFUSAL,
+        MessageKind.MERGE_NOTICE,
         MessageKind.TOO_LARGE,
     }
 )
@@ -518,6 +529,7 @@ def specimens(
             ),
         ),
         (MessageKind.DEADLOCK_REFUSAL, to_customer(reason=words)),
+        (MessageKind.MERGE_NOTICE, to_customer(merged_ref=ref_of(case, 43))),
         (
             MessageKind.TOO_LARGE,
             of(None, name="Pat", subject=case.subject, size_mb="30.1", limit_mb="25"),
@@ -534,6 +546,17 @@ def specimens(
             ),
         ),
         (f"{MessageKind.FIRST_RESPONSE_OVERDUE}_staff", to_staff()),
+        (
+            f"{MessageKind.ADR_CASE_FILE_DUE}_staff",
+            to_staff(due=now.date() + timedelta(days=1), scheme_ref="OS-123456"),
+        ),
+        *[
+            (
+                f"{MessageKind.REMEDY_DUE}_staff",
+                to_staff(stage=stage, due=now.date(), remedy="Refund £32.99 and apologise"),
+            )
+            for stage in ("week", "day", "late")
+        ],
         (f"{MessageKind.ESCALATION_NOTICE}_staff", to_staff(actor=member.email, reason=words)),
         (MessageKind.STAFF_CONFIRMATION, to_staff(done=["resolved"])),
         *[
@@ -565,6 +588,11 @@ def specimens(
         ),
         (MessageKind.ADMIN_ALERT, {"title": "SMTP gave up", "text": words}),  # outbox.alert's
     ]
+
+
+def ref_of(case: Case, number: int) -> str:
+    """Another reference in CASE's series (a sample)."""
+    return case.ref.rsplit("-", 1)[0] + f"-{number:06d}"
 
 
 def specimen_letters(settings: Settings, templates: Templates) -> dict[str, Letter]:

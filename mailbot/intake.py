@@ -23,6 +23,7 @@ from mailbot.mail.parse import (
 )
 from mailbot.mail.read import Reader, Reading
 from mailbot.outcome import Outcome, our_fault
+from mailbot.procedure.commands import named_cases
 from mailbot.procedure.route import Arrival, Thread, route
 from mailbot.procedure.vocabulary import Disposition
 from mailbot.store import cases, db
@@ -235,9 +236,15 @@ class Intake:
             case = case or cases.case_of_letters(session, letters)
         elif case is None and reading.verdict.sender in (Sender.READ_RECEIPT, Sender.REPORT):
             case = db.case_by_message_ids(session, reported_ids(raw))
-        case = cases.lock_case(session, case)
+        case = cases.lock_case(session, cases.carried_on(session, case))
         state = self.casefile.state(session, case) if case is not None else None
-        return case, Thread(state, letters_to)
+        named = {}  # the cases a staff member's commands name (#merge), locked in ref order
+        if case is not None and not reading.verdict.is_machine:
+            for other in cases.cases_by_ref(session, sorted(set(named_cases(reading.new_text)))):
+                locked = cases.lock_case(session, other)
+                if locked is not None and locked.id != case.id:
+                    named[locked.ref] = self.casefile.state(session, locked)
+        return case, Thread(state, letters_to, named)
 
     def quarantine(self, inbound_id: int, reason: str) -> Outcome:
         with Session(self.engine) as session:

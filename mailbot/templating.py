@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from types import CodeType
 from typing import Any
@@ -130,7 +130,7 @@ class Templates:
     def when(self, moment: datetime) -> str:
         return unbroken(when_words(moment, self.zone))
 
-    def day(self, moment: datetime) -> str:
+    def day(self, moment: datetime | date) -> str:
         return unbroken(day_words(moment, self.zone))
 
     def render(self, kind: str, context: dict[str, Any]) -> str:

@@ -9,7 +9,13 @@ from typing import Any
 
 from mailbot.mail.parse import header_block, parse_message
 from mailbot.procedure.details import Detail, missing_details
-from mailbot.store.casebook import case_events, case_letters, case_messages, message_attachments
+from mailbot.store.casebook import (
+    case_events,
+    case_letters,
+    case_messages,
+    merged_into,
+    message_attachments,
+)
 from mailbot.store.db import Session
 from mailbot.store.models import Case, Inbound, MessageKind, Outbound, OutboundStatus
 
@@ -25,14 +31,19 @@ def details_found(case: Case) -> frozenset[Detail]:
 def case_json(
     session: Session, case: Case, next_update_due: datetime | None = None
 ) -> dict[str, Any]:
-    """Everything known about CASE, as `mailbot show --json` prints it."""
-    inbound = case_messages(session, case.id)
+    """Everything known about CASE, as `mailbot show --json` prints it: the messages of the
+    cases merged into it too, each saying which case it came on."""
+    joined = {c.id: c.ref for c in merged_into(session, case.ref)}
+    on = {case.id: case.ref, **joined}
+    inbound = [m for case_id in on for m in case_messages(session, case_id)]
     outbound = case_letters(session, case.id)
+    letters = outbound + [m for case_id in joined for m in case_letters(session, case_id)]
     events = case_events(session, case.id)
     files = _attachments(session, [m.id for m in inbound if m.id is not None])
     messages: list[dict[str, Any]] = [
         {
             "direction": "in",
+            "case": on[m.case_id],
             "kind": m.kind,
             "message_id": m.message_id,
             "subject": m.subject,
@@ -45,6 +56,7 @@ def case_json(
     ] + [
         {
             "direction": "out",
+            "case": on[m.case_id],
             "kind": m.kind,
             "message_id": m.message_id,
             "subject": m.subject,
@@ -52,7 +64,7 @@ def case_json(
             "status": m.status,  # "held": never sent, the outbound list says why
             "at": _iso(m.sent_at or m.queued_at),
         }
-        for m in outbound
+        for m in letters
     ]
     messages.sort(key=lambda m: m["at"] or "")
     return {
@@ -80,6 +92,9 @@ def case_json(
         "escalated_at": _iso(case.escalated_at),
         "first_staff_reply_at": _iso(case.first_staff_reply_at),
         "reopened_from": case.reopened_from or None,
+        "merged_into": case.merged_into or None,  # status "merged": the case that carries it on
+        "merged_cases": sorted(joined.values()),  # the cases merged into this one
+        "adr_scheme": adr_scheme_json(case),
         "next_due_at": _iso(case.next_due_at),
         "set_aside_reason": case.set_aside_reason or None,  # the tick stopped working it
         "next_update_due": _iso(next_update_due),
@@ -111,6 +126,24 @@ def case_json(
             {"at": _iso(e.at), "actor": e.actor, "action": e.action, "detail": e.detail}
             for e in events
         ],
+    }
+
+
+def adr_scheme_json(case: Case) -> dict[str, Any] | None:
+    """What the ADR scheme has of CASE (#adr, #adr-outcome, #remedy-done), or None."""
+    if case.adr_referred_at is None:
+        return None
+    return {
+        "reference": case.adr_scheme_ref,
+        "referred_at": _iso(case.adr_referred_at),
+        "case_file_due": case.adr_case_file_due.isoformat() if case.adr_case_file_due else None,
+        "case_file_reminded_at": _iso(case.adr_case_file_reminded_at),
+        "outcome": case.adr_outcome or None,
+        "outcome_at": _iso(case.adr_outcome_at),
+        "remedy": case.remedy or None,
+        "remedy_due": case.remedy_due.isoformat() if case.remedy_due else None,
+        "remedy_reminded": case.remedy_told or None,
+        "remedy_done_at": _iso(case.remedy_done_at),
     }
 
 
@@ -169,6 +202,6 @@ def quarantined_json(row: Inbound, raw: Callable[[], bytes]) -> dict[str, Any]:
 
 def case_line(case: Case) -> str:
     return (
-        f"{case.ref}  {case.status:<8} {case.level:<11} {_iso(case.received_at)}  "
+        f"{case.ref}  {case.status:<15} {case.level:<11} {_iso(case.received_at)}  "
         f"{case.customer_email}  {case.subject[:60]}"
     )

@@ -197,6 +197,12 @@ def facts(settings: Settings) -> dict[str, list[str]]:
             case.ref,
         ],
         "too_large": ["30.1 MB", "25 MB", "Claranet SOHO complaints team"],
+        "merge_notice": [
+            f"Please use this reference from now on: {case.ref}",
+            f"it replaces {case.ref[:-6]}000043",
+            "Your complaint keeps the date we first received it, Friday 20 November 2026",
+            *signed,
+        ],
     }
 
 

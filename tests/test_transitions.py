@@ -274,15 +274,15 @@ def test_commands_the_case_cannot_take_are_refused_with_reasons() -> None:
         "#customer-address terry@provider.example",
         Role.MANAGER,
     )
-    assert t.staff_refusals(resolved, reply, POLICY) == [
+    assert t.staff_refusals(resolved, reply, RECEIVED, POLICY) == [
         "CMP-2026-00001 is already resolved",
         "CMP-2026-00001 is already at Manager level",
         "terry@provider.example is a staff address; staff mail is never the customer's",
         "CMP-2026-00001 has no deadlock letter request waiting for a decision",
     ]
-    assert t.staff_refusals(None, read_commands("#resolve x", Role.MANAGER), POLICY)[0].startswith(
-        "this message names no case"
-    )
+    assert t.staff_refusals(None, read_commands("#resolve x", Role.MANAGER), RECEIVED, POLICY)[
+        0
+    ].startswith("this message names no case")
 
 
 def test_a_permanent_bounce_stops_automated_mail_and_tells_the_handlers() -> None:

@@ -151,6 +151,18 @@ class BusinessCalendar:
             day = self._next_working_day(day)
         return day
 
+    def working_day_before(self, day: date) -> date:
+        """The last working day before `day`."""
+        for _ in range(_MAX_DAYS_SEARCHED):
+            day -= timedelta(days=1)
+            if self.is_working_day(day):
+                return day
+        raise ValueError(f"no working day within {_MAX_DAYS_SEARCHED} days of {day.isoformat()}")
+
+    def opening_of(self, day: date) -> datetime:
+        """The first opening on or after DAY (DAY's own, if it is a working day)."""
+        return self.next_opening(self._moment(day, time(0)))
+
     def first_response_due(self, received: datetime) -> datetime:
         """R2: one working day of business time after receipt."""
         return self.add_business_time(received, self.working_day_length)
@@ -187,8 +199,10 @@ def when_words(moment: datetime, zone: ZoneInfo) -> str:
     return f"{local:%A} {local.day} {local:%B %Y} at {local:%H:%M}"
 
 
-def day_words(moment: datetime, zone: ZoneInfo) -> str:
+def day_words(moment: datetime | date, zone: ZoneInfo) -> str:
     """A day as a customer reads it: 'Monday 23 November 2026'."""
+    if not isinstance(moment, datetime):
+        return _date_words(moment)
     return _date_words(moment.astimezone(zone).date())
 
 

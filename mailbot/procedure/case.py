@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import date, datetime
 
 from mailbot.procedure.vocabulary import CaseStatus, Level
 
@@ -39,6 +39,18 @@ class CaseState:
     deadlock_refused_at: datetime | None = None
     deadlock_position: str = ""
     reopened_from: str = ""  # the case this one follows (R7: a reply too late to reopen it)
+    merged_into: str = ""  # the case that carries this one on, once merged
+    # with the ADR scheme: its reference, the case file's date, its decision, the remedy
+    adr_scheme_ref: str = ""
+    adr_referred_at: datetime | None = None
+    adr_case_file_due: date | None = None
+    adr_case_file_reminded_at: datetime | None = None
+    adr_outcome: str = ""  # an Outcome
+    adr_outcome_at: datetime | None = None
+    remedy: str = ""  # what the scheme's decision says we must do
+    remedy_due: date | None = None
+    remedy_told: str = ""  # the last reminder given: a RemedyStage
+    remedy_done_at: datetime | None = None
     # beside the case's own fields: what the database knows of it now
     chased: bool = False  # the handlers were told of a chase of the pending request
     held: str = ""  # why automated mail to the customer is held back now ("" if it goes)
@@ -46,6 +58,20 @@ class CaseState:
     @property
     def resolved(self) -> bool:
         return self.status == CaseStatus.RESOLVED
+
+    @property
+    def open(self) -> bool:
+        """Worked by the rules' clocks: updates, escalation, R2, R6's automatic letter."""
+        return self.status == CaseStatus.OPEN
+
+    @property
+    def silenced(self) -> bool:
+        """Nobody is written to about it any more (not a complaint, or merged)."""
+        return self.status in (CaseStatus.NOT_A_COMPLAINT, CaseStatus.MERGED)
+
+    @property
+    def remedy_pending(self) -> bool:
+        return self.remedy_due is not None and self.remedy_done_at is None
 
     @property
     def manager_level(self) -> bool:

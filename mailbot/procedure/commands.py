@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 
 from mailbot.mail.trim import starts_history
 from mailbot.procedure.vocabulary import Role as Role
@@ -42,7 +43,39 @@ COMMANDS: dict[str, Spec] = {
         LEADERS,
         "send the deadlock letter now (with our final position), or refuse a request",
     ),
-    "reopen": Spec("#reopen REASON", True, LEADERS, "reopen a resolved case"),
+    "reopen": Spec(
+        "#reopen REASON",
+        True,
+        LEADERS,
+        "reopen a case that is resolved, had our final response, or is not a complaint",
+    ),
+    "not-a-complaint": Spec(
+        "#not-a-complaint REASON",
+        True,
+        EVERYONE,
+        "spam, a sales offer, a misdirected enquiry: no more letters of any kind",
+    ),
+    "merge": Spec(
+        "#merge CMP-REF",
+        True,
+        EVERYONE,
+        "this case and CMP-REF are one complaint: the one received first carries on",
+    ),
+    "adr": Spec(
+        "#adr SCHEME-REF [YYYY-MM-DD]",
+        True,
+        LEADERS,
+        "the ADR scheme took the complaint (its reference, the date it wants our case file)",
+    ),
+    "adr-outcome": Spec(
+        "#adr-outcome upheld | partly | not-upheld [WHAT WE MUST DO]",
+        True,
+        LEADERS,
+        "the scheme's decision, as the customer accepted it",
+    ),
+    "remedy-done": Spec(
+        "#remedy-done NOTE", True, LEADERS, "we did what the scheme decided: resolves the case"
+    ),
     # who may act as the customer is a decision of the case's handlers (they are told of
     # third-party mail), as reopening is: an accepted address can reopen and ask for letters
     "customer-address": Spec(
@@ -68,6 +101,8 @@ COMMANDS: dict[str, Spec] = {
 _LINE = re.compile(r"^\s*#([A-Za-z][A-Za-z-]*)\b[ \t:]*(.*?)\s*$")
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 WEEKLY = 5
+# the ADR scheme's decisions, as staff write them and as the case keeps them
+OUTCOMES = {"upheld": "upheld", "partly": "partly", "not-upheld": "not_upheld"}
 
 
 @dataclass(frozen=True)
@@ -91,6 +126,29 @@ class Command:
     def refusal(self) -> str | None:
         """For #deadlock refuse REASON: the reason."""
         return _refusal(self.argument)
+
+    @property
+    def reference(self) -> str:
+        """For #merge and #adr: the reference first in the argument (a case's upper-cased)."""
+        first = self.argument.split()[0]
+        return first.upper() if self.name == "merge" else first
+
+    @property
+    def case_file_due(self) -> date | None:
+        """For #adr SCHEME-REF [YYYY-MM-DD]: the date the scheme wants our case file by."""
+        words = self.argument.split()
+        return date.fromisoformat(words[1]) if len(words) > 1 else None
+
+    @property
+    def outcome(self) -> str:
+        """For #adr-outcome: the decision (upheld, partly, not_upheld)."""
+        return OUTCOMES[self.argument.split()[0].lower()]
+
+    @property
+    def rest(self) -> str:
+        """The argument after its first word (#adr-outcome's remedy)."""
+        parts = self.argument.split(None, 1)
+        return parts[1].strip() if len(parts) > 1 else ""
 
 
 @dataclass(frozen=True)
@@ -173,9 +231,40 @@ def _check_argument(name: str, argument: str) -> str | None:
             return f"#updates takes 1 to 20 (working days), weekly or none, not {word!r}."
     if name == "deadlock" and _refusal(argument) == "":
         return '#deadlock refuse needs a reason: "#deadlock refuse REASON"'
+    if name == "adr" and argument:
+        words = argument.split()
+        if len(words) > 2:
+            return '#adr takes the scheme\'s reference and a date: "#adr SCHEME-REF [YYYY-MM-DD]"'
+        if len(words) == 2 and not _is_date(words[1]):
+            return f"#adr's date is written YYYY-MM-DD (2027-01-31), not {words[1]!r}."
+    if name == "adr-outcome" and argument:
+        word = argument.split()[0].lower()
+        if word not in OUTCOMES:
+            return f"#adr-outcome takes upheld, partly or not-upheld first, not {word!r}."
+    if name == "merge" and argument and len(argument.split()) > 1:
+        return '#merge takes one case reference: "#merge CMP-REF"'
     if name in ("new", "customer-address") and argument:
         first = argument.split()[0]
         if not _EMAIL.match(first.strip("<>")):
             what = "the customer's email address" if name == "new" else "an email address"
             return f"#{name} needs {what} first, not {first!r}."
     return None
+
+
+def _is_date(word: str) -> bool:
+    try:
+        date.fromisoformat(word)
+    except ValueError:
+        return False
+    return len(word) == 10
+
+
+def named_cases(new_text: str) -> list[str]:
+    """The case references commands in NEW_TEXT name (#merge's), upper-cased: the load stage
+    reads those cases for the route."""
+    found = []
+    for line in new_text.splitlines():
+        command = _LINE.match(line)
+        if command and command.group(1).lower() == "merge" and command.group(2).split():
+            found.append(command.group(2).split()[0].upper())
+    return found

@@ -120,11 +120,13 @@ class NotifyThirdParty:
 
 @dataclass(frozen=True)
 class ToRole:
-    """Letter KIND (templates/KIND_staff.txt.j2) to all staff with ROLE, in the case's thread."""
+    """Letter KIND (templates/KIND_staff.txt.j2) to all staff with ROLE (and the case's
+    handlers, each once, if ALSO_HANDLERS), in the case's thread."""
 
     role: str
     kind: MessageKind
     context: Mapping[str, Any] = field(default_factory=dict)
+    also_handlers: bool = False
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,14 @@ class Suppress:
     reason: str
 
 
+@dataclass(frozen=True)
+class OnCase:
+    """EFFECTS on another case, REF (read by the load stage, locked with this one)."""
+
+    ref: str
+    effects: tuple[Effect, ...]
+
+
 Effect = (
     Open
     | Attach
@@ -172,4 +182,5 @@ Effect = (
     | ToStaff
     | LetterHeld
     | Suppress
+    | OnCase
 )

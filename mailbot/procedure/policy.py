@@ -26,6 +26,7 @@ class Policy:
     limits: rules.TimeLimits
     reopen_days: int = 14
     adr_wait_weeks: int = 8
+    remedy_days: int = 28  # [adr_scheme]: calendar days to carry out the scheme's decision
     staff: tuple[StaffMember, ...] = ()
     staff_auth: StaffAuth = StaffAuth()
     deadlock_phrases: tuple[str, ...] = ()

@@ -6,8 +6,8 @@ about a case, or a new complaint. Each branch returns effects; the applier write
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from mailbot.mail.authentication import verify_sender
@@ -22,10 +22,13 @@ from mailbot.procedure.deadlock import deadlock_request
 from mailbot.procedure.details import Detail, find_details, missing_details
 from mailbot.procedure.effects import (
     Attach,
+    Change,
     Effect,
     Ignore,
     Open,
     Quarantine,
+    Record,
+    Suppress,
     TooLarge,
     ToStaff,
 )
@@ -58,6 +61,8 @@ class Thread:
     case: CaseState | None = None
     # a bounce: the addresses our letters it names went to
     letters_to: frozenset[str] = frozenset()
+    # the cases a staff member's commands name (#merge's), by reference, as found
+    named: Mapping[str, CaseState] = field(default_factory=dict)
 
 
 def route(
@@ -68,18 +73,26 @@ def route(
     if arrival.size > policy.max_message_bytes:
         return too_large(reading, arrival.size, policy.max_message_bytes)
     if reading.verdict.is_machine:
-        return machine(reading, thread)
+        return silence(case, machine(reading, thread)) if case else machine(reading, thread)
     sender = parsed.sender
     if sender is None or "@" not in sender.email:
         return [Quarantine(None, "no sender address")]
     member = policy.staff_member(sender.email)
     if member is not None:
-        return staff_wrote(reading, arrival, case, member, now, policy)
+        return staff_wrote(reading, arrival, thread, member, now, policy)
     if case is not None and sender.email.lower() in case.addresses:
-        return customer_wrote(reading, arrival, case, now, policy)
+        return silence(case, customer_wrote(reading, arrival, case, now, policy))
     if case is not None:  # a [REF] or a thread header proves nothing: anyone can copy one
-        return stranger_wrote(reading, sender, policy)
+        return silence(case, stranger_wrote(reading, sender, policy))
     return new_complaint(reading, arrival, sender, now, policy)
+
+
+def silence(case: CaseState, effects: list[Effect]) -> list[Effect]:
+    """A case that is not a complaint (or was merged) writes to nobody, staff included:
+    what others send about it is only filed and recorded."""
+    if not case.silenced or any(isinstance(e, Open) for e in effects):
+        return effects
+    return [e for e in effects if isinstance(e, Attach | Change | Record | Suppress)]
 
 
 # -- a case opened -------------------------------------------------------------------------
@@ -221,13 +234,13 @@ def too_large(reading: Reading, size: int, limit: int) -> list[Effect]:
 def staff_wrote(
     reading: Reading,
     arrival: Arrival,
-    case: CaseState | None,
+    thread: Thread,
     member: StaffMember,
     now: datetime,
     policy: Policy,
 ) -> list[Effect]:
     """A message from a listed staff address: verified, then its commands and words decided."""
-    parsed, auth = reading.parsed, policy.staff_auth
+    parsed, auth, case = reading.parsed, policy.staff_auth, thread.case
     verdict = verify_sender(
         parsed, auth.trusted_authserv_ids, auth.require, auth.exchange_online_tenant_id
     )
@@ -235,7 +248,7 @@ def staff_wrote(
         return _unverified(parsed, case, member, verdict.reason, policy)
 
     reply = read_commands(reading.new_text, Role(member.role))
-    errors = list(reply.errors) + t.staff_refusals(case, reply, policy)
+    errors = list(reply.errors) + t.staff_refusals(case, reply, now, policy, thread.named)
     names = {c.name for c in reply.commands}
     kind = MessageKind.STAFF_NOTE if "note" in names else MessageKind.STAFF_REPLY
     if errors:
@@ -256,7 +269,7 @@ def staff_wrote(
         return effects + _confirm(member, parsed, state, done, policy)
 
     recipients = frozenset(a.email.lower() for a in (*parsed.to, *parsed.cc))
-    effects, done = t.staff_replied(case, member, reply, recipients, now, policy)
+    effects, done = t.staff_replied(case, member, reply, recipients, now, policy, thread.named)
     return effects + _confirm(member, parsed, case, done, policy)
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
 from mailbot.procedure.calendar import BusinessCalendar
 from mailbot.procedure.case import CaseState
+from mailbot.procedure.vocabulary import CaseStatus
 
 
 class Due(StrEnum):
@@ -19,6 +20,16 @@ class Due(StrEnum):
     ADR_NOTICE = "adr_notice"  # R5: the 8-week letter
     ADR_NOTICE_WITHHELD = "adr_notice_withheld"  # R5: an exception holds; record why
     DEADLOCK_LETTER = "deadlock_letter"  # R6: the decision window passed with no exception
+    ADR_CASE_FILE_REMINDER = "adr_case_file_reminder"  # the scheme's case-file date is near
+    REMEDY_REMINDER = "remedy_reminder"  # the scheme's remedy: due soon, or late
+
+
+class RemedyStage(StrEnum):
+    """The reminders of a remedy the ADR scheme decided, in the order they go."""
+
+    WEEK = "week"  # 7 days before it is due
+    DAY = "day"  # the working day before
+    LATE = "late"  # the day after, not done
 
 
 @dataclass(frozen=True)
@@ -39,12 +50,27 @@ class Plan:
 
 
 EXCEPTIONS = ("vexatious", "out_of_scope")
+# why R5's notice does not go, in the words its decision records ("not sent: ...")
+WITHHELD = {
+    "resolved": "the case is resolved",
+    "vexatious": "the case is vexatious",
+    "out_of_scope": "the case is out of scope",
+    "final_response": (
+        "the deadlock letter was our final response and already gave the ADR scheme, "
+        "the 12 months and that it is free"
+    ),
+    "with_adr": "the complaint is with the ADR scheme",
+    "not_a_complaint": "it is not a complaint",
+    "merged": "the case was merged into another",
+}
 
 
 def adr_exception(case: CaseState) -> str | None:
-    """Why the ADR notice must not go (R5), or None."""
-    if case.resolved:
-        return "resolved"
+    """Why the ADR notice must not go (R5), or None: a key of WITHHELD."""
+    if case.status != CaseStatus.OPEN and case.status != CaseStatus.FINAL_RESPONSE:
+        return case.status.value
+    if case.deadlock_sent_at is not None:  # the deadlock letter is the ADR letter
+        return "final_response"
     for flag in EXCEPTIONS:
         if flag in case.flags:
             return flag
@@ -70,7 +96,14 @@ def plan(case: CaseState, now: datetime, calendar: BusinessCalendar, limits: Tim
             case.adr_date,
             Due.ADR_NOTICE_WITHHELD if adr_exception(case) else Due.ADR_NOTICE,
         )
-    if not case.resolved:
+    if case.status == CaseStatus.WITH_ADR:
+        check(case_file_reminder_at(case, calendar), Due.ADR_CASE_FILE_REMINDER)
+        due_stage, next_at = remedy_stage(case, now, calendar)
+        if due_stage is not None:
+            due.append(Due.REMEDY_REMINDER)
+        if next_at is not None:
+            upcoming.append(next_at)
+    if case.open:
         check(first_response_overdue_at(case), Due.FIRST_RESPONSE_OVERDUE)
         check(auto_escalation_at(case, calendar, limits), Due.ESCALATION)
         check(deadlock_letter_at(case, calendar, limits), Due.DEADLOCK_LETTER)
@@ -83,6 +116,42 @@ def plan(case: CaseState, now: datetime, calendar: BusinessCalendar, limits: Tim
         elif update_at is not None:
             upcoming.append(update_at)
     return Plan(tuple(due), min(upcoming) if upcoming else None)
+
+
+def case_file_reminder_at(case: CaseState, calendar: BusinessCalendar) -> datetime | None:
+    """The ADR scheme's case-file date: the opening of the working day before it (at once
+    when the scheme's date leaves less)."""
+    due = case.adr_case_file_due
+    if due is None or case.adr_case_file_reminded_at is not None or case.adr_outcome:
+        return None
+    return calendar.opening_of(calendar.working_day_before(due))
+
+
+def remedy_moments(due: date, calendar: BusinessCalendar) -> dict[RemedyStage, datetime]:
+    """When each reminder of a remedy due on DUE goes: at a working day's opening."""
+    return {
+        RemedyStage.WEEK: calendar.opening_of(due - timedelta(days=7)),
+        RemedyStage.DAY: calendar.opening_of(calendar.working_day_before(due)),
+        RemedyStage.LATE: calendar.opening_of(due + timedelta(days=1)),
+    }
+
+
+def remedy_stage(
+    case: CaseState, now: datetime, calendar: BusinessCalendar
+) -> tuple[RemedyStage | None, datetime | None]:
+    """The remedy's reminder due at NOW (the latest come, so a late one is not preceded by
+    stale ones), and when the next one goes."""
+    if not case.remedy_pending or case.remedy_due is None:
+        return None, None
+    stages = list(RemedyStage)
+    told = stages.index(RemedyStage(case.remedy_told)) if case.remedy_told else -1
+    moments = remedy_moments(case.remedy_due, calendar)
+    ahead = stages[told + 1 :]
+    come = [stage for stage in ahead if moments[stage] <= now]
+    due = come[-1] if come else None
+    after = ahead[ahead.index(due) + 1 :] if due is not None else ahead
+    later = [moments[stage] for stage in after if moments[stage] > now]
+    return due, min(later) if later else None
 
 
 def first_response_overdue_at(case: CaseState) -> datetime | None:

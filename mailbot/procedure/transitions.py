@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from mailbot.mail.compose import cannot_address
@@ -22,6 +22,7 @@ from mailbot.procedure.effects import (
     LetterHeld,
     Notify,
     NotifyThirdParty,
+    OnCase,
     Record,
     Relay,
     Suppress,
@@ -29,7 +30,7 @@ from mailbot.procedure.effects import (
     ToRole,
 )
 from mailbot.procedure.policy import Policy
-from mailbot.procedure.rules import Due
+from mailbot.procedure.rules import Due, RemedyStage
 from mailbot.procedure.vocabulary import CaseStatus, Level, MessageKind, StaffMember
 
 RULE = "mailbot"  # the actor of what the rules do by themselves
@@ -45,6 +46,22 @@ SAID_TO_CUSTOMER = (
     RELAYED,
     WROTE_DIRECTLY,
 )  # a request again while the first waits for its decision
+# what the ends of a complaint record, as the report reads them
+NOT_A_COMPLAINT, MERGED_INTO, MERGED_IN = "not a complaint", "merged into", "merged in"
+ADR_REFERRED, ADR_OUTCOME = "referred to the ADR scheme", "adr scheme decided"
+REMEDY_DONE, REMEDY_REMINDED, REMEDY_LATE = "remedy done", "remedy reminder", "remedy late"
+REQUESTED_AGAIN = "deadlock letter requested again"
+# a case's status in words, for staff ("CMP-2026-000001 is ...")
+STATUS_WORDS = {
+    CaseStatus.OPEN: "open",
+    CaseStatus.FINAL_RESPONSE: "closed with our final response (the deadlock letter)",
+    CaseStatus.WITH_ADR: "with the ADR scheme",
+    CaseStatus.RESOLVED: "resolved",
+    CaseStatus.NOT_A_COMPLAINT: "marked not a complaint",
+    CaseStatus.MERGED: "merged into another case",
+}
+# where a complaint is still being worked: what #merge joins
+WORKED = (CaseStatus.OPEN, CaseStatus.FINAL_RESPONSE, CaseStatus.WITH_ADR)
 # the letters whose holding back the managers hear of at once: they must go another way
 HELD_LETTERS = {
     MessageKind.ADR_NOTICE: "the ADR notice",
@@ -115,13 +132,20 @@ def customer_replied(
     goes to the handlers."""
     effects: list[Effect] = []
     headline = "Customer replied"
+    if state.silenced:  # not a complaint: kept on the case, nobody written to
+        return [Attach(MessageKind.CUSTOMER_REPLY, actor, f"kept: the case is {state.status}")]
     if state.resolved:
         why = f"customer replied within {policy.reopen_days} days of resolution"
         effects += reopen(state, actor, why)
         headline = "Customer replied; case reopened"
     effects.append(Attach(MessageKind.CUSTOMER_REPLY, actor))
     state = evolve(state, effects, now)
-    if deadlock_words:
+    if deadlock_words and not state.open:  # the final response went: staff decide, not us
+        sent = state.deadlock_sent_at
+        letter = f"sent {policy.calendar.day(sent)}" if sent else "none sent"
+        effects.append(Record(actor, REQUESTED_AGAIN, deadlock_words))
+        headline = f"Customer replied, asking for the deadlock letter ({letter})"
+    elif deadlock_words:
         return effects + deadlock_requested(state, actor, deadlock_words, new_text, now, policy)
     return [*effects, Notify(headline, new_text, attachments=tuple(attachments))]
 
@@ -193,8 +217,10 @@ def resolve(
 
 
 def reopen(state: CaseState, actor: str, reason: str) -> list[Effect]:
+    """Open again, its clocks as they were (the ADR date does not restart)."""
     changes: dict[str, Any] = {"status": CaseStatus.OPEN, "resolved_at": None}
-    if state.adr_notice_sent_at is None:  # R5 applies again to an unresolved complaint
+    if state.adr_notice_sent_at is None and state.deadlock_sent_at is None:
+        # R5 applies again to an unresolved complaint, unless the deadlock letter gave it
         changes |= {"adr_notice_decided_at": None, "adr_notice_decision": ""}
     return [Change(changes), Record(actor, "reopened", reason)]
 
@@ -250,15 +276,27 @@ def letter_held(kind: MessageKind, reason: str) -> list[Effect]:
     return [*effects, Record(RULE, f"{letter} held back", detail), LetterHeld(kind, reason)]
 
 
+def not_taken(state: CaseState, kind: MessageKind, reason: str) -> list[Effect]:
+    """An ADR notice or deadlock letter the mail server could not take after all: the case
+    no longer says it went (a final response not given is no final response)."""
+    if kind == MessageKind.ADR_NOTICE:
+        changes: dict[str, Any] = {"adr_notice_sent_at": None}
+    else:
+        changes = {"deadlock_sent_at": None}
+        if state.status == CaseStatus.FINAL_RESPONSE:
+            changes["status"] = CaseStatus.OPEN
+    return [Change(changes), *letter_held(kind, reason)]
+
+
 def deadlock_requested(
     state: CaseState, actor: str, words: str, text: str, now: datetime, policy: Policy
 ) -> list[Effect]:
     """R6: record the request (ACTOR: the address that wrote) and tell the handlers at once."""
     if state.deadlock_sent_at is not None:  # one letter per case: a copy, not a new decision
-        again = Record(actor, "deadlock letter requested again", words)
+        again = Record(actor, REQUESTED_AGAIN, words)
         return [again, *deadlock_letter(state, RULE, "a copy, as requested again", now, policy)]
     if state.deadlock_held_back:  # decided, but it never went: try again, as asked
-        again = Record(actor, "deadlock letter requested again", words)
+        again = Record(actor, REQUESTED_AGAIN, words)
         why = "requested again after it was held back"
         return [again, *deadlock_letter(state, RULE, why, now, policy)]
     if state.deadlock_pending:
@@ -329,6 +367,8 @@ def deadlock_letter(
         return effects + letter_held(MessageKind.DEADLOCK_LETTER, state.held)
     if not copy:
         effects.append(Change({"deadlock_sent_at": now}))
+        if state.open:  # our final response: the rules' clocks stop on it
+            effects.append(Change({"status": CaseStatus.FINAL_RESPONSE}))
     action = "deadlock letter copy sent" if copy else "deadlock letter sent"
     return [*effects, Record(actor, action, why)]
 
@@ -367,12 +407,11 @@ def run_due(state: CaseState, now: datetime, policy: Policy) -> tuple[list[Effec
         elif what is Due.ADR_NOTICE:
             step = adr_notice(state, now, policy)
         elif what is Due.ADR_NOTICE_WITHHELD:
-            reason = rules.adr_exception(state) or "?"
-            decision = f"not sent: the case is {reason.replace('_', ' ')}"
-            step = [
-                Change({"adr_notice_decided_at": now, "adr_notice_decision": decision}),
-                Record(RULE, "adr notice withheld", decision),
-            ]
+            step = adr_notice_withheld(state, now)
+        elif what is Due.ADR_CASE_FILE_REMINDER:
+            step = case_file_reminder(state, now, policy)
+        elif what is Due.REMEDY_REMINDER:
+            step = remedy_reminder(state, now, policy)
         elif what is Due.DEADLOCK_LETTER:
             window = limits.deadlock_decision_working_days
             why = f"requested, no exception recorded within {window} working day(s)"
@@ -387,11 +426,158 @@ def run_due(state: CaseState, now: datetime, policy: Policy) -> tuple[list[Effec
     return effects, done
 
 
+def adr_notice_withheld(state: CaseState, now: datetime) -> list[Effect]:
+    """R5: the notice decided without a letter, and why (an exception, or how it ended)."""
+    reason = rules.adr_exception(state) or "?"
+    decision = f"not sent: {rules.WITHHELD.get(reason, reason)}"
+    return [
+        Change({"adr_notice_decided_at": now, "adr_notice_decision": decision}),
+        Record(RULE, "adr notice withheld", decision),
+    ]
+
+
+# -- how a complaint ends ------------------------------------------------------------------
+
+
+def not_a_complaint(state: CaseState, actor: str, reason: str, now: datetime) -> list[Effect]:
+    """Spam, a sales offer, a misdirected enquiry: no letter of any kind from now on."""
+    effects: list[Effect] = [
+        Change({"status": CaseStatus.NOT_A_COMPLAINT}),
+        Record(actor, NOT_A_COMPLAINT, reason),
+    ]
+    if state.adr_notice_decided_at is None:  # decided now: its clock stops with the others
+        effects += adr_notice_withheld(evolve(state, effects, now), now)
+    return effects
+
+
+def merge(state: CaseState, other: CaseState, actor: str, now: datetime) -> list[Effect]:
+    """STATE and OTHER are one complaint: the one received first carries on with its
+    reference and every clock, whichever the command came on; the other is merged into it.
+    The customer gets one short letter naming the reference to use."""
+    first, later = sorted((state, other), key=lambda c: (c.received_at, c.ref))
+    joined: list[Effect] = [
+        Change({"status": CaseStatus.MERGED, "merged_into": first.ref}),
+        Record(actor, MERGED_INTO, first.ref),
+    ]
+    if later.adr_notice_decided_at is None:
+        merged = evolve(later, joined, now)
+        joined += adr_notice_withheld(merged, now)
+    carried: dict[str, Any] = {"addresses": first.addresses | later.addresses}
+    if later.deadlock_pending and first.deadlock_requested_at is None:  # R6 is not lost
+        carried["deadlock_requested_at"] = later.deadlock_requested_at
+    carries: list[Effect] = [
+        Change(carried),
+        ToCustomer(MessageKind.MERGE_NOTICE, {"merged_ref": later.ref}, signed_by=actor),
+        Record(actor, MERGED_IN, later.ref),
+    ]
+    if state.ref == first.ref:
+        return [*carries, OnCase(later.ref, tuple(joined))]
+    return [*joined, OnCase(first.ref, tuple(carries))]
+
+
+def adr_referred(
+    state: CaseState, actor: str, scheme_ref: str, case_file_due: date | None, now: datetime
+) -> list[Effect]:
+    """The scheme told us the customer referred the complaint: no letter to the customer."""
+    detail = f"scheme reference {scheme_ref}" + (
+        f"; case file due {case_file_due.isoformat()}" if case_file_due else ""
+    )
+    return [
+        Change(
+            {
+                "status": CaseStatus.WITH_ADR,
+                "adr_scheme_ref": scheme_ref,
+                "adr_referred_at": now,
+                "adr_case_file_due": case_file_due,
+                "adr_case_file_reminded_at": None,
+            }
+        ),
+        Record(actor, ADR_REFERRED, detail),
+    ]
+
+
+def adr_decided(
+    state: CaseState, actor: str, outcome: str, remedy: str, now: datetime, policy: Policy
+) -> list[Effect]:
+    """The scheme's decision, as the customer accepted it: a remedy to carry out within
+    policy.remedy_days, or (nothing to do) the case resolved with the outcome as summary."""
+    words = outcome.replace("_", " ")
+    effects: list[Effect] = [
+        Change({"adr_outcome": outcome, "adr_outcome_at": now}),
+        Record(actor, ADR_OUTCOME, f"{words}: {remedy}" if remedy else words),
+    ]
+    if outcome == "not_upheld" or not remedy:
+        return effects + quietly_resolved(actor, f"ADR scheme: {words}", now)
+    day = now.astimezone(policy.calendar.zone).date()
+    due = day + timedelta(days=policy.remedy_days)
+    return [*effects, Change({"remedy": remedy, "remedy_due": due, "remedy_told": ""})]
+
+
+def remedy_done(state: CaseState, actor: str, note: str, now: datetime) -> list[Effect]:
+    """We did what the scheme decided: the case is resolved with the outcome as summary."""
+    words = state.adr_outcome.replace("_", " ")
+    summary = f"ADR scheme: {words}; remedy done: {note}"
+    return [
+        Change({"remedy_done_at": now}),
+        Record(actor, REMEDY_DONE, note),
+        *quietly_resolved(actor, summary, now),
+    ]
+
+
+def quietly_resolved(actor: str, summary: str, now: datetime) -> list[Effect]:
+    """Resolved without a letter: the ADR scheme, not we, told the customer its decision."""
+    return [
+        Change({"status": CaseStatus.RESOLVED, "resolved_at": now, "resolution_summary": summary}),
+        Record(actor, "resolved", summary),
+    ]
+
+
+def case_file_reminder(state: CaseState, now: datetime, policy: Policy) -> list[Effect]:
+    """The ADR scheme wants our case file: the handlers and the managers are reminded."""
+    due = state.adr_case_file_due
+    assert due is not None
+    return [
+        Change({"adr_case_file_reminded_at": now}),
+        ToRole(
+            "manager",
+            MessageKind.ADR_CASE_FILE_DUE,
+            {"due": due, "scheme_ref": state.adr_scheme_ref},
+            also_handlers=True,
+        ),
+        Record(RULE, "adr case file reminder", f"due {due.isoformat()}"),
+    ]
+
+
+def remedy_reminder(state: CaseState, now: datetime, policy: Policy) -> list[Effect]:
+    """The scheme's remedy: the managers reminded a week and a working day before, and
+    alerted the day after if it is not done."""
+    stage, _ = rules.remedy_stage(state, now, policy.calendar)
+    due = state.remedy_due
+    assert stage is not None and due is not None
+    action = REMEDY_LATE if stage is RemedyStage.LATE else REMEDY_REMINDED
+    return [
+        Change({"remedy_told": stage}),
+        ToRole(
+            "manager",
+            MessageKind.REMEDY_DUE,
+            {"stage": stage.value, "due": due, "remedy": state.remedy},
+        ),
+        Record(RULE, action, f"due {due.isoformat()}: {state.remedy}"),
+    ]
+
+
 # -- staff replies -------------------------------------------------------------------------
 
 
-def staff_refusals(state: CaseState | None, reply: StaffReply, policy: Policy) -> list[str]:
-    """Why the commands of REPLY cannot be done on the case as it stands (none: they can)."""
+def staff_refusals(
+    state: CaseState | None,
+    reply: StaffReply,
+    now: datetime,
+    policy: Policy,
+    named: Mapping[str, CaseState] | None = None,
+) -> list[str]:
+    """Why the commands of REPLY cannot be done on the case as it stands (none: they can);
+    NAMED: the cases the commands name (#merge's), as the load stage found them."""
     names = [c.name for c in reply.commands]
     if state is None:
         if names != ["new"]:
@@ -402,15 +588,31 @@ def staff_refusals(state: CaseState | None, reply: StaffReply, policy: Policy) -
             ]
         return [] if reply.text.strip() else ["#new needs the complaint's outline below it"]
     errors = []
-    ref = state.ref
+    ref, status = state.ref, state.status
+    now_is = f"{ref} is {STATUS_WORDS[status]}"
     if "new" in names:
         errors.append(f"#new is for a message with no case; this one is on {ref}")
+    if state.silenced:
+        allowed = {"note", "reopen"} if status == CaseStatus.NOT_A_COMPLAINT else {"note"}
+        for name in sorted(set(names) - allowed - {"new"}):
+            where = f": write on {state.merged_into}" if state.merged_into else ""
+            undo = ' ("#reopen REASON" first)' if "reopen" in allowed else ""
+            errors.append(f"#{name} does not apply: {now_is}{where}{undo}")
+        if "reopen" in names and "reopen" not in allowed:
+            errors.append(f"#reopen does not apply: {now_is}: write on {state.merged_into}")
+        return errors
     if "resolve" in names and state.resolved:
         errors.append(f"{ref} is already resolved")
-    if "reopen" in names and not state.resolved:
-        errors.append(f"{ref} is open, there is nothing to reopen")
+    if "resolve" in names and status == CaseStatus.WITH_ADR:
+        errors.append(f'{now_is}: record its decision with "#adr-outcome", not "#resolve"')
+    if "reopen" in names and status in (CaseStatus.OPEN, CaseStatus.WITH_ADR):
+        errors.append(f"{now_is}, there is nothing to reopen")
     if "escalate" in names and state.level == Level.MANAGER:
         errors.append(f"{ref} is already at Manager level")
+    elif "escalate" in names and not state.open:
+        errors.append(f"{now_is}: there is nothing to escalate")
+    if "not-a-complaint" in names and not state.open:
+        errors.append(f"{now_is}: #not-a-complaint is for an open case")
     for accepted in (c.address for c in reply.commands if c.name == "customer-address"):
         if accepted in policy.staff_addresses:
             errors.append(f"{accepted} is a staff address; staff mail is never the customer's")
@@ -419,11 +621,57 @@ def staff_refusals(state: CaseState | None, reply: StaffReply, policy: Policy) -
     refusing = any(c.name == "deadlock" and c.refusal is not None for c in reply.commands)
     if refusing and not state.deadlock_pending:
         errors.append(f"{ref} has no deadlock letter request waiting for a decision")
+    elif "deadlock" in names and status == CaseStatus.WITH_ADR:
+        errors.append(f"{now_is}: no deadlock letter now")
+    for merging in (c.reference for c in reply.commands if c.name == "merge"):
+        errors += _merge_refusals(state, merging, (named or {}).get(merging))
+    if "adr" in names:
+        errors += _adr_refusals(state, now, policy)
+    if "adr-outcome" in names and (status != CaseStatus.WITH_ADR or state.adr_outcome):
+        outcome = state.adr_outcome.replace("_", " ")
+        decided = f" (its decision: {outcome})" if outcome else ""
+        errors.append(f"{now_is}{decided}: #adr-outcome is for a case with the ADR scheme")
+    if "remedy-done" in names and not (status == CaseStatus.WITH_ADR and state.remedy_pending):
+        errors.append(f"{now_is}: no remedy the ADR scheme decided is waiting on it")
     return errors
 
 
+def _merge_refusals(state: CaseState, ref: str, other: CaseState | None) -> list[str]:
+    if ref == state.ref:
+        return [f"#merge names {ref} itself: name the other case"]
+    if other is None:
+        return [f"#merge names {ref}, which is no case"]
+    if other.status == CaseStatus.MERGED:
+        return [f"{ref} was merged into {other.merged_into}: merge onto {other.merged_into}"]
+    return [
+        f"{case.ref} is {STATUS_WORDS[case.status]}: only cases still being worked merge "
+        '("#reopen REASON" it first)'
+        for case in (state, other)
+        if case.status not in WORKED
+    ]
+
+
+def _adr_refusals(state: CaseState, now: datetime, policy: Policy) -> list[str]:
+    """The ADR scheme takes a complaint after our final response or once the ADR date has
+    come (or a resolved one the customer is unhappy with)."""
+    if state.status == CaseStatus.WITH_ADR:
+        return [f"{state.ref} is already with the ADR scheme (reference {state.adr_scheme_ref})"]
+    if state.open and state.deadlock_sent_at is None and now < state.adr_date:
+        return [
+            f"{state.ref} is open, with no final response, and its ADR date "
+            f"({policy.calendar.day(state.adr_date)}) has not come: the scheme would not take "
+            "it yet"
+        ]
+    return []
+
+
 def staff_command(
-    state: CaseState, command: Command, member: StaffMember, now: datetime, policy: Policy
+    state: CaseState,
+    command: Command,
+    member: StaffMember,
+    now: datetime,
+    policy: Policy,
+    named: Mapping[str, CaseState] | None = None,
 ) -> tuple[list[Effect], str]:
     """Change the case as COMMAND says, record who did it, and say what was done."""
     name, argument, actor = command.name, command.argument, member.email
@@ -435,6 +683,34 @@ def staff_command(
         done = f"resolved the case and sent the customer the resolution: {argument}"
     elif name == "reopen":
         effects, done = reopen(state, actor, argument), f"reopened the case: {argument}"
+    elif name == "not-a-complaint":
+        effects = not_a_complaint(state, actor, argument, now)
+        done = f"marked it not a complaint: no letter of any kind goes to the sender ({argument})"
+    elif name == "merge":
+        other = (named or {})[command.reference]
+        effects = merge(state, other, actor, now)
+        first, later = sorted((state, other), key=lambda c: (c.received_at, c.ref))
+        done = (
+            f"merged {later.ref} into {first.ref} (received first, it keeps every clock) and "
+            f"told the customer to use {first.ref}"
+        )
+    elif name == "adr":
+        due = command.case_file_due
+        effects = adr_referred(state, actor, command.reference, due, now)
+        done = f"recorded that the ADR scheme has the complaint (reference {command.reference})"
+        if due is not None:
+            done += f"; you will be reminded the working day before the case file's date, {due}"
+    elif name == "adr-outcome":
+        effects = adr_decided(state, actor, command.outcome, command.rest, now, policy)
+        after = evolve(state, effects, now)
+        done = f"recorded the ADR scheme's decision: {command.outcome.replace('_', ' ')}"
+        if after.remedy_due is not None:
+            done += f"; the remedy is due by {after.remedy_due:%-d %B %Y}: {after.remedy}"
+        else:
+            done += "; the case is resolved"
+    elif name == "remedy-done":
+        effects = remedy_done(state, actor, argument, now)
+        done = f"recorded the remedy as done and resolved the case: {argument}"
     elif name == "escalate":
         effects = escalate(state, actor, argument, now, policy)
         done = f"escalated the case to Manager level and told the customer: {argument}"
@@ -485,22 +761,28 @@ def staff_replied(
     recipients: frozenset[str],
     now: datetime,
     policy: Policy,
+    named: Mapping[str, CaseState] | None = None,
 ) -> tuple[list[Effect], list[str]]:
     """A verified staff reply on the case: its commands in order, then its words relayed to
-    the customer (unless it is a note, or reply-all reached them already); and what was done,
-    for the confirmation."""
+    the customer (unless it is a note, reply-all reached them already, or the case is not a
+    complaint); and what was done, for the confirmation."""
     names = {c.name for c in reply.commands}
     kind = MessageKind.STAFF_NOTE if "note" in names else MessageKind.STAFF_REPLY
     effects: list[Effect] = [Attach(kind, member.email)]
     done = []
     for command in reply.commands:
-        step, said = staff_command(state, command, member, now, policy)
+        step, said = staff_command(state, command, member, now, policy, named)
         effects += step
         state = evolve(state, step, now)
         done.append(said)
     # what is left once commands, quotes and a sign-off are gone: nothing is no letter
     words = split_sign_off(reply.text, member.name).words
-    if "note" not in {c.name for c in reply.commands} and words:
+    if "note" not in {c.name for c in reply.commands} and words and state.silenced:
+        done.append(
+            f"did not send your words to the customer: {state.ref} is "
+            f"{STATUS_WORDS[state.status]} (they are kept on the case)"
+        )
+    elif "note" not in {c.name for c in reply.commands} and words:
         step, said = relay(state, member, reply.text, recipients, now)
         effects += step
         done.append(said)

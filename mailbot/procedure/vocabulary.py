@@ -26,8 +26,14 @@ class StaffMember(Protocol):
 
 
 class CaseStatus(StrEnum):
+    """Where a complaint stands; only an open one is worked by the rules' clocks."""
+
     OPEN = "open"
+    FINAL_RESPONSE = "final_response"  # the deadlock letter went: our final position
+    WITH_ADR = "with_adr"  # the customer referred it to the ADR scheme
     RESOLVED = "resolved"
+    NOT_A_COMPLAINT = "not_a_complaint"  # spam, a sales offer, a misdirected enquiry
+    MERGED = "merged"  # joined another case (merged_into), which carries it on
 
 
 class Level(StrEnum):
@@ -64,6 +70,9 @@ class MessageKind(StrEnum):
     DEADLOCK_LETTER = "deadlock_letter"  # out: R6
     DEADLOCK_REFUSAL = "deadlock_refusal"  # out: R6, why a requested letter will not go
     RESOLUTION = "resolution"  # out: R7
+    MERGE_NOTICE = "merge_notice"  # out: to the customer, the one reference to use now
+    ADR_CASE_FILE_DUE = "adr_case_file_due"  # out: to the handlers and managers
+    REMEDY_DUE = "remedy_due"  # out: to the managers, the ADR scheme's remedy due or late
     TOO_LARGE = "too_large"  # out: to a sender whose message is over limits.max_message_bytes
     ADMIN_ALERT = "admin_alert"  # out: to [alerts] to
     WEEKLY_DIGEST = "weekly_digest"  # out: to the managers, last week's figures ([reports])

@@ -14,6 +14,12 @@ def all_cases(session: Session) -> list[Case]:
     return list(session.exec(select(Case).order_by(col(Case.id))))
 
 
+def merged_into(session: Session, ref: str) -> list[Case]:
+    """The cases merged into case REF, in the order they were opened."""
+    query = select(Case).where(Case.merged_into == ref).order_by(col(Case.id))
+    return list(session.exec(query))
+
+
 def case_messages(session: Session, case_id: int | None) -> list[Inbound]:
     """The messages received on case CASE_ID, in the order they were stored."""
     query = select(Inbound).where(Inbound.case_id == case_id).order_by(col(Inbound.id))

@@ -68,11 +68,26 @@ def case_of_thread(
     """The case a message threads onto: the first of REFS (from a subject's [REF]) that is a
     case, else the case of the latest of MESSAGE_IDS (In-Reply-To, References) we know."""
     with session.no_autoflush:  # only the message's parsed fields wait: no case in them
+        found = None
         for ref in refs:
             found = db.case_by_ref(session, ref)
             if found is not None:
-                return found
-        return db.case_by_message_ids(session, message_ids)
+                break
+        return carried_on(session, found or db.case_by_message_ids(session, message_ids))
+
+
+def carried_on(session: Session, case: Case | None) -> Case | None:
+    """The case that carries CASE on: CASE itself, or (merged) the case it was merged into."""
+    seen = set()
+    while case is not None and case.merged_into and case.ref not in seen:
+        seen.add(case.ref)
+        case = db.case_by_ref(session, case.merged_into) or case
+    return case
+
+
+def cases_by_ref(session: Session, refs: Iterable[str]) -> list[Case]:
+    """The cases of REFS that exist (the cases a staff member's commands name)."""
+    return [case for case in (db.case_by_ref(session, ref) for ref in refs) if case is not None]
 
 
 def case_of_letters(session: Session, letters: Sequence[Outbound]) -> Case | None:

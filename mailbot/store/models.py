@@ -86,6 +86,18 @@ class Case(SQLModel, table=True):
     escalated_at: datetime | None = _when(nullable=True)
     first_staff_reply_at: datetime | None = _when(nullable=True)
     reopened_from: str = ""  # the ref of the resolved case this one follows
+    merged_into: str = Field(default="", index=True)  # the case that carries this one on
+    # with the ADR scheme (#adr, #adr-outcome, #remedy-done)
+    adr_scheme_ref: str = ""
+    adr_referred_at: datetime | None = _when(nullable=True)
+    adr_case_file_due: date | None = None
+    adr_case_file_reminded_at: datetime | None = _when(nullable=True)
+    adr_outcome: str = ""  # upheld, partly, not_upheld
+    adr_outcome_at: datetime | None = _when(nullable=True)
+    remedy: str = ""
+    remedy_due: date | None = None
+    remedy_told: str = ""  # the last reminder that went: week, day, late
+    remedy_done_at: datetime | None = _when(nullable=True)
     last_customer_contact_at: datetime | None = _when(nullable=True)  # anything sent to them
     first_response_overdue_sent_at: datetime | None = _when(nullable=True)
     adr_notice_decided_at: datetime | None = _when(nullable=True)
