@@ -14,7 +14,15 @@ from typing import Any
 
 from mailbot.procedure import rules
 from mailbot.procedure.calendar import BusinessCalendar
-from mailbot.procedure.transitions import CHASED, HELD_LETTERS
+from mailbot.procedure.transitions import (
+    ADR_OUTCOME,
+    ADR_REFERRED,
+    CHASED,
+    HELD_LETTERS,
+    MERGED_INTO,
+    NOT_A_COMPLAINT,
+    REMEDY_LATE,
+)
 from mailbot.store.cases import state_of
 from mailbot.store.db import Session
 from mailbot.store.models import Case, Event, MessageKind
@@ -42,10 +50,20 @@ COUNTED = frozenset(
         DEADLOCK_SENT,
         DEADLOCK_HELD,
         CHASED,
+        NOT_A_COMPLAINT,
+        MERGED_INTO,
+        ADR_REFERRED,
+        ADR_OUTCOME,
+        REMEDY_LATE,
     }
 )
 # R5's exceptions, as "adr notice withheld" names them ("not sent: the case is out of scope")
-WITHHELD_REASONS = ("resolved", *rules.EXCEPTIONS)
+WITHHELD_REASONS = tuple(rules.WITHHELD)
+# the scheme's decisions, as "adr scheme decided" names them first ("partly: refund ...")
+ADR_OUTCOMES = ("upheld", "partly", "not_upheld")
+# how a case stood at the horizon; the last two are not complaints received
+OUTCOMES = ("open", "final_response", "with_adr", "resolved", "not_a_complaint", "merged")
+APART = ("not_a_complaint", "merged")
 ATTENTION_ADR_DAYS = 7  # an ADR date this close is one the manager should see coming
 
 
@@ -104,6 +122,15 @@ class CaseFigures:
     resolved_at: datetime | None  # resolved by the horizon (the latest resolution then)
     working_days_to_resolve: float | None
     personal_data_erased: bool
+    outcome: str = "open"  # one of OUTCOMES: where the case stood at the horizon
+    adr_referred: bool = False
+    adr_outcome: str = ""  # one of ADR_OUTCOMES, once the scheme decided
+    remedy_late: bool = False
+
+    @property
+    def complaint(self) -> bool:
+        """Counted as a complaint received (not spam, not a duplicate merged away)."""
+        return self.outcome not in APART
 
     @property
     def withheld_reason(self) -> str | None:
@@ -141,6 +168,7 @@ def case_figures(
         adr_notice = f"withheld: {withheld_reason(adr.detail)}"
     deadlock = latest(DEADLOCK_SENT, DEADLOCK_HELD)
     escalation = latest(ESCALATED)
+    decided = latest(ADR_OUTCOME)
     return CaseFigures(
         ref=case.ref,
         received_at=case.received_at,
@@ -162,20 +190,50 @@ def case_figures(
             else None
         ),
         personal_data_erased=case.personal_data_erased_at is not None,
+        outcome=outcome(before),
+        adr_referred=latest(ADR_REFERRED) is not None,
+        adr_outcome=adr_outcome(decided.detail) if decided else "",
+        remedy_late=latest(REMEDY_LATE) is not None,
     )
+
+
+def outcome(events: Sequence[Event]) -> str:
+    """Where a case stood after its EVENTS (oldest first): one of OUTCOMES."""
+    if any(e.action == MERGED_INTO for e in events):
+        return "merged"
+    stood = "open"
+    for e in events:
+        if e.action == NOT_A_COMPLAINT:
+            stood = "not_a_complaint"
+        elif e.action == RESOLVED:
+            stood = "resolved"
+        elif e.action == ADR_REFERRED:
+            stood = "with_adr"
+        elif e.action == DEADLOCK_SENT and stood == "open":
+            stood = "final_response"
+        elif e.action == REOPENED:
+            stood = "open"
+    return stood
+
+
+def adr_outcome(detail: str) -> str:
+    """Which of the scheme's decisions an "adr scheme decided" event names."""
+    word = detail.split(":", 1)[0].strip().replace(" ", "_")
+    return word if word in ADR_OUTCOMES else "other"
 
 
 def withheld_reason(detail: str) -> str:
     """Which of R5's exceptions an "adr notice withheld" event names."""
-    for reason in WITHHELD_REASONS:
-        if detail.endswith(reason.replace("_", " ")):
+    for reason, words in rules.WITHHELD.items():
+        if detail.endswith(words):
             return reason
     return "other"
 
 
 def totals(cases: Iterable[CaseFigures]) -> dict[str, Any]:
-    """The figures of CASES, with the contract's keys."""
-    cases = list(cases)
+    """The figures of CASES, with the contract's keys: those not complaints counted apart."""
+    every = list(cases)
+    cases = [c for c in every if c.complaint]
     resolved = [c for c in cases if c.resolved_at is not None]
     withheld = [c.withheld_reason for c in cases if c.withheld_reason]
     to_resolve = [
@@ -199,6 +257,12 @@ def totals(cases: Iterable[CaseFigures]) -> dict[str, Any]:
         "median_working_days_to_resolve": (
             round(statistics.median(to_resolve), 2) if to_resolve else None
         ),
+        "final_response_at_end": sum(1 for c in cases if c.outcome == "final_response"),
+        "with_adr_at_end": sum(1 for c in cases if c.outcome == "with_adr"),
+        "adr_referrals": sum(1 for c in cases if c.adr_referred),
+        "adr_outcomes": {k: sum(1 for c in cases if c.adr_outcome == k) for k in ADR_OUTCOMES},
+        "remedies_late": sum(1 for c in cases if c.remedy_late),
+        **{apart: sum(1 for c in every if c.outcome == apart) for apart in APART},
     }
 
 
@@ -265,9 +329,9 @@ def build_report(
             for c in each
             if monday <= c.received_at.astimezone(zone).date() < monday + timedelta(weeks=1)
         ]
-        by_week.append({"week_of": monday.isoformat(), "received": len(week), **totals(week)})
-    for counted in by_week:
-        del counted["complaints_received"]  # "received", as the contract names it per week
+        counted = totals(week)
+        received = counted.pop("complaints_received")  # "received", as the contract names it
+        by_week.append({"week_of": monday.isoformat(), "received": received, **counted})
     figures = {
         "period": {"from": period.first.isoformat(), "to": period.last.isoformat()},
         **totals(each),
@@ -328,7 +392,7 @@ def as_csv(report: Report) -> str:
                 c.deadlock_requests,
                 _iso(c.deadlock_sent_at),
                 c.deadlock_refusals,
-                "resolved" if c.resolved_at else "open",
+                c.outcome,
                 _iso(c.resolved_at),
                 "" if c.working_days_to_resolve is None else c.working_days_to_resolve,
                 "yes" if c.personal_data_erased else "no",
@@ -359,11 +423,20 @@ def figure_lines(figures: dict[str, Any]) -> list[tuple[str, str]]:
         (
             "ADR notices withheld",
             f"{sum(withheld.values())} (resolved {withheld['resolved']}, vexatious "
-            f"{withheld['vexatious']}, out of scope {withheld['out_of_scope']})",
+            f"{withheld['vexatious']}, out of scope {withheld['out_of_scope']}, final response "
+            f"{withheld['final_response']}, with the ADR scheme {withheld['with_adr']})",
         ),
         ("Deadlock letters requested", str(figures["deadlock_requests"])),
         ("Deadlock letters sent", str(figures["deadlock_letters_sent"])),
         ("Deadlock requests refused", str(figures["deadlock_refused"])),
+        ("Referred to the ADR scheme", str(figures["adr_referrals"])),
+        (
+            "ADR scheme's decisions",
+            ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in figures["adr_outcomes"].items()),
+        ),
+        ("Remedies late", str(figures["remedies_late"])),
+        ("Not complaints (counted apart)", str(figures["not_a_complaint"])),
+        ("Merged into another case (counted apart)", str(figures["merged"])),
         (
             "Median time to resolve",
             "no case resolved" if median is None else f"{median} working days",

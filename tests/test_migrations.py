@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -331,22 +332,24 @@ def test_copies_stored_as_two_messages_before_0002_stay_two(engine: Engine) -> N
     assert len(keys[0][0]) == 64 and keys[1][0] == "1"  # the second kept apart by its own hash
 
 
+# a case as the schema of 0002 to 0004 kept it (statuses by their members' names)
+OLD_CASE = text(
+    'INSERT INTO "case" (ref, customer_email, customer_addresses, customer_name,'
+    " subject, received_at, status, level, details_found, first_response_due,"
+    " adr_date, update_interval_days, update_interval_agreed_by, flags,"
+    " resolution_summary, reopened_from, adr_notice_decision, deadlock_position,"
+    " set_aside_reason) VALUES (:ref, 'c@example.net', '', 'C', 's',"
+    " '2026-11-30 10:00:00', :status, 'TEAM_LEADER', '', '2026-12-01 10:00:00',"
+    " '2027-01-25 10:00:00', 1, '', '', '', '', '', '', '')"
+)
+
+
 def test_a_database_from_before_the_reports_migrates_with_its_cases_kept(engine: Engine) -> None:
     from alembic import command
 
     with engine.connect() as connection:
         command.upgrade(migrations.config(connection), "0002")
-        connection.execute(
-            text(
-                'INSERT INTO "case" (ref, customer_email, customer_addresses, customer_name,'
-                " subject, received_at, status, level, details_found, first_response_due,"
-                " adr_date, update_interval_days, update_interval_agreed_by, flags,"
-                " resolution_summary, reopened_from, adr_notice_decision, deadlock_position,"
-                " set_aside_reason) VALUES ('CMP-2026-000001', 'c@example.net', '', 'C', 's',"
-                " '2026-11-30 10:00:00', 'RESOLVED', 'TEAM_LEADER', '', '2026-12-01 10:00:00',"
-                " '2027-01-25 10:00:00', 1, '', '', '', '', '', '', '')"
-            )
-        )
+        connection.execute(OLD_CASE, {"ref": "CMP-2026-000001", "status": "RESOLVED"})
         connection.commit()
     assert migrations.upgrade(engine) == ("0002", migrations.head())
     with Session(engine) as session:
@@ -383,3 +386,35 @@ def test_messages_stored_before_0004_keep_their_bytes_in_their_own_table(engine:
         connection.commit()
         back = connection.execute(text("SELECT raw FROM inbound ORDER BY id")).scalars().all()
     assert back == raws
+
+
+def test_cases_stored_before_0005_keep_their_status_and_have_no_ending_recorded(
+    engine: Engine, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from alembic import command
+
+    with engine.connect() as connection:
+        command.upgrade(migrations.config(connection), "0004")
+        for n, status in enumerate(("OPEN", "RESOLVED"), 1):
+            connection.execute(OLD_CASE, {"ref": f"CMP-2026-00000{n}", "status": status})
+        connection.commit()
+    assert migrations.upgrade(engine) == ("0004", migrations.head())
+    with Session(engine) as session:
+        stored = session.exec(select(Case).order_by(col(Case.ref))).all()
+        assert [(c.ref, c.status) for c in stored] == [
+            ("CMP-2026-000001", "open"),
+            ("CMP-2026-000002", "resolved"),
+        ]
+        for case in stored:
+            assert (case.merged_into, case.adr_scheme_ref, case.adr_outcome) == ("", "", "")
+            assert (case.remedy, case.remedy_told) == ("", "")
+            assert case.adr_referred_at is None and case.adr_case_file_due is None
+            assert case.adr_case_file_reminded_at is None and case.adr_outcome_at is None
+            assert case.remedy_due is None and case.remedy_done_at is None
+    capsys.readouterr()
+    assert cli(tmp_path, db_url, "cases", "--json") == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(c["status"], c["merged_into"], c["adr_scheme"]) for c in listed] == [
+        ("open", None, None),
+        ("resolved", None, None),
+    ]

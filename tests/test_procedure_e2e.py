@@ -211,7 +211,7 @@ def test_a_refusal_within_the_window_sends_the_customer_the_reason_instead(
     assert "An engineer is booked for Tuesday" in sent.text
 
 
-def test_staff_deadlock_sends_at_once_and_a_second_request_gets_a_copy(
+def test_staff_deadlock_sends_at_once_and_a_second_request_reaches_staff_for_a_copy(
     mailbot: Mailbot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ref = deadlock_case(mailbot, tmp_path, capsys, FRIDAY_4PM)
@@ -224,9 +224,17 @@ def test_staff_deadlock_sends_at_once_and_a_second_request_gets_a_copy(
     )
     ingest(mailbot, tmp_path, again, FRIDAY_4PM + timedelta(days=3))
     tick(mailbot, FRIDAY_4PM + timedelta(days=4))
-    letters = [
-        e for e in mailbot.customer_mail() if e.message["X-Mailbot-Kind"] == "deadlock_letter"
-    ]
+
+    def deadlock_letters() -> list[Any]:
+        kind = "deadlock_letter"
+        return [e for e in mailbot.customer_mail() if e.message["X-Mailbot-Kind"] == kind]
+
+    assert len(deadlock_letters()) == 1  # the final response went: nothing automatic after it
+    told = [e for e in mailbot.staff_mail(TEAM_LEADER) if "asking for the deadlock" in e.text]
+    assert told, "the handlers are told the customer asked again"
+    copy, _ = staff_reply(MANAGER, "#deadlock", f"RE: [{ref}] x")
+    ingest(mailbot, tmp_path, copy, FRIDAY_4PM + timedelta(days=4, hours=1))
+    letters = deadlock_letters()
     assert len(letters) == 2
     assert "We have offered a full refund of £120." in letters[0].text
     assert "This is a copy of the deadlock letter we sent you" in letters[1].text

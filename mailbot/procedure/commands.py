@@ -142,7 +142,7 @@ class Command:
     @property
     def outcome(self) -> str:
         """For #adr-outcome: the decision (upheld, partly, not_upheld)."""
-        return OUTCOMES[self.argument.split()[0].lower()]
+        return OUTCOMES[_word(self.argument)]
 
     @property
     def rest(self) -> str:
@@ -238,7 +238,7 @@ def _check_argument(name: str, argument: str) -> str | None:
         if len(words) == 2 and not _is_date(words[1]):
             return f"#adr's date is written YYYY-MM-DD (2027-01-31), not {words[1]!r}."
     if name == "adr-outcome" and argument:
-        word = argument.split()[0].lower()
+        word = _word(argument)
         if word not in OUTCOMES:
             return f"#adr-outcome takes upheld, partly or not-upheld first, not {word!r}."
     if name == "merge" and argument and len(argument.split()) > 1:
@@ -249,6 +249,11 @@ def _check_argument(name: str, argument: str) -> str | None:
             what = "the customer's email address" if name == "new" else "an email address"
             return f"#{name} needs {what} first, not {first!r}."
     return None
+
+
+def _word(argument: str) -> str:
+    """The first word of ARGUMENT, lower-cased, without the punctuation a writer adds."""
+    return argument.split()[0].lower().rstrip(":,.;")
 
 
 def _is_date(word: str) -> bool:

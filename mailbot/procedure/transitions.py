@@ -437,6 +437,21 @@ def adr_notice_withheld(state: CaseState, now: datetime) -> list[Effect]:
 
 
 # -- how a complaint ends ------------------------------------------------------------------
+# 1. Final response: once the deadlock letter went (#deadlock, or R6's window ran out), the
+#    case is final_response: no update, escalation, R2 notice or ADR notice (recorded as
+#    decided: the deadlock letter gave the scheme); the customer's mail still reaches staff,
+#    nothing automatic goes back. #reopen (clocks as they were) or #resolve end it.
+# 2. With the ADR scheme: #adr SCHEME-REF [DATE] (after our final response, the ADR date,
+#    or resolution); no letter to the customer; the handlers and managers reminded the
+#    working day before the case file's DATE. #adr-outcome: a remedy due policy.remedy_days
+#    later (managers reminded 7 days and 1 working day before, alerted when late), or with
+#    nothing to do the case resolved; #remedy-done resolves it. No letter in this stage.
+# 3. Not a complaint: #not-a-complaint REASON: no letter of any kind to anyone about it,
+#    timers stopped (R5 decided now); #reopen undoes it.
+# 4. Merged: #merge CMP-REF on either case: the one received first carries on with every
+#    clock; the other is merged (its later mail threads onto the first); the customer gets
+#    one letter naming the reference to use.
+# 5. Every timer runs from the tick (`mailbot tick` queues the weekly digest too).
 
 
 def not_a_complaint(state: CaseState, actor: str, reason: str, now: datetime) -> list[Effect]:
