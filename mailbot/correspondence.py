@@ -546,10 +546,13 @@ def specimens(
             ),
         ),
         (f"{MessageKind.FIRST_RESPONSE_OVERDUE}_staff", to_staff()),
-        (
-            f"{MessageKind.ADR_CASE_FILE_DUE}_staff",
-            to_staff(due=now.date() + timedelta(days=1), scheme_ref="OS-123456"),
-        ),
+        *[
+            (
+                f"{MessageKind.ADR_CASE_FILE_DUE}_staff",
+                to_staff(due=now.date() + timedelta(days=1), scheme_ref="OS-123456", when=when),
+            )
+            for when in ("coming", "today", "passed")
+        ],
         *[
             (
                 f"{MessageKind.REMEDY_DUE}_staff",

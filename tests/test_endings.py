@@ -388,3 +388,14 @@ def test_the_report_reads_where_each_case_stood() -> None:
     assert stood("not a complaint", "reopened") == "open"
     assert stood("merged into", "reopened") == "merged"
     assert LEADER.role == "team_leader"
+
+
+def test_a_case_file_date_already_past_is_told_at_once_as_passed() -> None:
+    now = datetime(2026, 4, 15, 14, 0, tzinfo=UTC)
+    effects, _ = command(final_response(), "#adr OS-7 2026-04-10", now)
+    state = after(final_response(), effects, now)
+    assert rules.plan(state, now, CALENDAR, POLICY.limits).due[-1] == Due.ADR_CASE_FILE_REMINDER
+    effects, _ = t.run_due(state, now, POLICY)
+    [letter] = [e for e in effects if isinstance(e, fx.ToRole)]
+    assert letter.context["when"] == "passed"
+    assert actions(effects)[-1:] == ["adr case file reminder"]

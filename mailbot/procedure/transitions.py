@@ -551,15 +551,17 @@ def case_file_reminder(state: CaseState, now: datetime, policy: Policy) -> list[
     """The ADR scheme wants our case file: the handlers and the managers are reminded."""
     due = state.adr_case_file_due
     assert due is not None
+    today = now.astimezone(policy.calendar.zone).date()
+    when = "passed" if due < today else "today" if due == today else "coming"
     return [
         Change({"adr_case_file_reminded_at": now}),
         ToRole(
             "manager",
             MessageKind.ADR_CASE_FILE_DUE,
-            {"due": due, "scheme_ref": state.adr_scheme_ref},
+            {"due": due, "scheme_ref": state.adr_scheme_ref, "when": when},
             also_handlers=True,
         ),
-        Record(RULE, "adr case file reminder", f"due {due.isoformat()}"),
+        Record(RULE, "adr case file reminder", f"due {due.isoformat()} ({when})"),
     ]
 
 
