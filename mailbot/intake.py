@@ -239,7 +239,9 @@ class Intake:
         case = cases.lock_case(session, cases.carried_on(session, case))
         state = self.casefile.state(session, case) if case is not None else None
         named = {}  # the cases a staff member's commands name (#merge), locked in ref order
-        if case is not None and not reading.verdict.is_machine:
+        sender = reading.parsed.sender
+        staff = sender is not None and self.casefile.policy.staff_member(sender.email)
+        if case is not None and staff and not reading.verdict.is_machine:
             for other in cases.cases_by_ref(session, sorted(set(named_cases(reading.new_text)))):
                 locked = cases.lock_case(session, other)
                 if locked is not None and locked.id != case.id:
