@@ -201,7 +201,7 @@ def erase_case(
     # its bounce is the customer's address too (and a letter to it would only bounce again)
     forget_case_bounces(session, case.id)
     case.customer_email = case.customer_addresses = case.customer_name = case.subject = ""
-    case.resolution_summary = case.deadlock_position = ""
+    case.resolution_summary = case.deadlock_position = case.remedy = ""
     case.personal_data_erased_at = now
     session.add(case)
     assert case.id is not None

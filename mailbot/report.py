@@ -59,7 +59,7 @@ COUNTED = frozenset(
 )
 # R5's exceptions, as "adr notice withheld" names them ("not sent: the case is out of scope")
 WITHHELD_REASONS = tuple(rules.WITHHELD)
-# the scheme's decisions, as "adr scheme decided" names them first ("partly: refund ...")
+# the scheme's decisions, as the case keeps them
 ADR_OUTCOMES = ("upheld", "partly", "not_upheld")
 # how a case stood at the horizon; the last two are not complaints received
 OUTCOMES = ("open", "final_response", "with_adr", "resolved", "not_a_complaint", "merged")
@@ -192,7 +192,8 @@ def case_figures(
         personal_data_erased=case.personal_data_erased_at is not None,
         outcome=outcome(before),
         adr_referred=latest(ADR_REFERRED) is not None,
-        adr_outcome=adr_outcome(decided.detail) if decided else "",
+        # the case keeps the decision (one per case): the event's words go with erasure
+        adr_outcome=(case.adr_outcome or "other") if decided else "",
         remedy_late=latest(REMEDY_LATE) is not None,
     )
 
@@ -214,12 +215,6 @@ def outcome(events: Sequence[Event]) -> str:
         elif e.action == REOPENED:
             stood = "open"
     return stood
-
-
-def adr_outcome(detail: str) -> str:
-    """Which of the scheme's decisions an "adr scheme decided" event names."""
-    word = detail.split(":", 1)[0].strip().replace(" ", "_")
-    return word if word in ADR_OUTCOMES else "other"
 
 
 def withheld_reason(detail: str) -> str:

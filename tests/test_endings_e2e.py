@@ -299,6 +299,10 @@ def test_the_adr_stage_reminds_the_staff_counts_the_remedy_in_days_and_writes_to
     assert figures["adr_referrals"] == 1
     assert figures["adr_outcomes"] == {"upheld": 1, "partly": 0, "not_upheld": 0}
     assert figures["remedies_late"] == 1
+    # erased (UK GDPR), the case counts the same: the decision is the case's, not its words
+    assert mailbot("--now", "2028-02-01T12:00:00+00:00", "erase", "--customer", CUSTOMER) == 0
+    assert report(mailbot, capsys, "2026-11-01", "2027-01-31") == figures
+    assert show(mailbot, ref, capsys)["adr_scheme"]["remedy"] is None
 
 
 def test_a_not_upheld_decision_resolves_the_case_at_once_without_a_letter(
