@@ -17,15 +17,18 @@ from mailbot.mail.parse import Address, ParsedMessage
 from mailbot.mail.read import Reading
 from mailbot.procedure import transitions as t
 from mailbot.procedure.case import CaseState
-from mailbot.procedure.commands import known, read_commands
+from mailbot.procedure.commands import StaffReply, known, read_commands
 from mailbot.procedure.deadlock import deadlock_request
 from mailbot.procedure.details import Detail, find_details, missing_details
 from mailbot.procedure.effects import (
     Attach,
     Effect,
+    Hold,
     Ignore,
     Open,
     Quarantine,
+    Record,
+    Release,
     TooLarge,
     ToStaff,
 )
@@ -49,6 +52,8 @@ class Arrival:
 
     received_at: datetime
     size: int
+    released_by: str = ""  # held, then released by this member of staff: never held again
+    held_for: str = ""  # why it was held
 
 
 @dataclass(frozen=True)
@@ -58,12 +63,30 @@ class Thread:
     case: CaseState | None = None
     # a bounce: the addresses our letters it names went to
     letters_to: frozenset[str] = frozenset()
+    # naming no case: the cases its sender opened on its day, and the latest of them
+    opened_today: int = 0
+    latest_today: CaseState | None = None
+    # a staff reply's #release: the numbers it names that are held messages
+    held: frozenset[int] = frozenset()
 
 
 def route(
     reading: Reading, arrival: Arrival, thread: Thread, now: datetime, policy: Policy
 ) -> list[Effect]:
     """What the message in hand means, as effects; the first is always where it goes."""
+    effects = _route(reading, arrival, thread, now, policy)
+    if arrival.released_by and isinstance(effects[0], Open | Attach):
+        effects.append(Record(arrival.released_by, "released", f"held: {arrival.held_for}"))
+    opened = effects[0]  # held past its first response's due: the team leaders told now
+    overdue = isinstance(opened, Open) and opened.state.first_response_due <= now
+    if arrival.released_by and isinstance(opened, Open) and overdue:
+        effects += t.first_response_overdue(opened.state, now)
+    return effects
+
+
+def _route(
+    reading: Reading, arrival: Arrival, thread: Thread, now: datetime, policy: Policy
+) -> list[Effect]:
     parsed, case = reading.parsed, thread.case
     if arrival.size > policy.max_message_bytes:
         return too_large(reading, arrival.size, policy.max_message_bytes)
@@ -74,12 +97,45 @@ def route(
         return [Quarantine(None, "no sender address")]
     member = policy.staff_member(sender.email)
     if member is not None:
-        return staff_wrote(reading, arrival, case, member, now, policy)
-    if case is not None and sender.email.lower() in case.addresses:
+        return staff_wrote(reading, arrival, case, member, now, policy, thread.held)
+    customer = case is not None and sender.email.lower() in case.addresses
+    held = "" if arrival.released_by else held_for(reading, customer)
+    if held:
+        return [Hold(held)]
+    if case is not None and customer:
         return customer_wrote(reading, arrival, case, now, policy)
     if case is not None:  # a [REF] or a thread header proves nothing: anyone can copy one
         return stranger_wrote(reading, sender, policy)
+    latest = thread.latest_today
+    if latest is not None and thread.opened_today >= policy.new_cases_per_sender_per_day:
+        return flooded(reading, arrival, latest, thread.opened_today, now, policy)
     return new_complaint(reading, arrival, sender, now, policy)
+
+
+def held_for(reading: Reading, customer: bool) -> str:
+    """Why the message is held, unanswered, for staff (mail.spam), or "": a forged sender
+    always; the platform's spam verdict unless the case's own customer wrote, whose answer a
+    filter's false alarm must not swallow."""
+    spam = reading.spam
+    return spam.forged or ("" if customer else spam.filtered)
+
+
+def flooded(
+    reading: Reading,
+    arrival: Arrival,
+    latest: CaseState,
+    opened: int,
+    now: datetime,
+    policy: Policy,
+) -> list[Effect]:
+    """A sender over [limits] new_cases_per_sender_per_day: on their latest case, recorded."""
+    limit = policy.new_cases_per_sender_per_day
+    why = (
+        f"{opened} cases opened today by this sender, the limit is {limit}"
+        f" (limits.new_cases_per_sender_per_day): threaded onto {latest.ref}"
+    )
+    effects = customer_wrote(reading, arrival, latest, now, policy)
+    return [*effects, Record(t.RULE, "flood", why)]
 
 
 # -- a case opened -------------------------------------------------------------------------
@@ -225,6 +281,7 @@ def staff_wrote(
     member: StaffMember,
     now: datetime,
     policy: Policy,
+    held: frozenset[int] = frozenset(),
 ) -> list[Effect]:
     """A message from a listed staff address: verified, then its commands and words decided."""
     parsed, auth = reading.parsed, policy.staff_auth
@@ -237,6 +294,8 @@ def staff_wrote(
     reply = read_commands(reading.new_text, Role(member.role))
     errors = list(reply.errors) + t.staff_refusals(case, reply, policy)
     names = {c.name for c in reply.commands}
+    if case is None and names == {"release"}:  # an answer to the held-list letter
+        return release_held(parsed, member, reply, held)
     kind = MessageKind.STAFF_NOTE if "note" in names else MessageKind.STAFF_REPLY
     if errors:
         refused = "refused: " + "; ".join(errors)
@@ -258,6 +317,38 @@ def staff_wrote(
     recipients = frozenset(a.email.lower() for a in (*parsed.to, *parsed.cc))
     effects, done = t.staff_replied(case, member, reply, recipients, now, policy)
     return effects + _confirm(member, parsed, case, done, policy)
+
+
+def release_held(
+    parsed: ParsedMessage, member: StaffMember, reply: StaffReply, held: frozenset[int]
+) -> list[Effect]:
+    """#release ID lines: each held message named is released; any error, none is."""
+    errors = list(reply.errors)
+    released: list[int] = []
+    for command in reply.commands:
+        number = command.argument.split()[0].lstrip("#")
+        if number.isdigit() and int(number) in held:
+            released.append(int(number))
+        else:
+            errors.append(
+                f"#release {command.argument}: no held message {number} (released already, "
+                "or never held: mailbot held list shows them)"
+            )
+    kind = MessageKind.STAFF_REPLY
+    if errors:
+        refused = "refused: " + "; ".join(errors)
+        return [Ignore(kind, f"staff message {refused}"), _error(None, member, parsed, errors)]
+    numbers = ", ".join(str(n) for n in released)
+    effects: list[Effect] = [Ignore(kind, f"staff message: released held {numbers}")]
+    effects += [Release(number, member.email) for number in released]
+    done = [f"released held message {n}: it is processed as on its arrival" for n in released]
+    title = f"Done: {parsed.subject or 'released'}"
+    context = {"done": done}
+    confirmation = ToStaff(
+        member, MessageKind.STAFF_CONFIRMATION, "staff_confirmation", title, parsed.message_id,
+        context,
+    )  # fmt: skip
+    return [*effects, confirmation]
 
 
 def _confirm(

@@ -345,22 +345,28 @@ def refuse_deadlock(state: CaseState, actor: str, reason: str, now: datetime) ->
 # -- the rules' tick -----------------------------------------------------------------------
 
 
+def first_response_overdue(state: CaseState, now: datetime) -> list[Effect]:
+    """R2: the team leaders told that nobody has answered the customer in time."""
+    return [
+        Change({"first_response_overdue_sent_at": now}),
+        ToRole("team_leader", MessageKind.FIRST_RESPONSE_OVERDUE),
+        Record(
+            RULE,
+            "first response overdue",
+            f"due {state.first_response_due.isoformat()}, no staff reply",
+        ),
+    ]
+
+
 def run_due(state: CaseState, now: datetime, policy: Policy) -> tuple[list[Effect], list[Due]]:
     """Whatever the rules say is due on the case now, and what that was."""
     calendar, limits = policy.calendar, policy.limits
     effects: list[Effect] = []
     done: list[Due] = []
     for what in rules.plan(state, now, calendar, limits).due:
+        step: list[Effect]
         if what is Due.FIRST_RESPONSE_OVERDUE:
-            step: list[Effect] = [
-                Change({"first_response_overdue_sent_at": now}),
-                ToRole("team_leader", MessageKind.FIRST_RESPONSE_OVERDUE),
-                Record(
-                    RULE,
-                    "first response overdue",
-                    f"due {state.first_response_due.isoformat()}, no staff reply",
-                ),
-            ]
+            step = first_response_overdue(state, now)
         elif what is Due.ESCALATION:
             days = limits.auto_escalate_working_days
             step = escalate(state, RULE, f"unresolved after {days} working days (R4)", now, policy)
@@ -405,6 +411,8 @@ def staff_refusals(state: CaseState | None, reply: StaffReply, policy: Policy) -
     ref = state.ref
     if "new" in names:
         errors.append(f"#new is for a message with no case; this one is on {ref}")
+    if "release" in names:
+        errors.append(f"#release answers the held-list letter; this message is on {ref}")
     if "resolve" in names and state.resolved:
         errors.append(f"{ref} is already resolved")
     if "reopen" in names and not state.resolved:

@@ -1,0 +1,253 @@
+"""Spam and forged senders held, unanswered, listed to the team leaders and released, end to end.
+
+Real Dovecot, a real SMTP server and both databases; the spam is real (the corpus's), with the
+verdict a filter or our border server would have written on top.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from mailbot.app import build_app
+from mailbot.config import load_settings
+from mailbot.daemon import run_cycle
+from sandbox import Envelope
+from tests.conftest import TEAM_LEADER, Mailbot
+from tests.test_intake_e2e import FRIDAY_4PM, complaint
+from tests.test_spam import corpus_spam, stamped
+from tests.test_staff_e2e import staff_reply
+
+TRUSTED_FAIL = "Authentication-Results: mx.provider.example; spf=fail smtp.mailfrom=vps.example;"
+# each verdict shape on a real spam body, and the reason it is held for
+SHAPES = [
+    ("mail_test_3", "X-Spam-Status: Yes, score=19.9 required=5.0", "SpamAssassin: score 19.9"),
+    ("mail_malformed_1", "X-Spam-Flag: YES", "SpamAssassin: X-Spam-Flag YES"),
+    ("mail_test_8", "X-Spamd-Result: default: True [15.20 / 15.00]", "rspamd: score 15.20"),
+    ("mail_test_12", "X-Rspamd-Action: add header", "rspamd: action add header"),
+    ("mail_test_9", "X-MS-Exchange-Organization-SCL: 9", "Microsoft 365: SCL 9"),
+    ("mail_malformed_3", "X-Forefront-Antispam-Report: CIP:192.0.2.7;SCL:5;SFV:SKS;CAT:NONE;",
+     "Microsoft 365: SFV:SKS"),
+    ("mail_test_17", f"{TRUSTED_FAIL} dmarc=fail (p=reject dis=reject) header.from=bbva.mx",
+     "DMARC fail (p=reject) for bbva.mx"),
+]  # fmt: skip
+# controls: complaints whose verdicts say nothing against them, each acknowledged
+CONTROLS = [
+    ("ham@example.net", "X-Spam-Status: No, score=-1.0 required=5.0 tests=BAYES_00"),
+    ("none@example.net", f"{TRUSTED_FAIL} dmarc=fail (p=none dis=none) header.from=example.net"),
+    (
+        "written@example.net",
+        "Authentication-Results: mx.forger.example; dmarc=fail (p=reject) header.from=example.net",
+    ),
+    ("scl@example.net", "X-MS-Exchange-Organization-SCL: 1"),
+]
+
+
+def run_at(mailbot: Mailbot, now: datetime) -> None:
+    assert mailbot("--now", now.isoformat(), "run", "--once") == 0
+
+
+def output(mailbot: Mailbot, capsys: pytest.CaptureFixture[str], *args: str) -> Any:
+    capsys.readouterr()
+    assert mailbot(*args) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def held_lists(mailbot: Mailbot) -> list[Envelope]:
+    return [
+        e for e in mailbot.staff_mail(TEAM_LEADER) if e.message["X-Mailbot-Kind"] == "held_list"
+    ]
+
+
+def spam(name: str = "mail_test_3", header: str = "X-Spam-Flag: YES", subject: str = "") -> bytes:
+    raw = stamped(corpus_spam(name), header)
+    return raw.replace(b"Subject: Hi there", f"Subject: {subject}".encode()) if subject else raw
+
+
+def false_alarm(sender: str = "Alice Customer <alice@example.net>") -> tuple[bytes, str]:
+    """A genuine complaint a filter scored as spam."""
+    return complaint(sender=sender, extra_headers="X-Spam-Status: Yes, score=5.3 required=5.0\r\n")
+
+
+def test_each_verdict_is_held_with_its_reason_unanswered_in_the_held_folder_and_counted(
+    mailbot: Mailbot, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, header, _ in SHAPES:
+        mailbot.append(stamped(corpus_spam(name), header), FRIDAY_4PM)
+    lottery = stamped(corpus_spam("mail_test_4")).replace(
+        b"Subject: PI", b"Subject: [SPAM] (19.9) You have won"
+    )
+    mailbot.append(lottery, FRIDAY_4PM)
+    for address, header in CONTROLS:
+        mailbot.append(complaint(sender=f"Pat <{address}>", extra_headers=header + "\r\n")[0])
+    app = build_app(load_settings(mailbot.config), lambda: FRIDAY_4PM + timedelta(minutes=30))
+    try:
+        assert run_cycle(app, threading.Event())
+        fetched = app.metrics.registry.get_sample_value
+        assert fetched("mailbot_messages_fetched_total", {"outcome": "held"}) == len(SHAPES) + 1
+        assert fetched("mailbot_messages_fetched_total", {"outcome": "case"}) == len(CONTROLS)
+    finally:
+        app.close()
+
+    held = output(mailbot, capsys, "held", "list", "--json")
+    reasons = sorted(h["reason"] for h in held)
+    assert reasons == sorted([r for _, _, r in SHAPES] + ["subject tag [SPAM]"])
+    assert set(held[0]) == {"id", "from", "subject", "received_at", "reason"}
+    [scam] = [h for h in held if h["reason"] == "subject tag [SPAM]"]
+    assert scam["subject"] == "[SPAM] (19.9) You have won"
+    assert scam["received_at"] == FRIDAY_4PM.isoformat()
+
+    cases = output(mailbot, capsys, "cases", "--json")
+    assert sorted(c["customer_email"] for c in cases) == sorted(a for a, _ in CONTROLS)
+    answered = {rcpt for e in mailbot.customer_mail() for rcpt in e.rcpt_tos}
+    assert answered == {a for a, _ in CONTROLS}, "only the controls were written to"
+    assert not answered & {h["from"] for h in held}, "no letter to a spam sender"
+    assert mailbot.folder_count("Held") == len(SHAPES) + 1
+    assert mailbot.folder_count("mailbot/processed") == len(CONTROLS)
+    assert mailbot.folder_count("INBOX") == 0
+
+    figures = output(
+        mailbot, capsys, "report", "--from", "2026-11-16", "--to", "2026-11-22", "--format", "json"
+    )
+    assert figures["held_messages"] == {
+        "total": 8,
+        "released": 0,
+        "by_reason": {
+            "DMARC fail": 1,
+            "Microsoft 365": 2,
+            "SpamAssassin": 2,
+            "rspamd": 2,
+            "subject tag": 1,
+        },
+    }
+
+
+def test_a_false_alarm_released_by_a_team_leaders_reply_keeps_its_receipt_time(
+    mailbot: Mailbot, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw, message_id = false_alarm()
+    mailbot.append(raw, FRIDAY_4PM)
+    run_at(mailbot, FRIDAY_4PM + timedelta(minutes=5))  # the update cut-off has passed
+    assert mailbot.customer_mail() == []
+    [listing] = held_lists(mailbot)
+    [held] = output(mailbot, capsys, "held", "list", "--json")
+    assert f"number {held['id']}, from alice@example.net" in listing.text
+    assert "SpamAssassin: score 5.3" in listing.text
+    assert "My fibre broadband on account 12345678" in listing.text, "its first words"
+
+    release, _ = staff_reply(
+        TEAM_LEADER,
+        f"#release {held['id']}",
+        f"RE: {listing.message['Subject']}",
+        in_reply_to=str(listing.message["Message-ID"]),
+    )
+    tuesday = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # its first response was due Monday
+    mailbot.append(release, tuesday)
+    run_at(mailbot, tuesday + timedelta(minutes=1))
+
+    [case] = output(mailbot, capsys, "cases", "--json")
+    assert case["received_at"] == FRIDAY_4PM.isoformat(), "its receipt time is its arrival's"
+    assert case["messages"][0]["message_id"] == message_id
+    [released] = [e for e in case["events"] if e["action"] == "released"]
+    assert released["actor"] == TEAM_LEADER
+    assert "SpamAssassin: score 5.3" in released["detail"]
+    assert mailbot.customer_kinds() == ["acknowledgement"]
+    told = [str(e.message["X-Mailbot-Kind"]) for e in mailbot.staff_mail(TEAM_LEADER)]
+    assert "first_response_overdue" in told, "the team leaders hear it is already overdue"
+    assert "staff_confirmation" in told
+    assert output(mailbot, capsys, "held", "list", "--json") == []
+    assert mailbot.folder_count("Held") == 0
+    assert mailbot.folder_count("mailbot/processed") == 2  # the complaint and the reply
+
+
+def test_a_release_of_a_number_not_held_is_refused_and_releases_nothing(
+    mailbot: Mailbot, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mailbot.append(false_alarm()[0], FRIDAY_4PM)
+    run_at(mailbot, FRIDAY_4PM + timedelta(minutes=5))
+    [held] = output(mailbot, capsys, "held", "list", "--json")
+    release, _ = staff_reply(TEAM_LEADER, f"#release {held['id']}\n#release 999", "RE: Held")
+    mailbot.append(release)
+    run_at(mailbot, FRIDAY_4PM + timedelta(minutes=10))
+    [error] = [e for e in mailbot.staff_mail(TEAM_LEADER) if "Not done" in e.message["Subject"]]
+    assert "no held message 999" in error.text
+    assert [h["id"] for h in output(mailbot, capsys, "held", "list", "--json")] == [held["id"]]
+    assert output(mailbot, capsys, "cases", "--json") == []
+
+
+def test_a_false_alarm_released_from_the_command_line_keeps_its_receipt_time(
+    mailbot: Mailbot, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw, message_id = false_alarm()
+    mailbot.append(raw, FRIDAY_4PM)
+    run_at(mailbot, FRIDAY_4PM + timedelta(minutes=5))
+    [held] = output(mailbot, capsys, "held", "list", "--json")
+    capsys.readouterr()
+    assert mailbot("held", "show", str(held["id"])) == 0
+    shown = capsys.readouterr().out
+    assert "held: SpamAssassin: score 5.3" in shown and "account 12345678" in shown
+    assert mailbot("held", "release", "999") == 2
+    assert mailbot("held", "show", "999") == 2
+
+    assert mailbot("--now", "2026-11-20T16:30:00+00:00", "held", "release", str(held["id"])) == 0
+    [case] = output(mailbot, capsys, "cases", "--json")
+    assert case["received_at"] == FRIDAY_4PM.isoformat()
+    assert case["messages"][0]["message_id"] == message_id
+    assert mailbot.customer_kinds() == ["acknowledgement"]
+    assert mailbot.folder_count("Held") == 0
+    assert mailbot.folder_count("mailbot/processed") == 1
+    assert mailbot("held", "release", str(held["id"])) == 2, "released once"
+
+
+def test_the_held_list_goes_at_most_at_the_opening_and_the_cut_off_of_a_working_day(
+    mailbot: Mailbot, capsys: pytest.CaptureFixture[str]
+) -> None:
+    day = datetime(2026, 11, 20, tzinfo=UTC)  # a Friday; London is on GMT in November
+
+    def at(hour: int, minute: int = 0) -> datetime:
+        return day + timedelta(hours=hour, minutes=minute)
+
+    mailbot.append(spam("mail_test_3"), at(8, 30))
+    run_at(mailbot, at(8, 45))
+    assert held_lists(mailbot) == [], "not before the opening"
+    run_at(mailbot, at(9, 5))
+    mailbot.append(spam("mail_test_8"), at(10))
+    run_at(mailbot, at(10, 5))
+    run_at(mailbot, at(15, 59))
+    assert len(held_lists(mailbot)) == 1, "one at the opening, none for the 10:00 spam yet"
+    run_at(mailbot, at(16, 5))
+    run_at(mailbot, at(16, 10))
+    mailbot.append(spam("mail_test_9"), at(16, 30))
+    run_at(mailbot, at(17))
+    run_at(mailbot, at(23))
+    morning, cut_off = held_lists(mailbot)
+    assert "Hi there" in morning.text and "Aircraft Carrier" not in morning.text
+    assert "Aircraft Carrier" in cut_off.text and "Hi there" not in cut_off.text
+    run_at(mailbot, datetime(2026, 11, 21, 10, 0, tzinfo=UTC))  # Saturday: no working day
+    assert len(held_lists(mailbot)) == 2
+    run_at(mailbot, datetime(2026, 11, 23, 9, 1, tzinfo=UTC))  # Monday's opening
+    *_, monday = held_lists(mailbot)
+    assert len(held_lists(mailbot)) == 3 and "xwfcpggy" not in monday.text
+    assert "zyb@sgis.com.cn" in monday.text, "the spam held after Friday's cut-off"
+    assert len(output(mailbot, capsys, "held", "list", "--json")) == 3, "all still held"
+
+
+def test_a_flood_of_thirty_from_one_sender_opens_five_cases(
+    mailbot: Mailbot, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for n in range(30):
+        raw, _ = complaint(subject=f"Complaint number {n}", sender="Bot <script@example.net>")
+        mailbot.append(raw, FRIDAY_4PM + timedelta(seconds=n))
+    run_at(mailbot, FRIDAY_4PM + timedelta(minutes=5))
+    cases = output(mailbot, capsys, "cases", "--json")
+    assert len(cases) == 5
+    received = [m for c in cases for m in c["messages"] if m["direction"] == "in"]
+    assert len(received) == 30, "nothing lost"
+    floods = [e for c in cases for e in c["events"] if e["action"] == "flood"]
+    assert len(floods) == 25
+    assert "limits.new_cases_per_sender_per_day" in floods[0]["detail"]
+    assert mailbot.customer_kinds().count("acknowledgement") == 5
