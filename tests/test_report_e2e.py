@@ -151,6 +151,7 @@ NOVEMBER = {
     "median_working_days_to_resolve": 1.5,
     "adr_wait_weeks": 8,
     "ofcom_adr_wait_weeks": 6,
+    "held_messages": {"total": 0, "released": 0, "by_reason": {}},  # none was spam
 }
 WEEKS = [  # (Monday, received, first response on time)
     ("2026-10-26", 0, 0),
