@@ -320,3 +320,29 @@ def test_a_backlog_of_the_corpus_spam_and_real_complaints_writes_to_no_spam_send
     # the robots among the spam (list mail, a no-reply sender, GTUBE's Precedence: junk) are
     # ignored as robots first; every other spam message is held
     assert figures["held"] == len(CORPUS_SPAM) - 5 + 1
+
+
+def test_check_says_which_verdicts_are_honoured_and_warns_when_dmarc_cannot_be_believed(
+    mailbot: Mailbot, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert mailbot("check") == 0
+    [line] = [x for x in capsys.readouterr().out.splitlines() if x.startswith("spam:")]
+    assert line.startswith("spam: held on SpamAssassin; rspamd; Microsoft 365 (SCL 5 or more")
+    assert "subject tags [SPAM], *****SPAM*****" in line
+    assert "DMARC fail with p=quarantine or p=reject" in line
+
+    # no server of ours named: a DMARC fail could be anyone's, and nothing is held for it
+    monkeypatch.setenv("MAILBOT_STAFF_AUTH_TRUSTED_AUTHSERV_IDS", "")
+    monkeypatch.setenv("MAILBOT_STAFF_AUTH_REQUIRE", "none")
+    assert mailbot("check") == 0
+    out = capsys.readouterr().out
+    assert "DMARC" not in next(x for x in out.splitlines() if x.startswith("spam:"))
+    assert "WARNING spam.dmarc: no [staff_auth] trusted_authserv_ids" in out
+
+    for verdict in ("SPAMASSASSIN", "RSPAMD", "MICROSOFT", "DMARC"):
+        monkeypatch.setenv(f"MAILBOT_SPAM_{verdict}", "false")
+    monkeypatch.setenv("MAILBOT_SPAM_SUBJECT_TAGS", "")
+    assert mailbot("check") == 0
+    out = capsys.readouterr().out
+    assert "spam: held on no verdict ([spam])" in out
+    assert "WARNING [spam]: no verdict can be honoured" in out

@@ -1,7 +1,8 @@
 """The route: what one message means, from what was read, its case and who sent it -> effects.
 
-One pure function decides every message: a robot's, staff's, the customer's, a stranger's
-about a case, or a new complaint. Each branch returns effects; the applier writes them.
+One pure function decides every message: a robot's, staff's, one the mail platform called
+spam or forged (held), the customer's, a stranger's about a case, or a new complaint. Each
+branch returns effects; the applier writes them.
 """
 
 from __future__ import annotations
@@ -75,12 +76,12 @@ def route(
 ) -> list[Effect]:
     """What the message in hand means, as effects; the first is always where it goes."""
     effects = _route(reading, arrival, thread, now, policy)
-    if arrival.released_by and isinstance(effects[0], Open | Attach):
+    first = effects[0]
+    if arrival.released_by and isinstance(first, Open | Attach):
         effects.append(Record(arrival.released_by, "released", f"held: {arrival.held_for}"))
-    opened = effects[0]  # held past its first response's due: the team leaders told now
-    overdue = isinstance(opened, Open) and opened.state.first_response_due <= now
-    if arrival.released_by and isinstance(opened, Open) and overdue:
-        effects += t.first_response_overdue(opened.state, now)
+        # held past its first response's due time: the team leaders are told now
+        if isinstance(first, Open) and first.state.first_response_due <= now:
+            effects += t.first_response_overdue(first.state, now)
     return effects
 
 
