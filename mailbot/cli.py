@@ -508,7 +508,11 @@ def _ingest(app: App, args: argparse.Namespace) -> int:
     with _one_sender(app, "ingest"):
         for name in args.files:
             raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
-            log_outcome(app.intake.receive(raw, app.clock(), f"file {name}"), f"file={name}")
+            outcome = app.intake.receive(raw, app.clock(), f"file {name}")
+            log_outcome(outcome, f"file={name}")
+            if outcome.released:  # a team leader's #release, processed as the daemon does
+                back = app.process_released(outcome.released)
+                _release(app, back, app.settings.mailbox.held_folder)
         return _send(app)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -346,3 +347,19 @@ def test_check_says_which_verdicts_are_honoured_and_warns_when_dmarc_cannot_be_b
     out = capsys.readouterr().out
     assert "spam: held on no verdict ([spam])" in out
     assert "WARNING [spam]: no verdict can be honoured" in out
+
+
+def test_a_release_ingested_from_a_file_is_processed_at_once_and_taken_out_of_held(
+    mailbot: Mailbot, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    mailbot.append(false_alarm()[0], FRIDAY_4PM)
+    run_at(mailbot, FRIDAY_4PM + timedelta(minutes=5))
+    [held] = output(mailbot, capsys, "held", "list", "--json")
+    release, _ = staff_reply(TEAM_LEADER, f"#release {held['id']}", "RE: Held, not answered")
+    reply = tmp_path / "release.eml"
+    reply.write_bytes(release)
+    assert mailbot("--now", "2026-11-20T16:20:00+00:00", "ingest", str(reply)) == 0
+    [case] = output(mailbot, capsys, "cases", "--json")
+    assert case["received_at"] == FRIDAY_4PM.isoformat()
+    assert mailbot.customer_kinds() == ["acknowledgement"]
+    assert mailbot.folder_count("Held") == 0
