@@ -80,6 +80,7 @@ class Stats:
     opened: int = 0
     threaded: int = 0
     quarantined: int = 0
+    held: int = 0
     sent: int = 0
     failed: int = 0
 
@@ -92,6 +93,8 @@ class Stats:
             self.threaded += 1
         if outcome.disposition is Disposition.QUARANTINED:
             self.quarantined += 1
+        if outcome.disposition is Disposition.HELD:
+            self.held += 1
 
 
 @dataclass
@@ -125,7 +128,8 @@ class App:
         s, self.stats = self.stats, Stats()
         return (
             f"summary: fetched={s.fetched} cases_opened={s.opened} replies_threaded={s.threaded}"
-            f" quarantined={s.quarantined} sent={s.sent} failed={s.failed} queue_depth={depth}"
+            f" quarantined={s.quarantined} held={s.held} sent={s.sent} failed={s.failed}"
+            f" queue_depth={depth}"
         )
 
     def mailbox(self) -> Mailbox:

@@ -93,6 +93,7 @@ def test_each_verdict_is_held_with_its_reason_unanswered_in_the_held_folder_and_
         fetched = app.metrics.registry.get_sample_value
         assert fetched("mailbot_messages_fetched_total", {"outcome": "held"}) == len(SHAPES) + 1
         assert fetched("mailbot_messages_fetched_total", {"outcome": "case"}) == len(CONTROLS)
+        assert f" held={len(SHAPES) + 1} " in app.summary()
     finally:
         app.close()
 
