@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -12,13 +12,10 @@ from mailbot.mail.parse import parse_message
 from mailbot.mail.read import Reader
 from mailbot.mail.spam import SpamRules, SpamVerdict, spam_verdict, verdict_of
 from mailbot.procedure import effects as fx
-from mailbot.procedure import rules
-from mailbot.procedure.calendar import BusinessCalendar
-from mailbot.procedure.case import CaseState
-from mailbot.procedure.policy import Policy, StaffAuth
 from mailbot.procedure.route import Arrival, Thread, route
 from mailbot.procedure.vocabulary import MessageKind
 from tests.corpus import corpus_dir
+from tests.test_route import CASE, NOW, POLICY
 
 TRUSTED = "mx.provider.example"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -203,24 +200,7 @@ def test_the_reports_verdict_names(reason: str, name: str) -> None:
 
 # -- the route: what is held, and what never is -------------------------------------------
 
-NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday morning
-POLICY = Policy(
-    calendar=BusinessCalendar(),
-    limits=rules.TimeLimits(time(16, 0), 10, 1),
-    staff_auth=StaffAuth((TRUSTED,), "dmarc"),
-    new_cases_per_sender_per_day=5,
-)
 READER = Reader(frozenset({"complaints@provider.example"}), RULES)
-CASE = CaseState(
-    ref="CMP-2026-000001",
-    subject="Broadband drops",
-    customer_email="pat@example.com",
-    customer_name="Pat Example",
-    received_at=NOW - timedelta(hours=3),
-    first_response_due=NOW + timedelta(hours=5),
-    adr_date=NOW + timedelta(weeks=8),
-    addresses=frozenset({"pat@example.com"}),
-)
 FLAGGED = "X-Spam-Status: Yes, score=6.1 required=5.0"
 FORGED = f"Authentication-Results: {TRUSTED}; dmarc=fail (p=reject) header.from=example.com"
 
