@@ -12,8 +12,10 @@ from threading import Event
 from mailbot.apply import Casefile
 from mailbot.config import ConfigError, Settings
 from mailbot.correspondence import PERSON_LETTERS, Correspondence, letter_links, specimens
+from mailbot.held import send_held_list
 from mailbot.intake import Clock, Intake
 from mailbot.mail.read import Reader
+from mailbot.mail.spam import SpamRules
 from mailbot.metrics import Metrics
 from mailbot.notify import Notifier
 from mailbot.outbox import OutboxWriter, SendReport, send_outbox
@@ -23,6 +25,7 @@ from mailbot.procedure.calendar import BusinessCalendar
 from mailbot.procedure.policy import Policy, StaffAuth
 from mailbot.store import counts, db
 from mailbot.store.db import Engine, Session
+from mailbot.store.inbound import message as stored_message
 from mailbot.store.models import Disposition, OutboundStatus
 from mailbot.templating import TemplateFault, Templates
 from mailbot.timers import TimersReport, run_timers
@@ -77,6 +80,7 @@ class Stats:
     opened: int = 0
     threaded: int = 0
     quarantined: int = 0
+    held: int = 0
     sent: int = 0
     failed: int = 0
 
@@ -89,6 +93,8 @@ class Stats:
             self.threaded += 1
         if outcome.disposition is Disposition.QUARANTINED:
             self.quarantined += 1
+        if outcome.disposition is Disposition.HELD:
+            self.held += 1
 
 
 @dataclass
@@ -122,7 +128,8 @@ class App:
         s, self.stats = self.stats, Stats()
         return (
             f"summary: fetched={s.fetched} cases_opened={s.opened} replies_threaded={s.threaded}"
-            f" quarantined={s.quarantined} sent={s.sent} failed={s.failed} queue_depth={depth}"
+            f" quarantined={s.quarantined} held={s.held} sent={s.sent} failed={s.failed}"
+            f" queue_depth={depth}"
         )
 
     def mailbox(self) -> Mailbox:
@@ -163,6 +170,12 @@ class App:
         timers = self.casefile.policy.limits
         return send_weekly_digest(
             self.engine, self.settings, self.calendar, timers, self.outbox, self.clock()
+        )
+
+    def held_list(self) -> int:
+        """Queue the list of held messages to the team leaders if one is due and not queued."""
+        return send_held_list(
+            self.engine, self.settings, self.calendar, self.templates, self.outbox, self.clock()
         )
 
     def resume_pending(self) -> None:
@@ -217,20 +230,18 @@ class App:
         """Process a taken batch (one commit), then move its messages and the checkpoint."""
         s = self.settings.mailbox
         processed = iter(self.intake.process_batch(taken.to_process))
-        done: dict[str, list[int]] = {s.processed_folder: [], s.quarantine_folder: []}
+        folders = {Disposition.QUARANTINED: s.quarantine_folder, Disposition.HELD: s.held_folder}
+        done: dict[str, list[int]] = {s.processed_folder: [], **{f: [] for f in folders.values()}}
+        released: list[int] = []
         for uid, item in zip(taken.uids, taken.stored, strict=True):
             report.fetched += 1
             outcome = item if isinstance(item, Outcome) else next(processed)
-            log_outcome(outcome, f"uid={uid}")
-            report.outcomes.append(outcome)
-            self.stats.fetched += 1
-            self.stats.count(outcome)
-            self.metrics.fetched(outcome)
+            self._count_fetched(outcome, f"uid={uid}", report)
+            released += outcome.released
             if outcome.left_in_mailbox:  # its daemon moves it, or a later cycle does
                 cursor.held_back = True  # the checkpoint waits for it
                 continue
-            quarantined = outcome.disposition is Disposition.QUARANTINED
-            done[s.quarantine_folder if quarantined else s.processed_folder].append(uid)
+            done[folders.get(outcome.disposition, s.processed_folder)].append(uid)
             if not cursor.held_back:
                 cursor.last_uid = max(cursor.last_uid, uid)
         # the database has committed every message above: only now touch the mailbox
@@ -240,6 +251,28 @@ class App:
         with Session(self.engine) as session:
             db.set_checkpoint(session, s.folder, mailbox.uidvalidity, cursor.last_uid)
             session.commit()
+        if released:  # a team leader's #release: processed now, as on their arrival
+            mailbox.take_back(s.held_folder, self.process_released(released), s.processed_folder)
+
+    def _count_fetched(self, outcome: Outcome, where: str, report: PollReport) -> None:
+        log_outcome(outcome, where)
+        report.outcomes.append(outcome)
+        self.stats.fetched += 1
+        self.stats.count(outcome)
+        self.metrics.fetched(outcome)
+
+    def process_released(self, inbound_ids: list[int]) -> dict[str, str]:
+        """Process held messages just released, each as on its arrival: the mailbox copies to
+        take back from the held folder (content key -> Message-ID)."""
+        back: dict[str, str] = {}
+        for inbound_id in inbound_ids:
+            outcome = self.intake.process(inbound_id)
+            log_outcome(outcome, f"released id={inbound_id}")
+            with Session(self.engine) as session:
+                row = stored_message(session, inbound_id)
+                if row.source.startswith("imap ") and not outcome.left_in_mailbox:
+                    back[row.content_sha256] = row.message_id
+        return back
 
 
 def log_outcome(outcome: Outcome, where: str) -> None:
@@ -282,7 +315,7 @@ def build_app(
         clock,
         p.case_ref_format,
     )
-    reader = Reader(settings.own_addresses)
+    reader = Reader(settings.own_addresses, spam_rules(settings))
     intake = Intake(engine, settings, casefile, reader, clock)
     tokens = (
         token_source(settings.oauth2, settings.mailbox.username) if settings.uses_oauth2 else None
@@ -322,4 +355,20 @@ def procedure_policy(settings: Settings, calendar: BusinessCalendar) -> Policy:
         deadlock_phrases=tuple(p.deadlock_phrases),
         confirm_staff_commands=settings.notifications.confirm_staff_commands,
         max_message_bytes=settings.limits.max_message_bytes,
+        new_cases_per_sender_per_day=settings.limits.new_cases_per_sender_per_day,
+    )
+
+
+def spam_rules(settings: Settings) -> SpamRules:
+    """Which of the mail platform's verdicts count ([spam]), with [staff_auth]'s servers."""
+    spam, auth = settings.spam, settings.staff_auth
+    return SpamRules(
+        spamassassin=spam.spamassassin,
+        rspamd=spam.rspamd,
+        microsoft=spam.microsoft,
+        scl_threshold=spam.scl_threshold,
+        subject_tags=tuple(spam.subject_tags),
+        dmarc=spam.dmarc,
+        trusted_authserv_ids=tuple(auth.trusted_authserv_ids),
+        exchange_online_tenant_id=auth.exchange_online_tenant_id,
     )

@@ -19,6 +19,7 @@ from mailbot.procedure.effects import (
     Attach,
     Change,
     Effect,
+    Hold,
     Ignore,
     LetterHeld,
     Notify,
@@ -28,6 +29,7 @@ from mailbot.procedure.effects import (
     Quarantine,
     Record,
     Relay,
+    Release,
     Suppress,
     ToCustomer,
     TooLarge,
@@ -37,7 +39,7 @@ from mailbot.procedure.effects import (
 from mailbot.procedure.policy import Policy
 from mailbot.procedure.rules import Due
 from mailbot.procedure.vocabulary import Disposition, MessageKind
-from mailbot.store import cases, db
+from mailbot.store import cases, db, held
 from mailbot.store.db import Session
 from mailbot.store.models import Case, Inbound, OutboundStatus
 
@@ -51,6 +53,7 @@ class Applied:
     queued: list[str] = field(default_factory=list)
     outcome: Outcome | None = None  # set when the message in hand was filed
     new_case: bool = False
+    released: list[int] = field(default_factory=list)  # held messages released, to process
 
 
 class Casefile:
@@ -91,6 +94,7 @@ class Casefile:
         outcome = applied.outcome
         assert outcome is not None, "the route files every message"
         outcome.queued, outcome.new_case = applied.queued, applied.new_case
+        outcome.released = applied.released
         return outcome
 
     def apply(
@@ -107,7 +111,7 @@ class Casefile:
             if isinstance(effect, Open):
                 case = self._open(session, effect)
                 applied.new_case = True
-            elif isinstance(effect, Attach | Ignore | Quarantine):
+            elif isinstance(effect, Attach | Ignore | Quarantine | Hold):
                 assert inbound is not None, effect
                 applied.outcome = self._file(session, inbound, case, effect, now)
             elif isinstance(effect, ToStaff):  # the one kind of letter that may name no case
@@ -126,6 +130,9 @@ class Casefile:
                 other = db.case_by_ref(session, effect.ref)
                 assert other is not None, effect.ref
                 applied.queued += self.apply(session, other, effect.effects).queued
+            elif isinstance(effect, Release):
+                if held.release(session, effect.inbound_id, effect.by) is not None:
+                    applied.released.append(effect.inbound_id)
             elif isinstance(effect, TooLarge):
                 self.correspondence.too_large(
                     session,
@@ -153,11 +160,14 @@ class Casefile:
         session: Session,
         inbound: Inbound,
         case: Case | None,
-        effect: Attach | Ignore | Quarantine,
+        effect: Attach | Ignore | Quarantine | Hold,
         now: datetime,
     ) -> Outcome:
         """Where the message in hand goes: on CASE with an event saying who sent what, or on
-        no case (kept, or in quarantine) with the reason."""
+        no case (kept, held for staff, or in quarantine) with the reason."""
+        if isinstance(effect, Hold):
+            inbound.disposition, inbound.reason = Disposition.HELD, effect.reason
+            return Outcome(inbound.message_id, Disposition.HELD, reason=effect.reason)
         inbound.kind = effect.kind
         if not isinstance(effect, Attach):
             disposition = (

@@ -36,16 +36,18 @@ from mailbot.store import counts, db, migrations
 from mailbot.store.casebook import all_cases, quarantined_message, quarantined_messages
 from mailbot.store.connection import DatabaseFailed
 from mailbot.store.db import Session
+from mailbot.store.held import held_message, held_messages
+from mailbot.store.held import release as release_held
 from mailbot.store.lock import DatabaseLock, LockHeld
 from mailbot.store.lock import me as lock_me
 from mailbot.store.lock import running as running_now
-from mailbot.store.models import Case, Disposition, MessageKind, OutboundStatus
+from mailbot.store.models import Case, Disposition, Inbound, MessageKind, OutboundStatus
 from mailbot.store.timers import cases_set_aside
 from mailbot.timers import retry_set_aside
 from mailbot.transport.imap import MailboxUnavailable
 from mailbot.transport.oauth2 import TokenError
 from mailbot.transport.smtp import SmtpPermanentError, SmtpTemporaryError
-from mailbot.views import case_json, case_line, quarantined_json
+from mailbot.views import case_json, case_line, held_json, quarantined_json
 
 EX_OK, EX_USAGE, EX_TEMPFAIL = 0, 2, 75
 READ_ONLY = {"check", "letters"}  # commands that create and change nothing in the database
@@ -263,35 +265,15 @@ def parser() -> argparse.ArgumentParser:
     )
     purge.add_argument("--closed-before", required=True, type=_day, metavar="DATE")
     purge.add_argument("--dry-run", action="store_true", help="say what would be erased")
-    quarantine = _command(
+    actions = _kept_messages(
         commands,
         "quarantine",
         "messages set aside, and why",
         "A message that could not be processed is kept raw with its reason; after a fix, "
         "retry processes it again from the stored bytes.",
-        ["0   done", f"{USAGE}, or there is no such quarantined message", NO_SMTP, LOCKED],
-        "mailbot quarantine list",
-    )
-    actions = quarantine.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = _command(
-        actions,
-        "list",
-        "every quarantined message with its reason",
+        "quarantined message",
         "One line each: id, when received, size, sender, subject, reason.",
-        ["0   listed", USAGE],
-        "mailbot quarantine list --json",
     )
-    listing.add_argument("--json", action="store_true")
-    show_one = _command(
-        actions,
-        "show",
-        "one quarantined message: headers and reason",
-        "--raw prints the bytes as received, e.g. to save them to a file.",
-        ["0   shown", f"{USAGE}, or there is no such quarantined message"],
-        "mailbot quarantine show 12 --raw > message.eml",
-    )
-    show_one.add_argument("id", type=int)
-    show_one.add_argument("--raw", action="store_true", help="print the raw bytes as received")
     retry = _command(
         actions,
         "retry",
@@ -304,6 +286,28 @@ def parser() -> argparse.ArgumentParser:
     which = retry.add_mutually_exclusive_group(required=True)
     which.add_argument("id", type=int, nargs="?")
     which.add_argument("--all", action="store_true")
+    holding = _kept_messages(
+        commands,
+        "held",
+        "messages held as spam or forged, and their release",
+        "A message the mail platform called spam or forged ([spam]) opens no case and is "
+        "answered by nobody: it is kept with its reason, in [mailbox] held_folder. Released, "
+        "it is processed as on its arrival, its receipt time kept.",
+        "held message",
+        "One line each: id, when received, sender, subject, reason; --json gives id, from, "
+        "subject, received_at and reason.",
+    )
+    held_release = _command(
+        holding,
+        "release",
+        "process a held message as on its arrival (a filter's false alarm)",
+        "Its receipt time is when it reached the mailbox: its first response is due from "
+        "then, and the team leaders are told if that is past. Its IMAP copy moves from "
+        "held_folder to processed_folder.",
+        ["0   released", f"{USAGE}, or there is no such held message", NO_SMTP, LOCKED],
+        "mailbot held release 12",
+    )
+    held_release.add_argument("id", type=int)
     letters = _command(
         commands,
         "letters",
@@ -336,6 +340,42 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _kept_messages(
+    commands: Any, name: str, summary: str, does: str, noun: str, listed: str
+) -> Any:
+    """A command for messages kept on no case (quarantined, held), with its list and show
+    actions: the subparsers, for its own actions."""
+    top = _command(
+        commands,
+        name,
+        summary,
+        does,
+        ["0   done", f"{USAGE}, or there is no such {noun}", NO_SMTP, LOCKED],
+        f"mailbot {name} list",
+    )
+    actions = top.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = _command(
+        actions,
+        "list",
+        f"every {noun} with its reason",
+        listed,
+        ["0   listed", USAGE],
+        f"mailbot {name} list --json",
+    )
+    listing.add_argument("--json", action="store_true")
+    show_one = _command(
+        actions,
+        "show",
+        f"one {noun}: headers and reason",
+        "--raw prints the bytes as received, e.g. to save them to a file.",
+        ["0   shown", f"{USAGE}, or there is no such {noun}"],
+        f"mailbot {name} show 12 --raw > message.eml",
+    )
+    show_one.add_argument("id", type=int)
+    show_one.add_argument("--raw", action="store_true", help="print the raw bytes as received")
+    return actions
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logs.configure(logging.DEBUG if args.verbose else logging.INFO, args.log_format == "json")
@@ -363,6 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "check": _check,
         "tick": _tick,
         "quarantine": _quarantine,
+        "held": _held,
         "report": _report,
         "export": _export,
         "erase": _erase,
@@ -467,7 +508,11 @@ def _ingest(app: App, args: argparse.Namespace) -> int:
     with _one_sender(app, "ingest"):
         for name in args.files:
             raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
-            log_outcome(app.intake.receive(raw, app.clock(), f"file {name}"), f"file={name}")
+            outcome = app.intake.receive(raw, app.clock(), f"file {name}")
+            log_outcome(outcome, f"file={name}")
+            if outcome.released:  # a team leader's #release, processed as the daemon does
+                back = app.process_released(outcome.released)
+                _release(app, back, app.settings.mailbox.held_folder)
         return _send(app)
 
 
@@ -574,15 +619,7 @@ def _quarantine(app: App, args: argparse.Namespace) -> int:
             if one is None:
                 print(f"mailbot: no quarantined message {args.id}", file=sys.stderr)
                 return EX_USAGE
-            raw = db.raw_bytes(session, one.id)
-            if args.raw:
-                sys.stdout.buffer.write(raw)
-                return EX_OK
-            head = raw[: raw.find(b"\n\n") + 1 or 4096].decode("utf-8", "replace")
-            print(f"id {one.id}, received {one.received_at.isoformat()} from {one.source}")
-            print(f"reason: {one.reason}\nsize: {one.size} bytes, sha256 {one.sha256}\n")
-            print(head.rstrip())
-            return EX_OK
+            return _show_kept(session, one, args.raw, "reason")
         ids = [r.id for r in quarantined_messages(session)] if args.all else [args.id]
     with _one_sender(app, "quarantine retry"):
         status, released = EX_OK, {}
@@ -604,33 +641,82 @@ def _quarantine(app: App, args: argparse.Namespace) -> int:
             done = outcome.disposition in (Disposition.CASE, Disposition.IGNORED)
             if source.startswith("imap ") and done:  # not set aside again, not left for later
                 released[key] = message_id
-        _release(app, released)
+        _release(app, released, app.settings.mailbox.quarantine_folder)
         return _send(app) or status
 
 
-def _release(app: App, released: dict[str, str]) -> None:
-    """Move the IMAP copies of messages processed at last out of the quarantine folder."""
+def _show_kept(session: Session, one: Inbound, raw: bool, why: str, text: bool = False) -> int:
+    """A message kept on no case: its bytes as received (RAW), else its reason and headers
+    (and the TEXT read from it)."""
+    kept = db.raw_bytes(session, one.id)
+    if raw:
+        sys.stdout.buffer.write(kept)
+        return EX_OK
+    head = kept[: kept.find(b"\n\n") + 1 or 4096].decode("utf-8", "replace")
+    print(f"id {one.id}, received {one.received_at.isoformat()} from {one.source}")
+    print(f"{why}: {one.reason}\nsize: {one.size} bytes, sha256 {one.sha256}\n")
+    print(head.rstrip() + (f"\n\n{one.text[:2000].rstrip()}" if text else ""))
+    return EX_OK
+
+
+def _release(app: App, released: dict[str, str], folder: str) -> None:
+    """Move the IMAP copies of messages processed at last out of FOLDER (the quarantine's,
+    the held messages')."""
     if not released:
         return
     s = app.settings.mailbox
     try:
         with app.mailbox() as mailbox:
-            moved = mailbox.take_back(s.quarantine_folder, released, s.processed_folder)
+            moved = mailbox.take_back(folder, released, s.processed_folder)
     except (MailboxUnavailable, OSError, IMAPClientError) as exc:
         log.warning(
-            "imap unreachable: %d message(s) processed stay in %s: %s",
-            len(released),
-            s.quarantine_folder,
-            exc,
+            "imap unreachable: %d message(s) processed stay in %s: %s", len(released), folder, exc
         )
         return
     log.info(
-        "moved %d of %d retried message(s) from %s to %s",
+        "moved %d of %d message(s) processed from %s to %s",
         len(moved),
         len(released),
-        s.quarantine_folder,
+        folder,
         s.processed_folder,
     )
+
+
+def _held(app: App, args: argparse.Namespace) -> int:
+    """Held messages: listed, shown, or one released and processed as on its arrival."""
+    with Session(app.engine) as session:
+        if args.action == "list":
+            rows = held_messages(session)
+            if args.json:
+                print(json.dumps([held_json(row) for row in rows], indent=2))
+                return EX_OK
+            for row in rows:
+                print(
+                    f"{row.id:>6}  {row.received_at:%Y-%m-%d %H:%M}  "
+                    f"{row.from_address or '-':<30} {row.subject[:40]!r}  {row.reason}"
+                )
+            return EX_OK
+        one = held_message(session, args.id)
+        if one is None:
+            print(f"mailbot: no held message {args.id}", file=sys.stderr)
+            return EX_USAGE
+        if args.action == "show":
+            return _show_kept(session, one, args.raw, "held", text=True)
+    with _one_sender(app, "held release"):
+        with Session(app.engine) as session:
+            again = release_held(session, args.id, "mailbot held release")
+            if again is None:  # released by another in the meantime
+                print(f"mailbot: no held message {args.id}", file=sys.stderr)
+                return EX_USAGE
+            session.commit()
+            key, message_id, source = again.content_sha256, again.message_id, again.source
+        outcome = app.intake.process(args.id)
+        log_outcome(outcome, f"released id={args.id}")
+        print(f"{args.id}: {outcome.describe()}")
+        if source.startswith("imap ") and not outcome.left_in_mailbox:
+            _release(app, {key: message_id}, app.settings.mailbox.held_folder)
+        log.info(app.tick().describe())  # a first response already overdue: told now
+        return _send(app)
 
 
 def _cases(app: App, args: argparse.Namespace) -> int:
@@ -791,7 +877,7 @@ def _check(app: App, args: argparse.Namespace) -> int:
         return EX_USAGE
     except DatabaseFailed as exc:
         lines, ok = [f"database FAILED: {exc.orig or exc}".splitlines()[0]], False
-    for line in lines + doubtful_settings(app):  # with or without a database yet
+    for line in lines + spam_verdicts(app) + doubtful_settings(app):  # a database or not
         print(line)
     return EX_OK if ok else EX_TEMPFAIL
 
@@ -833,6 +919,22 @@ def health(app: App) -> list[str]:
             f"{len(set_aside)} case(s) set aside by the tick after an error, their timers stopped "
             f"(mailbot show REF says why; after a fix: {RETRY_SET_ASIDE}): {', '.join(set_aside)}"
         )
+    return lines
+
+
+def spam_verdicts(app: App) -> list[str]:
+    """Which of the mail platform's verdicts hold a message ([spam]), and what cannot be read."""
+    rules = app.intake.reader.spam
+    honoured = rules.honoured()
+    lines = [f"spam: held on {'; '.join(honoured) or 'no verdict'} ([spam])"]
+    if rules.dmarc and not rules.dmarc_readable:
+        lines.append(
+            "WARNING spam.dmarc: no [staff_auth] trusted_authserv_ids and no "
+            "exchange_online_tenant_id: a forged sender's DMARC fail cannot be told from one "
+            "the sender wrote, so it holds nothing"
+        )
+    if not honoured:
+        lines.append("WARNING [spam]: no verdict can be honoured: spam is answered as complaints")
     return lines
 
 

@@ -130,6 +130,7 @@ class MailboxSettings(_Section):
     folder: str = "INBOX"
     processed_folder: str = "mailbot/processed"
     quarantine_folder: str = "mailbot/quarantine"
+    held_folder: str = "Held"  # what the mail platform called spam or forged, until released
     poll_seconds: Annotated[int, Field(ge=1)] = 60
     batch_size: int = 100
     idle: bool = True  # wait in IMAP IDLE when the server offers it; polling stays the fallback
@@ -326,6 +327,19 @@ class LimitSettings(_Section):
 
     auto_replies_per_address_per_day: int = 5
     max_message_bytes: Annotated[int, Field(ge=1024)] = 25 * 1024 * 1024
+    # more new cases than this from one sender in a day thread onto their latest case
+    new_cases_per_sender_per_day: Annotated[int, Field(ge=1)] = 5
+
+
+class SpamSettings(_Section):
+    """[spam]: which of the mail platform's verdicts hold a message instead of answering it."""
+
+    spamassassin: bool = True  # X-Spam-Flag: YES, X-Spam-Status: Yes
+    rspamd: bool = True  # X-Spam: Yes, X-Spamd-Result: default: True, X-Rspamd-Action
+    microsoft: bool = True  # X-MS-Exchange-Organization-SCL, X-Forefront-Antispam-Report
+    scl_threshold: Annotated[int, Field(ge=1, le=9)] = 5  # Microsoft's SCL that counts as spam
+    subject_tags: Strings = ["[SPAM]", "*****SPAM*****"]  # a filter's mark in the subject
+    dmarc: bool = True  # a DMARC fail (p=quarantine/reject) our servers wrote ([staff_auth])
 
 
 RoleName = Literal["agent", "team_leader", "manager"]  # procedure.vocabulary.Role's values
@@ -422,6 +436,7 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = NotificationSettings()
     alerts: AlertSettings = AlertSettings()
     limits: LimitSettings = LimitSettings()
+    spam: SpamSettings = SpamSettings()
     letters: LetterSettings = LetterSettings()
     oauth2: OAuth2Settings = OAuth2Settings()
     reports: ReportSettings = ReportSettings()

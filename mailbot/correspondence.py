@@ -561,7 +561,10 @@ def specimens(
             for stage in ("week", "day", "late")
         ],
         (f"{MessageKind.ESCALATION_NOTICE}_staff", to_staff(actor=member.email, reason=words)),
-        (MessageKind.STAFF_CONFIRMATION, to_staff(done=["resolved"])),
+        *[
+            (MessageKind.STAFF_CONFIRMATION, to_staff(about, done=["resolved"]))
+            for about in (case, None)  # a #release names no case
+        ],
         *[
             (MessageKind.STAFF_ERROR, to_staff(about, errors=[words], subject="Re", known=known()))
             for about in (case, None)  # a reply naming no case gets one too
@@ -590,6 +593,22 @@ def specimens(
             to_staff(letter="the ADR notice", address=case.customer_email, reason=words),
         ),
         (MessageKind.ADMIN_ALERT, {"title": "SMTP gave up", "text": words}),  # outbox.alert's
+        (
+            "held_list_staff",  # held.held_context's shape
+            {
+                "folder": settings.mailbox.held_folder,
+                "messages": [
+                    {
+                        "id": 12,
+                        "sender": case.customer_email,
+                        "subject": case.subject,
+                        "words": shortened(complained, 160),
+                        "reason": "SpamAssassin: score 5.4",
+                        "received": received,
+                    }
+                ],
+            },
+        ),
     ]
 
 

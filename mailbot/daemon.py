@@ -72,6 +72,7 @@ def run_cycle(app: App, stop: threading.Event, outages: Outages | None = None) -
     polled = poll(app, stop, outages)
     timers(app)
     digest(app)
+    app.held_list()
     return send(app, outages) and polled
 
 
@@ -262,6 +263,7 @@ def _poll_and_send(
 def _tick_and_send(app: App, outages: Outages) -> None:
     _guarded("tick", timers, app)
     _guarded("weekly digest", digest, app)
+    _guarded("held list", app.held_list)
     _guarded("send", send, app, outages)
     _guarded("status", _status, app, outages)
 

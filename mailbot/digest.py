@@ -13,7 +13,7 @@ from mailbot.mail.compose import Letter
 from mailbot.outbox import OutboxWriter
 from mailbot.procedure import rules
 from mailbot.procedure.calendar import BusinessCalendar
-from mailbot.store.connection import conflict
+from mailbot.store.connection import claimed_once
 from mailbot.store.db import Engine, Session
 from mailbot.store.models import MessageKind
 from mailbot.store.reports import claim_digest, digest_queued
@@ -53,14 +53,13 @@ def send_weekly_digest(
     with Session(engine) as session:
         if digest_queued(session, monday):
             return 0
-        try:
+
+        def claim_and_queue() -> int:
             claim_digest(session, monday, now)
-            queued = _queue(session, settings, calendar, policy, outbox, now, monday)
-            session.commit()
-        except Exception as error:
-            if not conflict(error):
-                raise
-            session.rollback()  # another daemon's claim, committed while this one was writing
+            return _queue(session, settings, calendar, policy, outbox, now, monday)
+
+        queued = claimed_once(session, claim_and_queue)
+        if not queued:
             return 0
     log.info("weekly digest for the week of %s queued to %d manager(s)", monday, queued)
     return queued

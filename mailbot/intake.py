@@ -6,7 +6,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
@@ -23,10 +23,10 @@ from mailbot.mail.parse import (
 )
 from mailbot.mail.read import Reader, Reading
 from mailbot.outcome import Outcome, our_fault
-from mailbot.procedure.commands import named_cases
+from mailbot.procedure.commands import named_cases, release_ids
 from mailbot.procedure.route import Arrival, Thread, route
 from mailbot.procedure.vocabulary import Disposition
-from mailbot.store import cases, db
+from mailbot.store import cases, db, held
 from mailbot.store import inbound as stored
 from mailbot.store.connection import conflict
 from mailbot.store.db import Engine, Session
@@ -207,8 +207,9 @@ class Intake:
         if inbound.disposition is not Disposition.RECEIVED:
             return _already(session, inbound)  # twice in one batch, or a race
         reading = self.read(session, inbound, raw)
-        case, thread = self.load(session, reading, raw)
-        arrival = Arrival(inbound.received_at, inbound.size)
+        case, thread = self.load(session, reading, raw, inbound.received_at)
+        held_for = inbound.reason if inbound.released_by else ""
+        arrival = Arrival(inbound.received_at, inbound.size, inbound.released_by, held_for)
         effects = route(reading, arrival, thread, self.clock(), self.casefile.policy)
         outcome = self.casefile.apply_message(session, inbound, case, effects)
         session.flush()
@@ -222,10 +223,14 @@ class Intake:
         _record_parsed(session, inbound, reading.parsed)
         return reading
 
-    def load(self, session: Session, reading: Reading, raw: bytes) -> tuple[Case | None, Thread]:
+    def load(
+        self, session: Session, reading: Reading, raw: bytes, received_at: datetime
+    ) -> tuple[Case | None, Thread]:
         """3. Load state: the case the message threads onto, locked for this transaction, and
         what the procedure knows of it. A [REF] in the subject, else In-Reply-To/References;
-        a bounce, a receipt or a report may name our letter only inside."""
+        a bounce, a receipt or a report may name our letter only inside. A person's message
+        naming none: the cases its sender opened on RECEIVED_AT's day (the latest locked
+        when they are at the limit), or a staff reply's held messages to release."""
         parsed, bounce = reading.parsed, reading.bounce
         refs = [ref.upper() for ref in self.ref_regex.findall(parsed.subject)]
         case = cases.case_of_thread(session, refs, [*parsed.references, *parsed.in_reply_to])
@@ -237,16 +242,30 @@ class Intake:
         elif case is None and reading.verdict.sender in (Sender.READ_RECEIPT, Sender.REPORT):
             case = db.case_by_message_ids(session, reported_ids(raw))
         case = cases.lock_case(session, cases.carried_on(session, case))
-        state = self.casefile.state(session, case) if case is not None else None
-        named = {}  # the cases a staff member's commands name (#merge), locked in ref order
-        sender = reading.parsed.sender
-        staff = sender is not None and self.casefile.policy.staff_member(sender.email)
-        if case is not None and staff and not reading.verdict.is_machine:
-            for other in cases.cases_by_ref(session, sorted(set(named_cases(reading.new_text)))):
-                locked = cases.lock_case(session, other)
-                if locked is not None and locked.id != case.id:
-                    named[locked.ref] = self.casefile.state(session, locked)
-        return case, Thread(state, letters_to, named)
+        sender = parsed.sender.email.lower() if parsed.sender else ""
+        staff = self.casefile.policy.staff_member(sender) is not None
+        if case is not None:
+            named = {}  # the cases a staff member's commands name (#merge), locked in ref order
+            if staff and not reading.verdict.is_machine:
+                refs = sorted(set(named_cases(reading.new_text)))
+                for other in cases.cases_by_ref(session, refs):
+                    locked = cases.lock_case(session, other)
+                    if locked is not None and locked.id != case.id:
+                        named[locked.ref] = self.casefile.state(session, locked)
+            return case, Thread(self.casefile.state(session, case), letters_to, named=named)
+        if reading.verdict.is_machine or "@" not in sender:
+            return None, Thread(None, letters_to)
+        if staff:
+            return None, Thread(held=held.held_among(session, release_ids(reading.new_text)))
+        zone = self.casefile.policy.calendar.zone
+        day = datetime.combine(received_at.astimezone(zone).date(), time(), zone)
+        opened = cases.opened_for(session, sender, day, day + timedelta(days=1))
+        if len(opened) < self.settings.limits.new_cases_per_sender_per_day:
+            return None, Thread(opened_today=len(opened))
+        latest = cases.lock_case(session, opened[0])
+        assert latest is not None
+        state = self.casefile.state(session, latest)
+        return latest, Thread(opened_today=len(opened), latest_today=state)
 
     def quarantine(self, inbound_id: int, reason: str) -> Outcome:
         with Session(self.engine) as session:

@@ -33,6 +33,7 @@ class Outcome:
     # why it is left in the mailbox, and the checkpoint waits for it: another daemon holds
     # it, or a fault of ours (OUR_FAULTS); it is processed at a later cycle
     left_in_mailbox: str = ""
+    released: list[int] = field(default_factory=list)  # held messages a staff reply released
 
     def describe(self) -> str:
         parts = [f"message_id={self.message_id}"]

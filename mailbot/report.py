@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from mailbot.mail.spam import verdict_of
 from mailbot.procedure import rules
 from mailbot.procedure.calendar import BusinessCalendar
 from mailbot.procedure.transitions import (
@@ -25,6 +26,7 @@ from mailbot.procedure.transitions import (
 )
 from mailbot.store.cases import state_of
 from mailbot.store.db import Session
+from mailbot.store.held import held_received_between
 from mailbot.store.models import Case, Event, MessageKind
 from mailbot.store.reports import cases_received_between, events_of_cases, open_cases
 
@@ -333,9 +335,23 @@ def build_report(
         "by_week": by_week,
         "adr_wait_weeks": adr_wait_weeks,
         "ofcom_adr_wait_weeks": rules.ofcom_adr_wait_weeks(horizon.astimezone(zone).date()),
+        "held_messages": held_figures(held_received_between(session, start, end)),
     }
     attention = needing_attention(session, now, policy, calendar)
     return Report(period, figures, each, attention)
+
+
+def held_figures(rows: Iterable[tuple[str, str, int]]) -> dict[str, Any]:
+    """Messages held as spam or forged (none is a complaint until released): how many, how
+    many staff released, and how many by the verdict that held them (mail.spam.VERDICTS)."""
+    by_reason: dict[str, int] = {}
+    total = released = 0
+    for reason, released_by, count in rows:
+        total += count
+        released += count if released_by else 0
+        verdict = verdict_of(reason)
+        by_reason[verdict] = by_reason.get(verdict, 0) + count
+    return {"total": total, "released": released, "by_reason": dict(sorted(by_reason.items()))}
 
 
 # -- the formats -----------------------------------------------------------------------------

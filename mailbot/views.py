@@ -205,3 +205,14 @@ def case_line(case: Case) -> str:
         f"{case.ref}  {case.status:<15} {case.level:<11} {_iso(case.received_at)}  "
         f"{case.customer_email}  {case.subject[:60]}"
     )
+
+
+def held_json(row: Inbound) -> dict[str, Any]:
+    """A held message, as `mailbot held list --json` prints it."""
+    return {
+        "id": row.id,
+        "from": row.from_address,
+        "subject": row.subject,
+        "received_at": _iso(row.received_at),
+        "reason": row.reason,
+    }

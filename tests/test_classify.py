@@ -161,3 +161,50 @@ def test_a_copy_of_our_own_message_is_own_mail() -> None:
     verdict = classify(parse_message(raw, "0" * 64), frozenset({"complaints@provider.example"}))
     assert verdict.sender is Sender.OWN_MAIL
     assert "Message-ID" in verdict.reason
+
+
+# The corpus has no feedback-loop report outside multipart/report, no list manager's notice
+# with fml's headers and no post_master bounce: these follow the shapes their senders document.
+JMRP = (
+    b"From: staff@hotmail.com\r\n"
+    b"To: abuse@shop.example\r\n"
+    b"Subject: complaint about message from 192.0.2.25\r\n"
+    b"Message-ID: <jmrp1@hotmail.com>\r\n"
+    b"X-HmXmrOriginalRecipient: <grace@hotmail.com>\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/mixed; boundary="jmrp"\r\n\r\n'
+    b"--jmrp\r\nContent-Type: text/plain\r\n\r\n"
+    b"This is an email abuse report for an email message received from IP 192.0.2.25.\r\n"
+    b"--jmrp\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment\r\n\r\n"
+    b"From: Complaints <complaints@shop.example>\r\nTo: grace@hotmail.com\r\n"
+    b"Subject: [CMP-2026-000001] Your complaint\r\n"
+    b"Message-ID: <mailbot.abc@shop.example>\r\n\r\nWe have received your complaint.\r\n"
+    b"--jmrp--\r\n"
+)
+
+
+def test_microsofts_jmrp_feedback_report_is_a_report_never_answered() -> None:
+    verdict = classify_raw(JMRP)
+    assert verdict.sender is Sender.REPORT
+    assert "complaint about message from 192.0.2.25" in verdict.reason
+
+
+def test_a_customer_writing_complaint_about_message_from_in_plain_text_is_a_person() -> None:
+    raw = with_headers(subject="complaint about message from 192.0.2.25")
+    assert classify_raw(raw).sender is Sender.PERSON
+
+
+@pytest.mark.parametrize("header", ["X-ML-Name: users-jp", "X-MLServer: fml [fml 4.0.3]"])
+def test_a_list_managers_notice_is_list_mail(header: str) -> None:
+    raw = with_headers(header, "X-ML-Count: 1024", subject="Loop Alert: users-jp")
+    assert classify_raw(raw).sender is Sender.MAILING_LIST
+
+
+@pytest.mark.parametrize("local", ["post_master", "Post-Master", "mail-daemon"])
+def test_bounces_from_post_master_style_senders_are_bounces(local: str) -> None:
+    raw = (
+        f"From: {local}@mx.example.org\r\nTo: complaints@shop.example\r\n"
+        "Subject: Your message\r\n\r\nYour message to grace@example.org was not delivered.\r\n"
+        "> From: complaints@shop.example\r\n> Subject: [CMP-2026-000001] Your complaint\r\n"
+    ).encode()
+    assert classify_raw(raw).sender is Sender.BOUNCE

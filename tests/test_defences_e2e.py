@@ -85,7 +85,9 @@ def test_a_naive_autoresponder_answering_everything_stops_after_one_round(
 def test_automated_replies_to_one_address_are_capped_and_admins_told_once(
     mailbot: Mailbot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with_alerts(mailbot, "[limits]\nauto_replies_per_address_per_day = 3\n")
+    # (over the flood limit the rest would thread onto a case: this is about the cap alone)
+    limits = "auto_replies_per_address_per_day = 3\nnew_cases_per_sender_per_day = 10\n"
+    with_alerts(mailbot, f"[limits]\n{limits}")
     for n in range(6):
         raw, _ = complaint(subject=f"Complaint number {n}", sender="Flood <flood@example.net>")
         assert ingest(mailbot, tmp_path, raw, NOW + timedelta(minutes=n)) == 0

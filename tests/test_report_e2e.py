@@ -166,6 +166,7 @@ NOVEMBER = {
     "merged": 0,
     "adr_wait_weeks": 8,
     "ofcom_adr_wait_weeks": 6,
+    "held_messages": {"total": 0, "released": 0, "by_reason": {}},  # none was spam
 }
 WEEKS = [  # (Monday, received, first response on time)
     ("2026-10-26", 0, 0),

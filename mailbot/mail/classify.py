@@ -37,7 +37,17 @@ class Classification:
 LOOP_HEADER = "X-Mailbot-Loop"
 
 _DAEMON_LOCAL_PARTS = frozenset(
-    {"mailer-daemon", "mailer_daemon", "mailerdaemon", "postmaster", "mdaemon"}
+    {
+        "mailer-daemon",
+        "mailer_daemon",
+        "mailerdaemon",
+        "mail-daemon",
+        "maildaemon",
+        "postmaster",
+        "post_master",
+        "post-master",
+        "mdaemon",
+    }
 )
 _DAEMON_NAME = re.compile(r"mail\W*delivery\W*(subsystem|system|service)", re.IGNORECASE)
 _BOUNCE_SUBJECT = re.compile(
@@ -230,6 +240,8 @@ _LIST_HEADERS = (
     "Mailing-List",
     "X-Mailman-Version",
     "X-Listprocessor-Version",
+    "X-ML-Name",  # fml and other list managers' notices (loop alerts, command results)
+    "X-MLServer",
 )
 
 
@@ -257,9 +269,19 @@ def _mailing_list(message: ParsedMessage, own_addresses: frozenset[str]) -> Clas
 _REPORT_SUBJECT = re.compile(r"^\s*report domain:.{1,300}submitter:", re.IGNORECASE)
 
 
+# Feedback loops that are not multipart/report: Microsoft's JMRP sends the message complained
+# of as a message/rfc822 part under this subject; AOL's older loop wrote the second
+_FEEDBACK_SUBJECT = re.compile(
+    r"^\s*(complaint about message from \S+|email feedback report for ip \S+)", re.IGNORECASE
+)
+
+
 def _machine_report(message: ParsedMessage, own_addresses: frozenset[str]) -> Classification | None:
     if _REPORT_SUBJECT.match(message.subject):
         return Classification(Sender.REPORT, "subject of a DMARC aggregate report")
+    feedback = _FEEDBACK_SUBJECT.match(message.subject)
+    if feedback and message.content_type.startswith("multipart/"):
+        return Classification(Sender.REPORT, f"feedback loop: subject {feedback.group(1)!r}")
     return None
 
 

@@ -84,6 +84,12 @@ COMMANDS: dict[str, Spec] = {
         LEADERS,
         "mail from ADDRESS counts as the customer's from now on",
     ),
+    "release": Spec(
+        "#release ID",
+        True,
+        LEADERS,
+        "in a reply to the held-list letter: process held message ID as on its arrival",
+    ),
     "new": Spec(
         "#new customer@example.com Name",
         True,
@@ -204,7 +210,7 @@ def read_commands(new_text: str, role: Role) -> StaffReply:
             )
         else:
             commands.append(Command(name, argument))
-    names = [c.name for c in commands]
+    names = [c.name for c in commands if c.name != "release"]  # one line per message released
     if len(set(names)) != len(names):
         errors.append("each command may be given once per reply.")
     return StaffReply(tuple(commands), "\n".join(kept).strip("\n"), tuple(errors))
@@ -219,6 +225,18 @@ def _refusal(argument: str) -> str | None:
     return found.group(1).strip() if found else None
 
 
+def release_ids(new_text: str) -> list[int]:
+    """The numbers "#release ID" lines name (read_commands checks the rest), for the store to
+    say which are held messages."""
+    ids = []
+    for line in new_text.splitlines():
+        found = _LINE.match(line)
+        word = found.group(2).split()[0].lstrip("#") if found and found.group(2) else ""
+        if found and found.group(1).lower() == "release" and word.isdigit():
+            ids.append(int(word))
+    return ids
+
+
 def known() -> str:
     """The commands by name, each in quotes (see _LINE)."""
     return ", ".join(f'"#{name}"' for name in COMMANDS)
@@ -229,6 +247,8 @@ def _check_argument(name: str, argument: str) -> str | None:
         word = argument.split()[0].lower()
         if word not in ("weekly", "none") and not (word.isdigit() and 1 <= int(word) <= 20):
             return f"#updates takes 1 to 20 (working days), weekly or none, not {word!r}."
+    if name == "release" and argument and not argument.split()[0].lstrip("#").isdigit():
+        return f"#release needs the held message's number, not {argument.split()[0]!r}."
     if name == "deadlock" and _refusal(argument) == "":
         return '#deadlock refuse needs a reason: "#deadlock refuse REASON"'
     if name == "adr" and argument:

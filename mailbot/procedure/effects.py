@@ -64,6 +64,22 @@ class Quarantine:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """Keep the message in hand on no case, unanswered, for staff to release: the mail
+    platform called it spam or forged (REASON, in its words)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Release:
+    """Release the held message INBOUND_ID (BY: who): it is processed as on its arrival."""
+
+    inbound_id: int
+    by: str
+
+
+@dataclass(frozen=True)
 class TooLarge:
     """Tell SENDER politely that their message was too large to read (it is kept)."""
 
@@ -170,6 +186,8 @@ Effect = (
     | Attach
     | Ignore
     | Quarantine
+    | Hold
+    | Release
     | TooLarge
     | Change
     | Record

@@ -32,6 +32,7 @@ class Policy:
     deadlock_phrases: tuple[str, ...] = ()
     confirm_staff_commands: bool = True
     max_message_bytes: int = 25 * 1024 * 1024
+    new_cases_per_sender_per_day: int = 5  # more from one sender thread onto their latest
 
     @property
     def staff_addresses(self) -> frozenset[str]:

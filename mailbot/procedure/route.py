@@ -1,7 +1,8 @@
 """The route: what one message means, from what was read, its case and who sent it -> effects.
 
-One pure function decides every message: a robot's, staff's, the customer's, a stranger's
-about a case, or a new complaint. Each branch returns effects; the applier writes them.
+One pure function decides every message: a robot's, staff's, one the mail platform called
+spam or forged (held), the customer's, a stranger's about a case, or a new complaint. Each
+branch returns effects; the applier writes them.
 """
 
 from __future__ import annotations
@@ -17,17 +18,19 @@ from mailbot.mail.parse import Address, ParsedMessage
 from mailbot.mail.read import Reading
 from mailbot.procedure import transitions as t
 from mailbot.procedure.case import CaseState
-from mailbot.procedure.commands import known, read_commands
+from mailbot.procedure.commands import StaffReply, known, read_commands
 from mailbot.procedure.deadlock import deadlock_request
 from mailbot.procedure.details import Detail, find_details, missing_details
 from mailbot.procedure.effects import (
     Attach,
     Change,
     Effect,
+    Hold,
     Ignore,
     Open,
     Quarantine,
     Record,
+    Release,
     Suppress,
     TooLarge,
     ToStaff,
@@ -52,6 +55,8 @@ class Arrival:
 
     received_at: datetime
     size: int
+    released_by: str = ""  # held, then released by this member of staff: never held again
+    held_for: str = ""  # why it was held
 
 
 @dataclass(frozen=True)
@@ -63,12 +68,30 @@ class Thread:
     letters_to: frozenset[str] = frozenset()
     # the cases a staff member's commands name (#merge's), by reference, as found
     named: Mapping[str, CaseState] = field(default_factory=dict)
+    # naming no case: the cases its sender opened on its day, and the latest of them
+    opened_today: int = 0
+    latest_today: CaseState | None = None
+    # a staff reply's #release: the numbers it names that are held messages
+    held: frozenset[int] = frozenset()
 
 
 def route(
     reading: Reading, arrival: Arrival, thread: Thread, now: datetime, policy: Policy
 ) -> list[Effect]:
     """What the message in hand means, as effects; the first is always where it goes."""
+    effects = _route(reading, arrival, thread, now, policy)
+    first = effects[0]
+    if arrival.released_by and isinstance(first, Open | Attach):
+        effects.append(Record(arrival.released_by, "released", f"held: {arrival.held_for}"))
+        # held past its first response's due time: the team leaders are told now
+        if isinstance(first, Open) and first.state.first_response_due <= now:
+            effects += t.first_response_overdue(first.state, now)
+    return effects
+
+
+def _route(
+    reading: Reading, arrival: Arrival, thread: Thread, now: datetime, policy: Policy
+) -> list[Effect]:
     parsed, case = reading.parsed, thread.case
     if arrival.size > policy.max_message_bytes:
         return too_large(reading, arrival.size, policy.max_message_bytes)
@@ -80,11 +103,44 @@ def route(
     member = policy.staff_member(sender.email)
     if member is not None:
         return staff_wrote(reading, arrival, thread, member, now, policy)
-    if case is not None and sender.email.lower() in case.addresses:
+    customer = case is not None and sender.email.lower() in case.addresses
+    held = "" if arrival.released_by else held_for(reading, customer)
+    if held:
+        return [Hold(held)]
+    if case is not None and customer:
         return silence(case, customer_wrote(reading, arrival, case, now, policy))
     if case is not None:  # a [REF] or a thread header proves nothing: anyone can copy one
         return silence(case, stranger_wrote(reading, sender, policy))
+    latest = thread.latest_today
+    if latest is not None and thread.opened_today >= policy.new_cases_per_sender_per_day:
+        return flooded(reading, arrival, latest, thread.opened_today, now, policy)
     return new_complaint(reading, arrival, sender, now, policy)
+
+
+def held_for(reading: Reading, customer: bool) -> str:
+    """Why the message is held, unanswered, for staff (mail.spam), or "": a forged sender
+    always; the platform's spam verdict unless the case's own customer wrote, whose answer a
+    filter's false alarm must not swallow."""
+    spam = reading.spam
+    return spam.forged or ("" if customer else spam.filtered)
+
+
+def flooded(
+    reading: Reading,
+    arrival: Arrival,
+    latest: CaseState,
+    opened: int,
+    now: datetime,
+    policy: Policy,
+) -> list[Effect]:
+    """A sender over [limits] new_cases_per_sender_per_day: on their latest case, recorded."""
+    limit = policy.new_cases_per_sender_per_day
+    why = (
+        f"{opened} cases opened today by this sender, the limit is {limit}"
+        f" (limits.new_cases_per_sender_per_day): threaded onto {latest.ref}"
+    )
+    effects = silence(latest, customer_wrote(reading, arrival, latest, now, policy))
+    return [*effects, Record(t.RULE, "flood", why)]
 
 
 def silence(case: CaseState, effects: list[Effect]) -> list[Effect]:
@@ -250,6 +306,8 @@ def staff_wrote(
     reply = read_commands(reading.new_text, Role(member.role))
     errors = list(reply.errors) + t.staff_refusals(case, reply, now, policy, thread.named)
     names = {c.name for c in reply.commands}
+    if case is None and names == {"release"}:  # an answer to the held-list letter
+        return release_held(parsed, member, reply, thread.held)
     kind = MessageKind.STAFF_NOTE if "note" in names else MessageKind.STAFF_REPLY
     if errors:
         refused = "refused: " + "; ".join(errors)
@@ -271,6 +329,38 @@ def staff_wrote(
     recipients = frozenset(a.email.lower() for a in (*parsed.to, *parsed.cc))
     effects, done = t.staff_replied(case, member, reply, recipients, now, policy, thread.named)
     return effects + _confirm(member, parsed, case, done, policy)
+
+
+def release_held(
+    parsed: ParsedMessage, member: StaffMember, reply: StaffReply, held: frozenset[int]
+) -> list[Effect]:
+    """#release ID lines: each held message named is released; any error, none is."""
+    errors = list(reply.errors)
+    released: list[int] = []
+    for command in reply.commands:
+        number = command.argument.split()[0].lstrip("#")
+        if number.isdigit() and int(number) in held:
+            released.append(int(number))
+        else:
+            errors.append(
+                f"#release {command.argument}: no held message {number} (released already, "
+                "or never held: mailbot held list shows them)"
+            )
+    kind = MessageKind.STAFF_REPLY
+    if errors:
+        refused = "refused: " + "; ".join(errors)
+        return [Ignore(kind, f"staff message {refused}"), _error(None, member, parsed, errors)]
+    numbers = ", ".join(str(n) for n in released)
+    effects: list[Effect] = [Ignore(kind, f"staff message: released held {numbers}")]
+    effects += [Release(number, member.email) for number in released]
+    done = [f"released held message {n}: it is processed as on its arrival" for n in released]
+    title = f"Done: {parsed.subject or 'released'}"
+    context = {"done": done}
+    confirmation = ToStaff(
+        member, MessageKind.STAFF_CONFIRMATION, "staff_confirmation", title, parsed.message_id,
+        context,
+    )  # fmt: skip
+    return [*effects, confirmation]
 
 
 def _confirm(

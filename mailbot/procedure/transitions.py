@@ -385,22 +385,28 @@ def refuse_deadlock(state: CaseState, actor: str, reason: str, now: datetime) ->
 # -- the rules' tick -----------------------------------------------------------------------
 
 
+def first_response_overdue(state: CaseState, now: datetime) -> list[Effect]:
+    """R2: the team leaders told that nobody has answered the customer in time."""
+    return [
+        Change({"first_response_overdue_sent_at": now}),
+        ToRole("team_leader", MessageKind.FIRST_RESPONSE_OVERDUE),
+        Record(
+            RULE,
+            "first response overdue",
+            f"due {state.first_response_due.isoformat()}, no staff reply",
+        ),
+    ]
+
+
 def run_due(state: CaseState, now: datetime, policy: Policy) -> tuple[list[Effect], list[Due]]:
     """Whatever the rules say is due on the case now, and what that was."""
     calendar, limits = policy.calendar, policy.limits
     effects: list[Effect] = []
     done: list[Due] = []
     for what in rules.plan(state, now, calendar, limits).due:
+        step: list[Effect]
         if what is Due.FIRST_RESPONSE_OVERDUE:
-            step: list[Effect] = [
-                Change({"first_response_overdue_sent_at": now}),
-                ToRole("team_leader", MessageKind.FIRST_RESPONSE_OVERDUE),
-                Record(
-                    RULE,
-                    "first response overdue",
-                    f"due {state.first_response_due.isoformat()}, no staff reply",
-                ),
-            ]
+            step = first_response_overdue(state, now)
         elif what is Due.ESCALATION:
             days = limits.auto_escalate_working_days
             step = escalate(state, RULE, f"unresolved after {days} working days (R4)", now, policy)
@@ -609,9 +615,11 @@ def staff_refusals(
     now_is = f"{ref} is {STATUS_WORDS[status]}"
     if "new" in names:
         errors.append(f"#new is for a message with no case; this one is on {ref}")
+    if "release" in names:
+        errors.append(f"#release answers the held-list letter; this message is on {ref}")
     if state.silenced:
         allowed = {"note", "reopen"} if status == CaseStatus.NOT_A_COMPLAINT else {"note"}
-        for name in sorted(set(names) - allowed - {"new"}):
+        for name in sorted(set(names) - allowed - {"new", "release"}):
             where = f": write on {state.merged_into}" if state.merged_into else ""
             undo = ' ("#reopen REASON" first)' if "reopen" in allowed else ""
             errors.append(f"#{name} does not apply: {now_is}{where}{undo}")

@@ -76,6 +76,7 @@ class MessageKind(StrEnum):
     TOO_LARGE = "too_large"  # out: to a sender whose message is over limits.max_message_bytes
     ADMIN_ALERT = "admin_alert"  # out: to [alerts] to
     WEEKLY_DIGEST = "weekly_digest"  # out: to the managers, last week's figures ([reports])
+    HELD_LIST = "held_list"  # out: to the team leaders, the messages held since the last one
 
 
 class Disposition(StrEnum):
@@ -85,3 +86,4 @@ class Disposition(StrEnum):
     CASE = "case"  # on a case
     IGNORED = "ignored"  # recorded, on no case (a robot that names no case)
     QUARANTINED = "quarantined"
+    HELD = "held"  # on no case: the mail platform called it spam or forged; staff may release it

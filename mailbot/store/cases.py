@@ -54,6 +54,24 @@ def open_case(
     return case
 
 
+def opened_for(session: Session, address: str, start: datetime, end: datetime) -> list[Case]:
+    """The cases whose customer ADDRESS is, received from START up to END: the latest first."""
+    address = address.lower()
+    listed = (literal(",") + col(Case.customer_addresses) + literal(",")).contains(
+        f",{address},", autoescape=True
+    )
+    query = (
+        select(Case)
+        .where(
+            col(Case.received_at) >= start,
+            col(Case.received_at) < end,
+            or_(col(Case.customer_email) == address, listed),
+        )
+        .order_by(col(Case.received_at).desc(), col(Case.id).desc())
+    )
+    return list(session.exec(query))
+
+
 def lock_case(session: Session, case: Case | None) -> Case | None:
     """CASE locked for this transaction (PostgreSQL), as the timers lock the cases they work:
     a staff refusal and the automatic deadlock letter never both act on one state."""

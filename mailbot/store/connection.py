@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlmodel import Session
 
 # anything the database, or mailbot's way of reaching it, raised
 DatabaseError = SQLAlchemyError
@@ -24,3 +27,17 @@ def conflict(error: Exception) -> bool:
 def database_fault(error: Exception) -> bool:
     """The database failed (unreachable, locked, refusing): not the message's fault."""
     return isinstance(error, DBAPIError) and not isinstance(error, IntegrityError)
+
+
+def claimed_once(session: Session, work: Callable[[], int]) -> int:
+    """WORK's count, committed in SESSION, where WORK claims a row first (a weekly digest, a
+    held list): 0 if another writer's claim of it was committed first (a conflict)."""
+    try:
+        done = work()
+        session.commit()
+        return done
+    except Exception as error:
+        if not conflict(error):
+            raise
+        session.rollback()  # another daemon's claim, committed while this one was writing
+        return 0

@@ -154,6 +154,8 @@ class Inbound(SQLModel, table=True):
     references: str = ""
     text: str = ""
     parser: str = ""
+    released_by: str = ""  # held, then released by this member of staff
+    listed_at: datetime | None = _when(nullable=True)  # held, and in the team leaders' list
 
 
 class InboundRaw(SQLModel, table=True):
@@ -248,6 +250,16 @@ class Suppression(SQLModel, table=True):
     case_id: int | None = Field(default=None, foreign_key="case.id")
     lifted_at: datetime | None = _when(nullable=True)
     lifted_by: str = ""
+
+
+class HeldList(SQLModel, table=True):
+    """A list of held messages to the team leaders, at a working day's opening or update
+    cut-off: the row is the claim, so each goes at most once whatever daemons share the
+    database."""
+
+    due_at: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    queued_at: datetime = _when()
+    messages: int = 0  # how many it listed (0: none was held, nothing went)
 
 
 class WeeklyDigest(SQLModel, table=True):

@@ -59,7 +59,7 @@ class Mailbox:
             delimiter = _delimiter(client)
             self.folders = {
                 name: name.replace("/", delimiter)
-                for name in (s.processed_folder, s.quarantine_folder)
+                for name in (s.processed_folder, s.quarantine_folder, s.held_folder)
             }
             for folder in self.folders.values():
                 if not client.folder_exists(folder):
