@@ -328,7 +328,7 @@ class LimitSettings(_Section):
     max_message_bytes: Annotated[int, Field(ge=1024)] = 25 * 1024 * 1024
 
 
-RoleName = Literal["agent", "team_leader", "manager"]  # procedure.vocabulary.Role's values
+RoleName = Literal["agent", "team_leader", "manager", "dpo"]  # procedure.vocabulary.Role's values
 
 
 class StaffSettings(_Section):
