@@ -131,6 +131,8 @@ def sentences(text: str) -> list[str]:
 
 def support_sentences(text: str) -> tuple[str, ...]:
     """The sentences of TEXT (a customer's own words) that suggest a need, each once."""
+    if _NEED.search(text) is None:  # most mail: one pass, no sentence split
+        return ()
     found: list[str] = []
     for sentence in sentences(text):
         for match in _NEED.finditer(sentence):
