@@ -218,7 +218,13 @@ class Casefile:
                 applied.queued.append(MessageKind.STAFF_REPLY)
         elif isinstance(effect, Notify):
             out.staff_notification(
-                session, case, effect.headline, effect.text, effect.missing, effect.attachments
+                session,
+                case,
+                effect.headline,
+                effect.text,
+                effect.missing,
+                effect.attachments,
+                effect.support,
             )
             applied.queued.append(MessageKind.STAFF_NOTIFICATION)
         elif isinstance(effect, NotifyThirdParty):
@@ -286,5 +292,7 @@ def write_fields(case: Case, changes: Mapping[str, Any]) -> None:
         elif name == "addresses":
             for address in value:
                 case.add_address(address)
+        elif name == "needs":
+            case.needs = cases.needs_column(value)
         else:
             setattr(case, name, value)

@@ -342,7 +342,7 @@ class SpamSettings(_Section):
     dmarc: bool = True  # a DMARC fail (p=quarantine/reject) our servers wrote ([staff_auth])
 
 
-RoleName = Literal["agent", "team_leader", "manager"]  # procedure.vocabulary.Role's values
+RoleName = Literal["agent", "team_leader", "manager", "dpo"]  # procedure.vocabulary.Role's values
 
 
 class StaffSettings(_Section):

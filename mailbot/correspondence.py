@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from mailbot.config import Settings, StaffSettings
@@ -16,6 +16,8 @@ from mailbot.outbox import OutboxWriter, Queued
 from mailbot.procedure import transitions as t
 from mailbot.procedure.commands import COMMANDS, known
 from mailbot.procedure.details import Detail
+from mailbot.procedure.needs import COPY_FORMATS, LARGE_PRINT, PLAIN_TEXT, Need, letter_format
+from mailbot.procedure.personal_data import DATA_PROTECTION
 from mailbot.procedure.vocabulary import StaffMember
 from mailbot.store import cases
 from mailbot.store.db import Session
@@ -42,6 +44,14 @@ ROLE_TITLES = {
     "agent": "Complaints Adviser",
     "team_leader": "Team Leader",
     "manager": "Complaints Manager",
+    "dpo": "Data Protection Officer",
+}
+# how the handlers are asked to make a copy of a letter in the customer's format
+FORMAT_WORDS = {
+    "braille": "in Braille",
+    "audio": "as audio",
+    "easy-read": "in Easy Read",
+    "other": "in the format recorded on the case",
 }
 # the letters that say what the complaint was in the customer's own words
 QUOTE_THE_COMPLAINT = frozenset({MessageKind.DEADLOCK_LETTER})
@@ -156,7 +166,32 @@ class Correspondence:
         queued = self.outbox.queue(session, case, kind, letter, business_time_only)
         if queued.status != OutboundStatus.HELD:  # R3: the customer hears from us when it goes
             case.last_customer_contact_at = queued.next_attempt_at
+        needs = cases.needs_of(case)
+        if letter_format(needs) in COPY_FORMATS:  # by email too, and a copy made by hand
+            self.format_copy(session, case, kind, letter, letter_format(needs))
         return queued
+
+    def format_copy(
+        self, session: Session, case: Case, kind: MessageKind, letter: Letter, need: str
+    ) -> None:
+        """Ask the case's handlers, with LETTER attached, to make and send a copy of it in
+        the customer's format NEED (one note per letter, so that none is forgotten)."""
+        note = [n.note for n in cases.needs_of(case) if n.need == need][-1:]
+        for member in self.handlers(case):
+            self.to_staff(
+                session,
+                case,
+                member,
+                MessageKind.FORMAT_COPY_NEEDED,
+                "format_copy_needed_staff",
+                "",
+                None,
+                attached=(f"{case.ref}-{kind}.txt", letter.text),
+                need=need,
+                format_words=FORMAT_WORDS[need],
+                note=note[0] if note else "",
+                letter_kind=str(kind).replace("_", " "),
+            )
 
     def customer_letter(
         self,
@@ -176,9 +211,12 @@ class Correspondence:
         if writer is not None and case.level == Level.MANAGER and writer.role != "manager":
             writer = None  # escalated: the managers handle it now, and one of them signs
         signer = signatory or writer or self.lead(case)
+        need = letter_format(cases.needs_of(case))
         text, html = self.templates.letter(
             str(kind),
-            self._context(case, said=said, signatory=signer, **context),
+            self._context(
+                case, said=said, signatory=signer, large_print=need == LARGE_PRINT, **context
+            ),
         )
         in_reply_to, references = thread_of(session, case)
         return Letter(
@@ -186,7 +224,7 @@ class Correspondence:
             to_name=case.customer_name,
             subject=case_subject(case),
             text=text,
-            html=html,
+            html=None if need == PLAIN_TEXT else html,  # a plain-text need: no HTML part
             in_reply_to=in_reply_to,
             references=references,
             auto_submitted=auto_submitted,
@@ -249,9 +287,22 @@ class Correspondence:
     # -- to staff -------------------------------------------------------------------------
 
     def handlers(self, case: Case) -> Sequence[StaffMember]:
-        """Who handles CASE: the team leaders, or the managers once escalated (R4)."""
+        """Who handles CASE: the team leaders, or the managers once escalated (R4); and the
+        data protection officers when it is about personal data."""
         role = "manager" if case.level == Level.MANAGER else "team_leader"
-        return self.settings.staff_with_role(role) or self.settings.staff_with_role("manager")
+        found: list[StaffMember] = list(
+            self.settings.staff_with_role(role) or self.settings.staff_with_role("manager")
+        )
+        if DATA_PROTECTION in case.flag_set():
+            found = [*found, *(m for m in self.role("dpo") if m not in found)]
+        return found
+
+    def role(self, role: str) -> Sequence[StaffMember]:
+        """The staff with ROLE; for the DPO's letters, the managers when no DPO is listed."""
+        found = self.settings.staff_with_role(role)
+        if not found and role == "dpo":
+            return self.settings.staff_with_role("manager")
+        return found
 
     def to_role(
         self,
@@ -264,7 +315,7 @@ class Correspondence:
     ) -> None:
         """Letter KIND (templates/KIND_staff.txt.j2) to all staff with ROLE (and, if
         ALSO_HANDLERS, the case's handlers), each once."""
-        members: list[StaffMember] = list(self.settings.staff_with_role(role))
+        members: list[StaffMember] = list(self.role(role))
         if also_handlers:
             members += [h for h in self.handlers(case) if h.email not in {m.email for m in members}]
         for member in members:
@@ -278,8 +329,10 @@ class Correspondence:
         text: str,
         missing: Sequence[Detail] = (),
         attachments: Sequence[str] = (),
+        support: Sequence[str] = (),
     ) -> None:
-        """Tell the case's handlers what the customer wrote; a plain Reply comes back to us."""
+        """Tell the case's handlers what the customer wrote (first, SUPPORT: the sentences
+        that suggest a need); a plain Reply comes back to us."""
         body = self.templates.render(
             "staff_notification",
             self._context(
@@ -289,6 +342,7 @@ class Correspondence:
                 missing=list(missing),
                 attachments=list(attachments),
                 commands=COMMANDS.values(),
+                support=list(support),
             ),
         )
         self._to_handlers(session, case, body)
@@ -359,10 +413,12 @@ class Correspondence:
         template: str,
         title: str,
         in_reply_to: str | None,
+        attached: tuple[str, str] | None = None,
         **context: Any,
     ) -> None:
         """A short letter to one member of staff (a confirmation, an error, an alert): about
-        a case, under its one subject and in its thread; else TITLE, answering IN_REPLY_TO."""
+        a case, under its one subject and in its thread; else TITLE, answering IN_REPLY_TO;
+        ATTACHED: a text file it carries (file name, text)."""
         body = self.templates.render(template, {**self._context(case), "member": member, **context})
         references = [in_reply_to] if in_reply_to else []
         if case is not None:
@@ -378,6 +434,7 @@ class Correspondence:
             references=references,
             reply_to=self.settings.smtp.from_address,
             from_name=self.team,
+            attached=attached,
         )
         self.outbox.queue(session, case, kind, letter)
 
@@ -412,6 +469,9 @@ def letter_context(
         "said": None,
         "signatory": None,
         "role_titles": ROLE_TITLES,
+        "needs": cases.needs_of(case) if case is not None else (),  # atop staff letters
+        "support": (),  # the customer's sentences that suggest a need (a staff copy's)
+        "large_print": False,  # the HTML laid out for large print (a customer's need)
     }
     if case is not None:
         context |= {
@@ -438,6 +498,7 @@ PERSON_LETTERS = frozenset(
         MessageKind.DEADLOCK_LETTER,
         MessageKind.DEADLOCK_REFUSAL,
         MessageKind.MERGE_NOTICE,
+        MessageKind.SUBJECT_ACCESS_EXTENDED,
         MessageKind.TOO_LARGE,
     }
 )
@@ -529,7 +590,17 @@ def specimens(
             ),
         ),
         (MessageKind.DEADLOCK_REFUSAL, to_customer(reason=words)),
+        (MessageKind.DEADLOCK_REFUSAL, to_customer(reason=words, large_print=True)),  # its styles
         (MessageKind.MERGE_NOTICE, to_customer(merged_ref=ref_of(case, 43))),
+        (
+            MessageKind.SUBJECT_ACCESS_EXTENDED,
+            to_customer(
+                due=date(2027, 2, 20),
+                reason="your request covers six years of calls and letters, kept in three systems",
+                months=2,
+                requested=received,
+            ),
+        ),
         (
             MessageKind.TOO_LARGE,
             of(None, name="Pat", subject=case.subject, size_mb="30.1", limit_mb="25"),
@@ -543,9 +614,27 @@ def specimens(
                 missing=list(Detail),
                 attachments=["bill.pdf"],
                 commands=COMMANDS.values(),
+                support=["I am registered blind and cannot read your letters."],
+                needs=[Need(LARGE_PRINT, "18pt at least", member.email, received)],
             ),
         ),
         (f"{MessageKind.FIRST_RESPONSE_OVERDUE}_staff", to_staff()),
+        *[
+            (
+                f"{MessageKind.SUBJECT_ACCESS_DUE}_staff",
+                to_staff(due=now.date(), stage=stage, words="a copy of my data", extended=extended),
+            )
+            for stage, extended in (("new", False), ("week", False), ("day", True), ("late", True))
+        ],
+        (
+            f"{MessageKind.FORMAT_COPY_NEEDED}_staff",
+            to_staff(
+                need="braille",
+                format_words=FORMAT_WORDS["braille"],
+                note="Grade 2 Braille",
+                letter_kind="update",
+            ),
+        ),
         *[
             (
                 f"{MessageKind.ADR_CASE_FILE_DUE}_staff",
@@ -597,6 +686,8 @@ def specimens(
             "held_list_staff",  # held.held_context's shape
             {
                 "folder": settings.mailbox.held_folder,
+                "needs": (),
+                "support": (),
                 "messages": [
                     {
                         "id": 12,

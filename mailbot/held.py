@@ -94,6 +94,8 @@ def held_context(listed: list[Inbound], folder: str) -> dict[str, Any]:
     reason."""
     return {
         "folder": folder,
+        "needs": (),  # (the first lines of a staff letter: a list is about no one customer)
+        "support": (),
         "messages": [
             {
                 "id": message.id,

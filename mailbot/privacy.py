@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import calendar as months
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -11,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from mailbot.procedure.calendar import add_months
 from mailbot.procedure.transitions import RULE
 from mailbot.store import db
 from mailbot.store.casebook import case_events, case_letters, case_messages
@@ -123,15 +123,6 @@ def _messages(session: Session, case: Case) -> list[tuple[datetime, str, str, by
 # -- the hold and erasure ------------------------------------------------------------------------
 
 
-def add_months(moment: datetime, count: int) -> datetime:
-    """MOMENT COUNT calendar months later (31 January + 1 month: the last day of February)."""
-    month = moment.month - 1 + count
-    year, month = moment.year + month // 12, month % 12 + 1
-    return moment.replace(
-        year=year, month=month, day=min(moment.day, months.monthrange(year, month)[1])
-    )
-
-
 def held(session: Session, case: Case, hold_months: int, now: datetime) -> str:
     """Why CASE's personal data must be kept at NOW ("" if it may be erased): the case is
     open, or within HOLD_MONTHS of its resolution or its last ADR or deadlock letter."""
@@ -202,6 +193,7 @@ def erase_case(
     forget_case_bounces(session, case.id)
     case.customer_email = case.customer_addresses = case.customer_name = case.subject = ""
     case.resolution_summary = case.deadlock_position = case.remedy = ""
+    case.needs = ""  # the support needs and their notes: health, disability, circumstances
     case.personal_data_erased_at = now
     session.add(case)
     assert case.id is not None

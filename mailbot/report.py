@@ -22,7 +22,11 @@ from mailbot.procedure.transitions import (
     HELD_LETTERS,
     MERGED_INTO,
     NOT_A_COMPLAINT,
+    ON_TIME,
     REMEDY_LATE,
+    SAR_ANSWERED,
+    SAR_EXTENDED,
+    SAR_RECEIVED,
 )
 from mailbot.store.cases import state_of
 from mailbot.store.db import Session
@@ -57,6 +61,9 @@ COUNTED = frozenset(
         ADR_REFERRED,
         ADR_OUTCOME,
         REMEDY_LATE,
+        SAR_RECEIVED,
+        SAR_ANSWERED,
+        SAR_EXTENDED,
     }
 )
 # R5's exceptions, as "adr notice withheld" names them ("not sent: the case is out of scope")
@@ -128,6 +135,8 @@ class CaseFigures:
     adr_referred: bool = False
     adr_outcome: str = ""  # one of ADR_OUTCOMES, once the scheme decided
     remedy_late: bool = False
+    # subject access requests: received, answered on time, answered late, extended
+    subject_access: tuple[int, int, int, int] = (0, 0, 0, 0)
 
     @property
     def complaint(self) -> bool:
@@ -197,6 +206,12 @@ def case_figures(
         # the case keeps the decision (one per case): the event's words go with erasure
         adr_outcome=(case.adr_outcome or "other") if decided else "",
         remedy_late=latest(REMEDY_LATE) is not None,
+        subject_access=(
+            count(SAR_RECEIVED),
+            sum(1 for e in before if e.action == SAR_ANSWERED and e.detail.startswith(ON_TIME)),
+            sum(1 for e in before if e.action == SAR_ANSWERED and not e.detail.startswith(ON_TIME)),
+            count(SAR_EXTENDED),
+        ),
     )
 
 
@@ -259,7 +274,21 @@ def totals(cases: Iterable[CaseFigures]) -> dict[str, Any]:
         "adr_referrals": sum(1 for c in cases if c.adr_referred),
         "adr_outcomes": {k: sum(1 for c in cases if c.adr_outcome == k) for k in ADR_OUTCOMES},
         "remedies_late": sum(1 for c in cases if c.remedy_late),
+        "subject_access_requests": subject_access_figures(every),
         **{apart: sum(1 for c in every if c.outcome == apart) for apart in APART},
+    }
+
+
+def subject_access_figures(cases: Sequence[CaseFigures]) -> dict[str, int]:
+    """The subject access requests on CASES (complaints or not: the law's clock runs on
+    every request): received, answered on time and late, extended, still open."""
+    received, on_time, late, extended = (sum(c.subject_access[i] for c in cases) for i in range(4))
+    return {
+        "received": received,
+        "answered_on_time": on_time,
+        "answered_late": late,
+        "extended": extended,
+        "open": received - on_time - late,
     }
 
 
@@ -446,6 +475,11 @@ def figure_lines(figures: dict[str, Any]) -> list[tuple[str, str]]:
             ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in figures["adr_outcomes"].items()),
         ),
         ("Remedies late", str(figures["remedies_late"])),
+        (
+            "Subject access requests",
+            "{received} (answered on time {answered_on_time}, late {answered_late}; extended "
+            "{extended}; open {open})".format(**figures["subject_access_requests"]),
+        ),
         ("Not complaints (counted apart)", str(figures["not_a_complaint"])),
         ("Merged into another case (counted apart)", str(figures["merged"])),
         (

@@ -16,6 +16,7 @@ from mailbot.store.casebook import (
     merged_into,
     message_attachments,
 )
+from mailbot.store.cases import needs_of
 from mailbot.store.db import Session
 from mailbot.store.models import Case, Inbound, MessageKind, Outbound, OutboundStatus
 
@@ -95,6 +96,17 @@ def case_json(
         "merged_into": case.merged_into or None,  # status "merged": the case that carries it on
         "merged_cases": sorted(joined.values()),  # the cases merged into this one
         "adr_scheme": adr_scheme_json(case),
+        # support needs staff recorded (#needs, #support), oldest first
+        "needs": [
+            {
+                "need": n.need,
+                "note": n.note,
+                "recorded_by": n.recorded_by,
+                "recorded_at": _iso(n.recorded_at),
+            }
+            for n in needs_of(case)
+        ],
+        "subject_access_request": subject_access_json(case),
         "next_due_at": _iso(case.next_due_at),
         "set_aside_reason": case.set_aside_reason or None,  # the tick stopped working it
         "next_update_due": _iso(next_update_due),
@@ -126,6 +138,19 @@ def case_json(
             {"at": _iso(e.at), "actor": e.actor, "action": e.action, "detail": e.detail}
             for e in events
         ],
+    }
+
+
+def subject_access_json(case: Case) -> dict[str, Any] | None:
+    """The case's subject access request (UK GDPR Art. 12(3)), or None: its clock."""
+    if case.sar_requested_at is None:
+        return None
+    return {
+        "requested_at": _iso(case.sar_requested_at),
+        "due": case.sar_due.isoformat() if case.sar_due else None,
+        "extended_at": _iso(case.sar_extended_at),
+        "reminded": case.sar_told or None,  # the last reminder the DPO had: week, day, late
+        "answered_at": _iso(case.sar_done_at),
     }
 
 

@@ -570,6 +570,11 @@ email = "boss@provider.example"
 name = "Morgan Manager"
 role = "manager"
 
+[[staff]]
+email = "dpo@provider.example"
+name = "Dee Protection"
+role = "dpo"
+
 [staff_auth]
 trusted_authserv_ids = ["mx.provider.example"]
 require = "dmarc"

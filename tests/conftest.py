@@ -16,12 +16,13 @@ from mailbot.cli import main
 from sandbox import Dovecot, Envelope, Postgres, SmtpSink, sandbox_config
 
 PASSWORD = "secret"
-TEAM_LEADER, AGENT, MANAGER = (
+TEAM_LEADER, AGENT, MANAGER, DPO = (
     "tl@provider.example",
     "agent@provider.example",
     "boss@provider.example",
+    "dpo@provider.example",
 )
-STAFF = {TEAM_LEADER, AGENT, MANAGER}
+STAFF = {TEAM_LEADER, AGENT, MANAGER, DPO}
 USERS = 500
 _users = itertools.count(1)
 

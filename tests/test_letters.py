@@ -203,6 +203,14 @@ def facts(settings: Settings) -> dict[str, list[str]]:
             "Your complaint keeps the date we first received it, Friday 20 November 2026",
             *signed,
         ],
+        "subject_access_extended": [
+            "On Friday 20 November 2026 you asked us for a copy of the personal data",
+            "up to 2 more months",
+            "six years of calls and letters",
+            "by Saturday 20 February 2027 at the latest",
+            "Information Commissioner's Office",
+            *signed,
+        ],
     }
 
 

@@ -162,6 +162,13 @@ NOVEMBER = {
     "adr_referrals": 0,
     "adr_outcomes": {"upheld": 0, "partly": 0, "not_upheld": 0},
     "remedies_late": 0,
+    "subject_access_requests": {
+        "received": 0,
+        "answered_on_time": 0,
+        "answered_late": 0,
+        "extended": 0,
+        "open": 0,
+    },
     "not_a_complaint": 0,
     "merged": 0,
     "adr_wait_weeks": 8,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from mailbot.privacy import add_months
-from mailbot.procedure.calendar import BusinessCalendar
+from mailbot.procedure.calendar import BusinessCalendar, add_months
 from mailbot.procedure.rules import ofcom_adr_wait_weeks, ofcom_words
 from mailbot.report import withheld_reason
 

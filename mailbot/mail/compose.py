@@ -76,6 +76,7 @@ class Letter:
     author: str = ""  # the member of staff who wrote it (a relayed reply); "" for mailbot's
     auto_submitted: str | None = "auto-generated"  # None: written by a person (a relayed reply)
     image: tuple[str, bytes] | None = None  # (Content-ID, PNG) the HTML shows as cid:ID
+    attached: tuple[str, str] | None = None  # (file name, text): a text file attached
 
 
 def compose(
@@ -124,6 +125,8 @@ def compose(
         if letter.image is not None:  # mail clients show a PNG by cid, not an SVG
             html = _multipart("related", html, _png(*letter.image))
         body = _multipart("alternative", text, html)
+    if letter.attached is not None:
+        body = _multipart("mixed", body, _attached_text(*letter.attached))
     head = "".join(f"{name}: {value}\r\n" for name, value in headers)
     return (head + body).encode("utf-8")
 
@@ -184,6 +187,14 @@ def _png(content_id: str, png: bytes) -> str:
         "Content-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n"
         f"Content-ID: <{content_id}>\r\nContent-Disposition: inline\r\n\r\n{encoded}"
     )
+
+
+def _attached_text(filename: str, text: str) -> str:
+    """A plain-text file attached under FILENAME (a letter whose copy staff must make)."""
+    safe = header_safe(filename).replace('"', "")
+    part = _part("plain", text)
+    head, _, rest = part.partition("\r\n")
+    return f'{head}\r\nContent-Disposition: attachment; filename="{safe}"\r\n{rest}'
 
 
 def _part(subtype: str, content: str) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import calendar as months
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
@@ -191,6 +193,19 @@ class BusinessCalendar:
             )
             self._moments[day, wall_clock] = moment
         return moment
+
+
+Day = TypeVar("Day", date, datetime)
+
+
+def add_months(moment: Day, count: int) -> Day:
+    """MOMENT COUNT calendar months later; a day the month lacks is its last day
+    (31 January + 1 month: 28 February, or 29 in a leap year)."""
+    month = moment.month - 1 + count
+    year, month = moment.year + month // 12, month % 12 + 1
+    return moment.replace(
+        year=year, month=month, day=min(moment.day, months.monthrange(year, month)[1])
+    )
 
 
 def when_words(moment: datetime, zone: ZoneInfo) -> str:

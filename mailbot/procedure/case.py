@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 
+from mailbot.procedure.needs import Need
 from mailbot.procedure.vocabulary import CaseStatus, Level
 
 
@@ -51,6 +52,14 @@ class CaseState:
     remedy_due: date | None = None
     remedy_told: str = ""  # the last reminder given: a RemedyStage
     remedy_done_at: datetime | None = None
+    # support needs staff recorded (#needs, #support): the letters follow their format
+    needs: tuple[Need, ...] = ()
+    # a subject access request (UK GDPR Art. 12(3)): received, due, extended once, answered
+    sar_requested_at: datetime | None = None
+    sar_due: date | None = None
+    sar_extended_at: datetime | None = None
+    sar_told: str = ""  # the last reminder the DPO had: a RemedyStage (week, day, late)
+    sar_done_at: datetime | None = None
     # beside the case's own fields: what the database knows of it now
     chased: bool = False  # the handlers were told of a chase of the pending request
     held: str = ""  # why automated mail to the customer is held back now ("" if it goes)
@@ -72,6 +81,11 @@ class CaseState:
     @property
     def remedy_pending(self) -> bool:
         return self.remedy_due is not None and self.remedy_done_at is None
+
+    @property
+    def sar_pending(self) -> bool:
+        """A subject access request waits for its answer."""
+        return self.sar_due is not None and self.sar_done_at is None
 
     @property
     def manager_level(self) -> bool:

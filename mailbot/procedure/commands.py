@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from datetime import date
 
 from mailbot.mail.trim import starts_history
+from mailbot.procedure.needs import FORMATS, NONE
 from mailbot.procedure.vocabulary import Role as Role
 
 EVERYONE = frozenset(Role)
-LEADERS = frozenset({Role.TEAM_LEADER, Role.MANAGER})
+# the data protection officer acts on the cases it is given as a team leader does
+LEADERS = frozenset({Role.TEAM_LEADER, Role.MANAGER, Role.DPO})
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,30 @@ COMMANDS: dict[str, Spec] = {
         LEADERS,
         "in a reply to the held-list letter: process held message ID as on its arrival",
     ),
+    "needs": Spec(
+        "#needs FORMAT [NOTE] | none",
+        True,
+        EVERYONE,
+        "the customer's letters in a format: " + ", ".join(FORMATS) + " (none: remove every need)",
+    ),
+    "support": Spec(
+        "#support NOTE",
+        True,
+        EVERYONE,
+        "record a support need the customer told you of (a call after 2pm, a carer present)",
+    ),
+    "sar-done": Spec(
+        "#sar-done NOTE",
+        True,
+        LEADERS,
+        "the customer's subject access request is answered (mailbot export made the copy)",
+    ),
+    "sar-extend": Spec(
+        "#sar-extend REASON",
+        True,
+        LEADERS,
+        "extend the subject access request by two months, once; the customer is told why",
+    ),
     "new": Spec(
         "#new customer@example.com Name",
         True,
@@ -149,6 +175,11 @@ class Command:
     def outcome(self) -> str:
         """For #adr-outcome: the decision (upheld, partly, not_upheld)."""
         return OUTCOMES[_word(self.argument)]
+
+    @property
+    def need(self) -> str:
+        """For #needs FORMAT [NOTE]: the format (or none), lower-cased."""
+        return _word(self.argument)
 
     @property
     def rest(self) -> str:
@@ -261,6 +292,8 @@ def _check_argument(name: str, argument: str) -> str | None:
         word = _word(argument)
         if word not in OUTCOMES:
             return f"#adr-outcome takes upheld, partly or not-upheld first, not {word!r}."
+    if name == "needs" and argument and _word(argument) not in (*FORMATS, NONE):
+        return f"#needs takes {', '.join(FORMATS)} or none first, not {_word(argument)!r}."
     if name == "merge" and argument and len(argument.split()) > 1:
         return '#merge takes one case reference: "#merge CMP-REF"'
     if name in ("new", "customer-address") and argument:

@@ -122,6 +122,7 @@ class Notify:
     text: str
     missing: tuple[Detail, ...] = ()
     attachments: tuple[str, ...] = ()
+    support: tuple[str, ...] = ()  # the customer's sentences that suggest a need, quoted first
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from mailbot.procedure.effects import (
     TooLarge,
     ToStaff,
 )
+from mailbot.procedure.personal_data import notice
 from mailbot.procedure.policy import Policy
 from mailbot.procedure.vocabulary import MessageKind, Role, StaffMember
 
@@ -191,8 +192,9 @@ def complaint(
     """R1/R2: open the case STATE (the R1 details FOUND), acknowledged and its handlers told."""
     words = deadlock_request(text, policy.deadlock_phrases)
     missing = missing_details(found)
+    noticed = notice(text, state.received_at)
     effects = t.opened(
-        state, actor, text, missing, attachments, words, state.reopened_from, now, policy
+        state, actor, text, missing, attachments, words, state.reopened_from, now, policy, noticed
     )
     return [Open(state, found), *effects]
 
@@ -237,7 +239,8 @@ def customer_wrote(
         return complaint(follow_on, found, actor, parsed.text, _files(parsed), now, policy)
     new_text = reading.new_text
     words = deadlock_request(new_text, policy.deadlock_phrases)
-    return t.customer_replied(case, actor, new_text, _files(parsed), words, now, policy)
+    noticed = notice(new_text, arrival.received_at)
+    return t.customer_replied(case, actor, new_text, _files(parsed), words, now, policy, noticed)
 
 
 def stranger_wrote(reading: Reading, sender: Address, policy: Policy) -> list[Effect]:

@@ -22,10 +22,12 @@ class Due(StrEnum):
     DEADLOCK_LETTER = "deadlock_letter"  # R6: the decision window passed with no exception
     ADR_CASE_FILE_REMINDER = "adr_case_file_reminder"  # the scheme's case-file date is near
     REMEDY_REMINDER = "remedy_reminder"  # the scheme's remedy: due soon, or late
+    SUBJECT_ACCESS_REMINDER = "subject_access_reminder"  # to the DPO: due soon, or late
 
 
 class RemedyStage(StrEnum):
-    """The reminders of a remedy the ADR scheme decided, in the order they go."""
+    """The reminders of a remedy the ADR scheme decided (and of a subject access request),
+    in the order they go."""
 
     WEEK = "week"  # 7 days before it is due
     DAY = "day"  # the working day before
@@ -103,6 +105,12 @@ def plan(case: CaseState, now: datetime, calendar: BusinessCalendar, limits: Tim
             due.append(Due.REMEDY_REMINDER)
         if next_at is not None:
             upcoming.append(next_at)
+    # the law's clock, whatever became of the complaint
+    sar_stage, sar_next = subject_access_stage(case, now, calendar)
+    if sar_stage is not None:
+        due.append(Due.SUBJECT_ACCESS_REMINDER)
+    if sar_next is not None:
+        upcoming.append(sar_next)
     if case.open:
         check(first_response_overdue_at(case), Due.FIRST_RESPONSE_OVERDUE)
         check(auto_escalation_at(case, calendar, limits), Due.ESCALATION)
@@ -141,11 +149,31 @@ def remedy_stage(
 ) -> tuple[RemedyStage | None, datetime | None]:
     """The remedy's reminder due at NOW (the latest come, so a late one is not preceded by
     stale ones), and when the next one goes."""
-    if not case.remedy_pending or case.remedy_due is None:
+    if not case.remedy_pending:
+        return None, None
+    return reminder_stage(case.remedy_due, case.remedy_told, now, calendar)
+
+
+def subject_access_stage(
+    case: CaseState, now: datetime, calendar: BusinessCalendar
+) -> tuple[RemedyStage | None, datetime | None]:
+    """A subject access request's reminder to the DPO due at NOW (7 days and the working
+    day before its due date, late the day after), and when the next one goes."""
+    if not case.sar_pending:
+        return None, None
+    return reminder_stage(case.sar_due, case.sar_told, now, calendar)
+
+
+def reminder_stage(
+    due_on: date | None, told_stage: str, now: datetime, calendar: BusinessCalendar
+) -> tuple[RemedyStage | None, datetime | None]:
+    """Of the reminders of something due on DUE_ON (the last told: TOLD_STAGE), the one
+    due at NOW, the latest come, and when the next one goes."""
+    if due_on is None:
         return None, None
     stages = list(RemedyStage)
-    told = stages.index(RemedyStage(case.remedy_told)) if case.remedy_told else -1
-    moments = remedy_moments(case.remedy_due, calendar)
+    told = stages.index(RemedyStage(told_stage)) if told_stage else -1
+    moments = remedy_moments(due_on, calendar)
     ahead = stages[told + 1 :]
     come = [stage for stage in ahead if moments[stage] <= now]
     due = come[-1] if come else None

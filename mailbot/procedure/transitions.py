@@ -29,6 +29,13 @@ from mailbot.procedure.effects import (
     ToCustomer,
     ToRole,
 )
+from mailbot.procedure.needs import NONE, SUPPORT, Need, letter_format, with_format
+from mailbot.procedure.personal_data import (
+    DATA_PROTECTION,
+    EXTENSION_MONTHS,
+    Noticed,
+    subject_access_due,
+)
 from mailbot.procedure.policy import Policy
 from mailbot.procedure.rules import Due, RemedyStage
 from mailbot.procedure.vocabulary import CaseStatus, Level, MessageKind, StaffMember
@@ -51,6 +58,12 @@ NOT_A_COMPLAINT, MERGED_INTO, MERGED_IN = "not a complaint", "merged into", "mer
 ADR_REFERRED, ADR_OUTCOME = "referred to the ADR scheme", "adr scheme decided"
 REMEDY_DONE, REMEDY_REMINDED, REMEDY_LATE = "remedy done", "remedy reminder", "remedy late"
 REQUESTED_AGAIN = "deadlock letter requested again"
+# what the data protection officer's work records, as the report reads it
+PERSONAL_DATA = "complaint about personal data"
+SAR_RECEIVED, SAR_AGAIN = "subject access request received", "subject access request again"
+SAR_ANSWERED, SAR_EXTENDED = "subject access request answered", "subject access request extended"
+SAR_REMINDED, SAR_LATE = "subject access request reminder", "subject access request late"
+ON_TIME, LATE = "on time", "late"  # how an answer's event detail starts
 # a case's status in words, for staff ("CMP-2026-000001 is ...")
 STATUS_WORDS = {
     CaseStatus.OPEN: "open",
@@ -99,13 +112,18 @@ def opened(
     reopened_from: str,
     now: datetime,
     policy: Policy,
+    noticed: Noticed | None = None,
 ) -> list[Effect]:
-    """R1/R2: a new case is acknowledged and its handlers told; R6 if it asks for a letter."""
+    """R1/R2: a new case is acknowledged and its handlers told (the DPO too, when it is about
+    personal data); R6 if it asks for a letter; a subject access request's clock starts."""
     headline = f"New complaint (follows {reopened_from})" if reopened_from else "New complaint"
+    noticed = noticed or Noticed(now)
     effects: list[Effect] = [
         Attach(MessageKind.COMPLAINT, actor),
+        *about_personal_data(state, actor, noticed),
+        *subject_access_requested(state, actor, noticed, policy),
         Acknowledge(tuple(missing)),
-        Notify(headline, outline, tuple(missing), tuple(attachments)),
+        Notify(headline, outline, tuple(missing), tuple(attachments), noticed.support),
     ]
     if deadlock_words:
         effects += deadlock_requested(state, actor, deadlock_words, outline, now, policy)
@@ -127,9 +145,11 @@ def customer_replied(
     deadlock_words: str | None,
     now: datetime,
     policy: Policy,
+    noticed: Noticed | None = None,
 ) -> list[Effect]:
     """A reply from the customer: reopens a resolved case (R7), asks for a letter (R6), or
-    goes to the handlers."""
+    goes to the handlers; about personal data, the DPO has the case from then on."""
+    noticed = noticed or Noticed(now)
     effects: list[Effect] = []
     headline = "Customer replied"
     if state.silenced:  # not a complaint: kept on the case, nobody written to
@@ -139,6 +159,8 @@ def customer_replied(
         effects += reopen(state, actor, why)
         headline = "Customer replied; case reopened"
     effects.append(Attach(MessageKind.CUSTOMER_REPLY, actor))
+    effects += about_personal_data(state, actor, noticed)
+    effects += subject_access_requested(state, actor, noticed, policy)
     state = evolve(state, effects, now)
     if deadlock_words and not state.open:  # the final response went: staff decide, not us
         sent = state.deadlock_sent_at
@@ -147,7 +169,8 @@ def customer_replied(
         headline = f"Customer replied, asking for the deadlock letter ({letter})"
     elif deadlock_words:
         return effects + deadlock_requested(state, actor, deadlock_words, new_text, now, policy)
-    return [*effects, Notify(headline, new_text, attachments=tuple(attachments))]
+    notify = Notify(headline, new_text, attachments=tuple(attachments), support=noticed.support)
+    return [*effects, notify]
 
 
 def stranger_wrote(
@@ -418,6 +441,8 @@ def run_due(state: CaseState, now: datetime, policy: Policy) -> tuple[list[Effec
             step = case_file_reminder(state, now, policy)
         elif what is Due.REMEDY_REMINDER:
             step = remedy_reminder(state, now, policy)
+        elif what is Due.SUBJECT_ACCESS_REMINDER:
+            step = subject_access_reminder(state, now, policy)
         elif what is Due.DEADLOCK_LETTER:
             window = limits.deadlock_decision_working_days
             why = f"requested, no exception recorded within {window} working day(s)"
@@ -658,6 +683,16 @@ def staff_refusals(
         errors.append(f"{now_is}{decided}: #adr-outcome is for a case with the ADR scheme")
     if "remedy-done" in names and not (status == CaseStatus.WITH_ADR and state.remedy_pending):
         errors.append(f"{now_is}: no remedy the ADR scheme decided is waiting on it")
+    for name in ("sar-done", "sar-extend"):
+        if name in names and not state.sar_pending:
+            errors.append(f"{ref} has no subject access request waiting for its answer")
+    if "sar-extend" in names and state.sar_pending and state.sar_extended_at is not None:
+        errors.append(
+            f"{ref}'s subject access request was already extended (once only): due {state.sar_due}"
+        )
+    removing = any(c.name == "needs" and c.need == NONE for c in reply.commands)
+    if removing and not state.needs:
+        errors.append(f"{ref} has no support need recorded to remove")
     return errors
 
 
@@ -768,6 +803,18 @@ def staff_command(
                 if copy
                 else "sent the deadlock letter"
             )
+    elif name in ("needs", "support"):
+        effects, done = needs_recorded(state, command, member, now)
+    elif name == "sar-done":
+        effects = subject_access_answered(state, actor, argument, now, policy)
+        done = f"recorded the subject access request as answered: {argument}"
+    elif name == "sar-extend":
+        effects = subject_access_extended(state, actor, argument, now, policy)
+        after = evolve(state, effects, now)
+        done = (
+            f"extended the subject access request to {after.sar_due:%-d %B %Y} and told the "
+            f"customer why: {argument}"
+        )
     elif name == "customer-address":
         effects = [Change({"addresses": state.addresses | {command.address}})]
         done = (
@@ -842,3 +889,134 @@ def relay(
         )
     effects.append(Record(member.email, RELAYED, words))
     return effects, f"sent your reply to {state.customer_email}"
+
+
+# -- personal data and support needs ------------------------------------------------------
+# 1. A complaint (or a reply) about the handling of personal data flags the case
+#    data_protection: the DPO gets its copies as its handlers do, and the acknowledgement
+#    says our data protection officer has it.
+# 2. A request for a copy of one's data starts a subject access request: due one calendar
+#    month after receipt (UK GDPR Art. 12(3)); the DPO told at once, reminded 7 days and the
+#    working day before, alerted the day after when late; #sar-done ends it, #sar-extend adds
+#    two months once and tells the customer why.
+# 3. Needs are recorded by staff only (#needs FORMAT, #support NOTE; #needs none removes
+#    them); the letters follow the format as they are written (correspondence.py).
+
+
+def about_personal_data(state: CaseState, actor: str, noticed: Noticed) -> list[Effect]:
+    """A complaint about the handling of personal data (or asking for a copy of it): the
+    case is flagged once, so the DPO has it."""
+    words = noticed.personal_data or noticed.subject_access
+    if words is None or DATA_PROTECTION in state.flags:
+        return []
+    return [
+        Change({"flags": state.flags | {DATA_PROTECTION}}),
+        Record(actor, PERSONAL_DATA, words),
+    ]
+
+
+def subject_access_requested(
+    state: CaseState, actor: str, noticed: Noticed, policy: Policy
+) -> list[Effect]:
+    """A request for a copy of the customer's personal data: due a calendar month after its
+    receipt; the DPO is told at once. One waiting already: recorded, its clock stands."""
+    words = noticed.subject_access
+    if words is None:
+        return []
+    if state.sar_pending:
+        return [Record(actor, SAR_AGAIN, f"{words}; due {state.sar_due}")]
+    received = noticed.received_at.astimezone(policy.calendar.zone).date()
+    due = subject_access_due(received)
+    return [
+        Change(
+            {
+                "sar_requested_at": noticed.received_at,
+                "sar_due": due,
+                "sar_extended_at": None,
+                "sar_told": "",
+                "sar_done_at": None,
+            }
+        ),
+        Record(actor, SAR_RECEIVED, f"{words}; due {due.isoformat()}"),
+        ToRole(
+            "dpo",
+            MessageKind.SUBJECT_ACCESS_DUE,
+            {"stage": "new", "due": due, "words": words, "extended": False},
+        ),
+    ]
+
+
+def subject_access_answered(
+    state: CaseState, actor: str, note: str, now: datetime, policy: Policy
+) -> list[Effect]:
+    """#sar-done: the request answered, on time or late (the report counts which)."""
+    due = state.sar_due
+    assert due is not None
+    day = now.astimezone(policy.calendar.zone).date()
+    when = ON_TIME if day <= due else LATE
+    return [
+        Change({"sar_done_at": now}),
+        Record(actor, SAR_ANSWERED, f"{when}: due {due.isoformat()}; {note}"),
+    ]
+
+
+def subject_access_extended(
+    state: CaseState, actor: str, reason: str, now: datetime, policy: Policy
+) -> list[Effect]:
+    """#sar-extend: two further months after the first (Art. 12(3)), once, counted from the
+    receipt; the customer is told why, and the DPO's reminders start again."""
+    requested = state.sar_requested_at
+    assert requested is not None
+    due = subject_access_due(requested.astimezone(policy.calendar.zone).date(), extended=True)
+    return [
+        Change({"sar_due": due, "sar_extended_at": now, "sar_told": ""}),
+        ToCustomer(
+            MessageKind.SUBJECT_ACCESS_EXTENDED,
+            {"due": due, "reason": reason, "months": EXTENSION_MONTHS, "requested": requested},
+            signed_by=actor,
+        ),
+        Record(actor, SAR_EXTENDED, f"due {due.isoformat()}: {reason}"),
+    ]
+
+
+def subject_access_reminder(state: CaseState, now: datetime, policy: Policy) -> list[Effect]:
+    """The DPO reminded 7 days and the working day before a request is due, and alerted
+    the day after when it is not answered."""
+    stage, _ = rules.subject_access_stage(state, now, policy.calendar)
+    due = state.sar_due
+    assert stage is not None and due is not None
+    action = SAR_LATE if stage is RemedyStage.LATE else SAR_REMINDED
+    return [
+        Change({"sar_told": stage}),
+        ToRole(
+            "dpo",
+            MessageKind.SUBJECT_ACCESS_DUE,
+            {
+                "stage": stage.value,
+                "due": due,
+                "words": "",
+                "extended": state.sar_extended_at is not None,
+            },
+        ),
+        Record(RULE, action, f"due {due.isoformat()}"),
+    ]
+
+
+def needs_recorded(
+    state: CaseState, command: Command, member: StaffMember, now: datetime
+) -> tuple[list[Effect], str]:
+    """#needs FORMAT [NOTE], #needs none, #support NOTE: recorded with who and when."""
+    if command.name == "needs" and command.need == NONE:
+        return [Change({"needs": ()})], "removed every support need recorded on the case"
+    if command.name == "support":
+        need = Need(SUPPORT, command.argument, member.email, now)
+        done = f"recorded a support need: {command.argument}"
+    else:
+        need = Need(command.need, command.rest, member.email, now)
+        done = f"recorded that the customer's letters go in {command.need}" + (
+            f" ({command.rest})" if command.rest else ""
+        )
+    needs = with_format(state.needs, need)
+    if letter_format(needs) and command.name == "needs":
+        done += "; every letter to them follows it from now on"
+    return [Change({"needs": needs})], done

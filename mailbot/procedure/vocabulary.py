@@ -10,6 +10,7 @@ class Role(StrEnum):
     AGENT = "agent"
     TEAM_LEADER = "team_leader"
     MANAGER = "manager"
+    DPO = "dpo"  # the data protection officer: complaints about personal data, access requests
 
 
 class StaffMember(Protocol):
@@ -73,6 +74,9 @@ class MessageKind(StrEnum):
     MERGE_NOTICE = "merge_notice"  # out: to the customer, the one reference to use now
     ADR_CASE_FILE_DUE = "adr_case_file_due"  # out: to the handlers and managers
     REMEDY_DUE = "remedy_due"  # out: to the managers, the ADR scheme's remedy due or late
+    SUBJECT_ACCESS_DUE = "subject_access_due"  # out: to the DPO, a request's due date, or late
+    SUBJECT_ACCESS_EXTENDED = "subject_access_extended"  # out: to the customer, two more months
+    FORMAT_COPY_NEEDED = "format_copy_needed"  # out: to the handlers, a letter to copy (braille)
     TOO_LARGE = "too_large"  # out: to a sender whose message is over limits.max_message_bytes
     ADMIN_ALERT = "admin_alert"  # out: to [alerts] to
     WEEKLY_DIGEST = "weekly_digest"  # out: to the managers, last week's figures ([reports])

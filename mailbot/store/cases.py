@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -11,12 +12,13 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from mailbot.procedure.case import CASE_FIELDS, CaseState
+from mailbot.procedure.needs import Need
 from mailbot.procedure.vocabulary import MessageKind
 from mailbot.store import db
 from mailbot.store.models import Case, Event, Inbound, Outbound, OutboundStatus
 
 # the row's columns of the same name as the state's fields; the two sets are read apart
-_COLUMNS = tuple(sorted(CASE_FIELDS - {"addresses", "flags"}))
+_COLUMNS = tuple(sorted(CASE_FIELDS - {"addresses", "flags", "needs"}))
 
 
 def state_of(case: Case, chased: bool = False, held: str = "") -> CaseState:
@@ -25,9 +27,34 @@ def state_of(case: Case, chased: bool = False, held: str = "") -> CaseState:
         **{name: getattr(case, name) for name in _COLUMNS},
         addresses=frozenset(case.addresses()),
         flags=frozenset(case.flag_set()),
+        needs=needs_of(case),
         chased=chased,
         held=held,
     )
+
+
+def needs_of(case: Case) -> tuple[Need, ...]:
+    """The support needs recorded on CASE, oldest first (its `needs` column, JSON)."""
+    if not case.needs:
+        return ()
+    return tuple(
+        Need(n["need"], n["note"], n["recorded_by"], datetime.fromisoformat(n["recorded_at"]))
+        for n in json.loads(case.needs)
+    )
+
+
+def needs_column(needs: Iterable[Need]) -> str:
+    """NEEDS as the `needs` column keeps them ("" for none)."""
+    listed = [
+        {
+            "need": n.need,
+            "note": n.note,
+            "recorded_by": n.recorded_by,
+            "recorded_at": n.recorded_at.isoformat(),
+        }
+        for n in needs
+    ]
+    return json.dumps(listed) if listed else ""
 
 
 def open_case(

@@ -98,6 +98,15 @@ class Case(SQLModel, table=True):
     remedy_due: date | None = None
     remedy_told: str = ""  # the last reminder that went: week, day, late
     remedy_done_at: datetime | None = _when(nullable=True)
+    # support needs staff recorded (#needs, #support): a JSON list of {need, note,
+    # recorded_by, recorded_at}; personal data, emptied by erasure
+    needs: str = ""
+    # a subject access request (UK GDPR Art. 12(3)): the DPO's clock
+    sar_requested_at: datetime | None = _when(nullable=True)
+    sar_due: date | None = None
+    sar_extended_at: datetime | None = _when(nullable=True)
+    sar_told: str = ""  # the last reminder the DPO had: week, day, late
+    sar_done_at: datetime | None = _when(nullable=True)
     last_customer_contact_at: datetime | None = _when(nullable=True)  # anything sent to them
     first_response_overdue_sent_at: datetime | None = _when(nullable=True)
     adr_notice_decided_at: datetime | None = _when(nullable=True)
