@@ -37,7 +37,7 @@ from mailbot.procedure.effects import (
 from mailbot.procedure.policy import Policy
 from mailbot.procedure.rules import Due
 from mailbot.procedure.vocabulary import Disposition, MessageKind
-from mailbot.store import cases, db
+from mailbot.store import cases, chain, db
 from mailbot.store.db import Session
 from mailbot.store.models import Case, Inbound, OutboundStatus
 
@@ -171,6 +171,7 @@ class Casefile:
         if effect.reason:
             inbound.reason = effect.reason
         inbound.case_id, inbound.disposition = case.id, Disposition.CASE
+        chain.link_received(session, inbound)
         if effect.kind in (MessageKind.COMPLAINT, MessageKind.CUSTOMER_REPLY):
             db.note_in_thread(session, case.id, inbound.message_id, inbound.received_at, False)
         db.record_event(session, case.id, now, effect.actor, effect.kind, effect.why)

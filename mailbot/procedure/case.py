@@ -51,6 +51,8 @@ class CaseState:
     remedy_due: date | None = None
     remedy_told: str = ""  # the last reminder given: a RemedyStage
     remedy_done_at: datetime | None = None
+    # the ADR letters (kinds, comma-separated) that bounced: a duty met only by post
+    by_post_due: str = ""
     # beside the case's own fields: what the database knows of it now
     chased: bool = False  # the handlers were told of a chase of the pending request
     held: str = ""  # why automated mail to the customer is held back now ("" if it goes)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection as Connection
 from sqlalchemy import bindparam, func, insert, update
 from sqlalchemy import select as sql_select
 from sqlmodel import col, select
 
-from mailbot.store import db
+from mailbot.mail import chain as chained
+from mailbot.store import chain, db
 from mailbot.store.db import Engine, Session
 from mailbot.store.models import MessageKind, Outbound, OutboundStatus, Suppression
 
@@ -31,7 +34,7 @@ ClaimedRow = tuple[str, str, str, bytes, int, datetime | None]
 
 # built once: one or two letters go with every message, each one claimed and answered
 _OUTBOUND = Outbound.__table__  # type: ignore[attr-defined]  # SQLModel's table
-_QUEUE = insert(_OUTBOUND)
+_QUEUE = insert(_OUTBOUND).returning(_OUTBOUND.c.id)
 _CAPPED_COUNT = sql_select(func.count(_OUTBOUND.c.id)).where(
     _OUTBOUND.c.to_address == bindparam("address"),
     _OUTBOUND.c.kind.in_(CAPPED),
@@ -54,10 +57,17 @@ _CLAIM = (
 )
 
 
-def queue_letter(session: Session, row: dict[str, object]) -> None:
+def queue_letter(session: Session, row: dict[str, Any]) -> None:
     """Write ROW (Outbound's columns but id, attempts and the answer's) in SESSION's
-    transaction at once: a plain INSERT, no ORM object, no autoflush (as db.record_event)."""
-    session.connection().execute(_QUEUE, row)
+    transaction at once: a plain INSERT, no ORM object, no autoflush (as db.record_event);
+    a letter on a case is added to its chain."""
+    raw: bytes = row["raw"]
+    row = row | {"sha256": hashlib.sha256(raw).hexdigest()}
+    letter_id = session.connection().execute(_QUEUE, row).scalar_one()
+    if row["case_id"] is not None:
+        content = chained.letter_content(row["sha256"], row["to_address"], row["subject"])
+        at, kind = row["queued_at"], str(row["kind"])
+        chain.link(session, row["case_id"], chained.LETTER, letter_id, at, kind, content)
 
 
 def automated_replies_since(session: Session, address: str, since: datetime) -> int:
