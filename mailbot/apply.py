@@ -31,8 +31,10 @@ from mailbot.procedure.effects import (
     Suppress,
     ToCustomer,
     TooLarge,
+    ToPrint,
     ToRole,
     ToStaff,
+    Undelivered,
 )
 from mailbot.procedure.policy import Policy
 from mailbot.procedure.rules import Due
@@ -40,6 +42,7 @@ from mailbot.procedure.vocabulary import Disposition, MessageKind
 from mailbot.store import cases, chain, db
 from mailbot.store.db import Session
 from mailbot.store.models import Case, Inbound, OutboundStatus
+from mailbot.store.outbox import mark_undelivered
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +225,11 @@ class Casefile:
                 session, case, effect.role, effect.kind, effect.also_handlers, **effect.context
             )
             applied.queued.append(effect.kind)
+        elif isinstance(effect, Undelivered):
+            mark_undelivered(session, effect.message_id, now, effect.reason)
+        elif isinstance(effect, ToPrint):
+            out.to_print(session, case, effect.message_id, effect.kind, effect.reason)
+            applied.queued.append(MessageKind.BY_POST)
         elif isinstance(effect, LetterHeld):
             letter = t.HELD_LETTERS[effect.kind]
             out.letter_held(session, case, letter, case.customer_email, effect.reason)

@@ -22,6 +22,8 @@ from mailbot.procedure.transitions import (
     MERGED_INTO,
     NOT_A_COMPLAINT,
     REMEDY_LATE,
+    SENT_BY_POST,
+    UNDELIVERED,
 )
 from mailbot.store.cases import state_of
 from mailbot.store.db import Session
@@ -55,6 +57,8 @@ COUNTED = frozenset(
         ADR_REFERRED,
         ADR_OUTCOME,
         REMEDY_LATE,
+        UNDELIVERED,
+        SENT_BY_POST,
     }
 )
 # R5's exceptions, as "adr notice withheld" names them ("not sent: the case is out of scope")
@@ -126,6 +130,8 @@ class CaseFigures:
     adr_referred: bool = False
     adr_outcome: str = ""  # one of ADR_OUTCOMES, once the scheme decided
     remedy_late: bool = False
+    adr_letters_undelivered: int = 0  # ADR notices and deadlock letters that bounced
+    adr_letters_by_post: int = 0  # and went by post instead (#sent-by-post)
 
     @property
     def complaint(self) -> bool:
@@ -194,6 +200,10 @@ def case_figures(
         adr_referred=latest(ADR_REFERRED) is not None,
         adr_outcome=adr_outcome(decided.detail) if decided else "",
         remedy_late=latest(REMEDY_LATE) is not None,
+        adr_letters_undelivered=sum(
+            1 for e in before if e.action == UNDELIVERED and e.detail.split(" ")[0] in HELD_LETTERS
+        ),
+        adr_letters_by_post=count(SENT_BY_POST),
     )
 
 
@@ -262,6 +272,8 @@ def totals(cases: Iterable[CaseFigures]) -> dict[str, Any]:
         "adr_referrals": sum(1 for c in cases if c.adr_referred),
         "adr_outcomes": {k: sum(1 for c in cases if c.adr_outcome == k) for k in ADR_OUTCOMES},
         "remedies_late": sum(1 for c in cases if c.remedy_late),
+        "adr_letters_undelivered": sum(c.adr_letters_undelivered for c in cases),
+        "adr_letters_by_post": sum(c.adr_letters_by_post for c in cases),
         **{apart: sum(1 for c in every if c.outcome == apart) for apart in APART},
     }
 
@@ -420,6 +432,8 @@ def figure_lines(figures: dict[str, Any]) -> list[tuple[str, str]]:
         ("First response not yet due", str(first["pending"])),
         ("Updates sent", str(figures["updates_sent"])),
         ("ADR notices sent", str(figures["adr_notices_sent"])),
+        ("ADR letters undelivered (bounced)", str(figures["adr_letters_undelivered"])),
+        ("ADR letters sent by post", str(figures["adr_letters_by_post"])),
         (
             "ADR notices withheld",
             f"{sum(withheld.values())} (resolved {withheld['resolved']}, vexatious "

@@ -162,6 +162,8 @@ NOVEMBER = {
     "adr_referrals": 0,
     "adr_outcomes": {"upheld": 0, "partly": 0, "not_upheld": 0},
     "remedies_late": 0,
+    "adr_letters_undelivered": 0,
+    "adr_letters_by_post": 0,
     "not_a_complaint": 0,
     "merged": 0,
     "adr_wait_weeks": 8,

@@ -76,6 +76,7 @@ class Letter:
     author: str = ""  # the member of staff who wrote it (a relayed reply); "" for mailbot's
     auto_submitted: str | None = "auto-generated"  # None: written by a person (a relayed reply)
     image: tuple[str, bytes] | None = None  # (Content-ID, PNG) the HTML shows as cid:ID
+    enclosed: tuple[str, bytes] | None = None  # (file name, an e-mail's bytes) attached whole
 
 
 def compose(
@@ -124,6 +125,8 @@ def compose(
         if letter.image is not None:  # mail clients show a PNG by cid, not an SVG
             html = _multipart("related", html, _png(*letter.image))
         body = _multipart("alternative", text, html)
+    if letter.enclosed is not None:
+        body = _multipart("mixed", body, _enclosed(*letter.enclosed))
     head = "".join(f"{name}: {value}\r\n" for name, value in headers)
     return (head + body).encode("utf-8")
 
@@ -183,6 +186,17 @@ def _png(content_id: str, png: bytes) -> str:
     return (
         "Content-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n"
         f"Content-ID: <{content_id}>\r\nContent-Disposition: inline\r\n\r\n{encoded}"
+    )
+
+
+def _enclosed(name: str, raw: bytes) -> str:
+    """An e-mail attached whole (message/rfc822): any mail program opens and prints it.
+
+    Our own letters' bytes: CRLF lines of at most 998 octets, ASCII but for an address."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+    return (
+        f'Content-Type: message/rfc822\r\nContent-Disposition: attachment; filename="{safe}"'
+        f"\r\n\r\n{raw.decode('utf-8', errors='replace')}"
     )
 
 

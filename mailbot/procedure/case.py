@@ -95,5 +95,15 @@ class CaseState:
         return self.deadlock_sent_at is None and bool(self.deadlock_position)
 
 
+@dataclass(frozen=True)
+class ReturnedLetter:
+    """One of our letters a bounce names (by Message-ID, or by recipient and time)."""
+
+    message_id: str
+    kind: str
+    to_address: str
+    undelivered: bool  # an earlier bounce already named it
+
+
 # the fields a Change may set; the others are what the database knows of the case beside it
 CASE_FIELDS = frozenset(f.name for f in fields(CaseState)) - {"chased", "held"}

@@ -11,7 +11,7 @@ from mailbot.mail.compose import cannot_address
 from mailbot.mail.parse import Address
 from mailbot.mail.trim import split_sign_off
 from mailbot.procedure import rules
-from mailbot.procedure.case import CaseState
+from mailbot.procedure.case import CaseState, ReturnedLetter
 from mailbot.procedure.commands import Command, StaffReply
 from mailbot.procedure.details import Detail
 from mailbot.procedure.effects import (
@@ -27,7 +27,9 @@ from mailbot.procedure.effects import (
     Relay,
     Suppress,
     ToCustomer,
+    ToPrint,
     ToRole,
+    Undelivered,
 )
 from mailbot.procedure.policy import Policy
 from mailbot.procedure.rules import Due, RemedyStage
@@ -51,6 +53,7 @@ NOT_A_COMPLAINT, MERGED_INTO, MERGED_IN = "not a complaint", "merged into", "mer
 ADR_REFERRED, ADR_OUTCOME = "referred to the ADR scheme", "adr scheme decided"
 REMEDY_DONE, REMEDY_REMINDED, REMEDY_LATE = "remedy done", "remedy reminder", "remedy late"
 REQUESTED_AGAIN = "deadlock letter requested again"
+UNDELIVERED, SENT_BY_POST = "letter undelivered", "sent by post"
 # a case's status in words, for staff ("CMP-2026-000001 is ...")
 STATUS_WORDS = {
     CaseStatus.OPEN: "open",
@@ -165,12 +168,32 @@ def stranger_wrote(
     ]
 
 
-def bounced(failed: str, stopped: Sequence[tuple[str, str]], reason: str = "") -> list[Effect]:
+def bounced(
+    failed: str,
+    stopped: Sequence[tuple[str, str]],
+    reason: str = "",
+    state: CaseState | None = None,
+    undelivered: Sequence[ReturnedLetter] = (),
+) -> list[Effect]:
     """A bounce of our mail (FAILED: its recipients in words); the addresses STOPPED
-    (address, reason) bounced permanently: no more automated mail there."""
+    (address, reason) bounced permanently: no more automated mail there. Our letters it
+    names that were UNDELIVERED are marked so; an ADR notice or deadlock letter among them is
+    a duty not met: the managers are told at once to post it."""
     why = f"bounce: {failed or 'no recipient named'}"
     effects: list[Effect] = [Attach(MessageKind.BOUNCE, RULE, why, reason)]
     effects += [Suppress(address, reason) for address, reason in stopped]
+    to_post = [k for k in (state.by_post_due.split(",") if state else []) if k]
+    for letter in undelivered:
+        effects += [
+            Undelivered(letter.message_id, failed),
+            Record(RULE, UNDELIVERED, f"{letter.kind} {letter.message_id}: {failed}"),
+        ]
+        if letter.kind in HELD_LETTERS and letter.kind not in to_post:
+            to_post.append(letter.kind)
+            effects += [
+                Change({"by_post_due": ",".join(to_post)}),
+                ToPrint(letter.message_id, letter.kind, failed),
+            ]
     if stopped:
         effects.append(
             Notify(
@@ -650,6 +673,8 @@ def staff_refusals(
         errors.append(f"{now_is}{decided}: #adr-outcome is for a case with the ADR scheme")
     if "remedy-done" in names and not (status == CaseStatus.WITH_ADR and state.remedy_pending):
         errors.append(f"{now_is}: no remedy the ADR scheme decided is waiting on it")
+    if "sent-by-post" in names and not state.by_post_due:
+        errors.append(f"{ref} has no bounced ADR notice or deadlock letter waiting to be posted")
     return errors
 
 
@@ -728,6 +753,11 @@ def staff_command(
     elif name == "remedy-done":
         effects = remedy_done(state, actor, argument, now)
         done = f"recorded the remedy as done and resolved the case: {argument}"
+    elif name == "sent-by-post":
+        letters = " and ".join(HELD_LETTERS[MessageKind(k)] for k in state.by_post_due.split(","))
+        posted = f"{letters} posted on {command.posted_on.isoformat()}"
+        effects = [Change({"by_post_due": ""}), Record(actor, SENT_BY_POST, posted)]
+        done = f"recorded {posted}"
     elif name == "escalate":
         effects = escalate(state, actor, argument, now, policy)
         done = f"escalated the case to Manager level and told the customer: {argument}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -143,6 +143,36 @@ def claim_letter(connection: Connection, row_id: int) -> ClaimedRow | None:
     if found is None:
         connection.rollback()
     return found  # a Row is a tuple
+
+
+def mark_undelivered(session: Session, message_id: str, at: datetime, reason: str) -> Outbound:
+    """Our letter MESSAGE_ID did not arrive (a bounce named it at AT, saying REASON)."""
+    letter = session.exec(select(Outbound).where(Outbound.message_id == message_id)).one()
+    letter.undelivered_at, letter.undelivered_reason = at, reason
+    session.add(letter)
+    return letter
+
+
+def last_letters_to(
+    session: Session, addresses: Collection[str], before: datetime
+) -> list[Outbound]:
+    """The last letter on a case sent to each of ADDRESSES before BEFORE: what a bounce that
+    quotes none of our Message-IDs returns, by its recipient and its time."""
+    found: list[Outbound] = []
+    for address in sorted(addresses):
+        query = (
+            select(Outbound)
+            .where(
+                Outbound.to_address == address,
+                col(Outbound.case_id).is_not(None),
+                Outbound.status == OutboundStatus.SENT,
+                col(Outbound.sent_at) <= before,
+            )
+            .order_by(col(Outbound.sent_at).desc(), col(Outbound.id).desc())
+            .limit(1)
+        )
+        found += session.exec(query).all()
+    return found
 
 
 def release_claim(connection: Connection) -> None:
