@@ -24,9 +24,12 @@ body { font: 11pt/1.45 Georgia, "Times New Roman", serif; max-width: 50em; margi
   padding: 0 1em; color: #111; }
 h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { font-size: 1.2em; margin-top: 1.6em;
   border-bottom: 1px solid #999; }
-table { border-collapse: collapse; width: 100%; } th, td { text-align: left;
-  vertical-align: top; padding: 0.2em 0.5em 0.2em 0; border-bottom: 1px solid #ddd; }
-th { width: 14em; font-weight: bold; }
+table { border-collapse: collapse; width: 100%; table-layout: fixed; }
+th, td { text-align: left; vertical-align: top; padding: 0.2em 0.5em 0.2em 0;
+  border-bottom: 1px solid #ddd; overflow-wrap: anywhere; }
+.summary th { width: 14em; } .decisions { font-size: 0.92em; }
+.decisions .when { width: 8.5em; } .decisions .what { width: 11em; }
+.decisions .who { width: 11em; }
 .entry { margin: 1em 0; padding: 0.5em 0.8em; border-left: 3px solid #999; break-inside: avoid; }
 .entry.in { border-color: #2a6; } .entry.out { border-color: #26a; }
 .entry.event { border-color: #bbb; padding-top: 0.2em; padding-bottom: 0.2em; }
@@ -117,8 +120,7 @@ def _timeline(session: Session, case: Case, files: dict[tuple[str, str], str]) -
             )
         )
     entries += [
-        Entry(e.at, "event", e.action, f"by {e.actor}", e.detail)
-        for e in case_events(session, case.id)
+        Entry(e.at, "event", e.action, e.actor, e.detail) for e in case_events(session, case.id)
     ]
     return sorted(entries, key=lambda e: (e.at, e.direction != "in"))
 
@@ -163,22 +165,24 @@ def _page(case: Case, data: dict[str, Any], timeline: list[Entry], now: datetime
         f'<p class="meta">Written by mailbot on {escape(_when(now))} from its records. '
         "Each message is in messages/ as the e-mail it was; MANIFEST.sha256 holds every "
         "file's SHA-256 (check with <code>sha256sum -c MANIFEST.sha256</code>).</p>\n"
-        f"{erased}<h2>Summary</h2>\n<table>{summary}</table>\n"
-        f"<h2>Decisions and who made them</h2>\n<table><tr><th>When</th><th>What</th>"
-        f"<th>Who</th><th>Detail</th></tr>{decisions}</table>\n"
+        f'{erased}<h2>Summary</h2>\n<table class="summary">{summary}</table>\n'
+        '<h2>Decisions and who made them</h2>\n<table class="decisions"><tr>'
+        '<th class="when">When</th><th class="what">What</th><th class="who">Who</th>'
+        f"<th>Detail</th></tr>{decisions}</table>\n"
         f"<h2>Timeline</h2>\n{entries}\n</body></html>\n"
     )
 
 
 def _entry(number: int, entry: Entry) -> str:
     file = f" — {escape(entry.file)}" if entry.file else ""
+    who = f"by {entry.meta}" if entry.direction == "event" else entry.meta
     text = f"<pre>{escape(entry.text)}</pre>" if entry.text else ""
     if entry.direction != "event" and not entry.text:
         text = "<p><em>(no text: erased, or never written)</em></p>"
     return (
         f'<div class="entry {entry.direction}"><div class="meta">{number}. '
         f"{escape(_when(entry.at))}{file}</div><strong>{escape(entry.title)}</strong>"
-        f'<div class="meta">{escape(entry.meta)}</div>{text}</div>\n'
+        f'<div class="meta">{escape(who)}</div>{text}</div>\n'
     )
 
 
