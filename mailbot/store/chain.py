@@ -88,7 +88,7 @@ def case_chain(session: Session, case_id: int) -> tuple[list[chain.Link], list[t
     for message, raw in received:
         assert message.id is not None
         content = chain.received_content(
-            hashlib.sha256(raw or b"").hexdigest(),
+            _sha256(raw),
             message.from_address,
             message.subject,
             message.text,
@@ -96,9 +96,7 @@ def case_chain(session: Session, case_id: int) -> tuple[list[chain.Link], list[t
         now[chain.RECEIVED, message.id] = (message.received_at, str(message.kind or ""), content)
     for letter in session.exec(select(Outbound).where(Outbound.case_id == case_id)):
         assert letter.id is not None
-        content = chain.letter_content(
-            hashlib.sha256(letter.raw).hexdigest(), letter.to_address, letter.subject
-        )
+        content = chain.letter_content(_sha256(letter.raw), letter.to_address, letter.subject)
         now[chain.LETTER, letter.id] = (letter.queued_at, str(letter.kind), content)
     for event in session.exec(select(Event).where(Event.case_id == case_id)):
         assert event.id is not None
@@ -113,3 +111,10 @@ def case_chain(session: Session, case_id: int) -> tuple[list[chain.Link], list[t
         stored = (row.seq, row.record, row.record_id, row.at, row.kind, row.salt, row.digest)
         links.append(chain.Link(*stored, row.hash, now.pop(key, None)))
     return links, sorted(now)
+
+
+def _sha256(raw: object) -> str:
+    """The SHA-256 of stored bytes, whatever was put in their place (SQLite keeps any type: a
+    changed letter may come back as text, and must still be told from the original)."""
+    data = raw if isinstance(raw, bytes) else str(raw or "").encode("utf-8", "surrogateescape")
+    return hashlib.sha256(data).hexdigest()
