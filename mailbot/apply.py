@@ -33,15 +33,18 @@ from mailbot.procedure.effects import (
     Suppress,
     ToCustomer,
     TooLarge,
+    ToPrint,
     ToRole,
     ToStaff,
+    Undelivered,
 )
 from mailbot.procedure.policy import Policy
 from mailbot.procedure.rules import Due
 from mailbot.procedure.vocabulary import Disposition, MessageKind
-from mailbot.store import cases, db, held
+from mailbot.store import cases, chain, db, held
 from mailbot.store.db import Session
 from mailbot.store.models import Case, Inbound, OutboundStatus
+from mailbot.store.outbox import mark_undelivered
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +184,7 @@ class Casefile:
         if effect.reason:
             inbound.reason = effect.reason
         inbound.case_id, inbound.disposition = case.id, Disposition.CASE
+        chain.link_received(session, inbound)
         if effect.kind in (MessageKind.COMPLAINT, MessageKind.CUSTOMER_REPLY):
             db.note_in_thread(session, case.id, inbound.message_id, inbound.received_at, False)
         db.record_event(session, case.id, now, effect.actor, effect.kind, effect.why)
@@ -237,6 +241,11 @@ class Casefile:
                 session, case, effect.role, effect.kind, effect.also_handlers, **effect.context
             )
             applied.queued.append(effect.kind)
+        elif isinstance(effect, Undelivered):
+            mark_undelivered(session, effect.message_id, now, effect.reason)
+        elif isinstance(effect, ToPrint):
+            out.to_print(session, case, effect.message_id, effect.kind, effect.reason)
+            applied.queued.append(MessageKind.BY_POST)
         elif isinstance(effect, LetterHeld):
             letter = t.HELD_LETTERS[effect.kind]
             out.letter_held(session, case, letter, case.customer_email, effect.reason)

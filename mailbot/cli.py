@@ -19,7 +19,7 @@ from typing import Any
 
 from imapclient.exceptions import IMAPClientError
 
-from mailbot import logs, privacy, report
+from mailbot import audit, case_file, logs, privacy, report
 from mailbot.app import App, build_app, log_outcome, wall_clock
 from mailbot.config import ConfigError, config_path, in_force, load_settings
 from mailbot.correspondence import (
@@ -50,7 +50,8 @@ from mailbot.transport.smtp import SmtpPermanentError, SmtpTemporaryError
 from mailbot.views import case_json, case_line, held_json, quarantined_json
 
 EX_OK, EX_USAGE, EX_TEMPFAIL = 0, 2, 75
-READ_ONLY = {"check", "letters"}  # commands that create and change nothing in the database
+# commands that create and change nothing in the database
+READ_ONLY = {"check", "letters", "audit", "casefile"}
 RETRY_SET_ASIDE = "mailbot tick --retry-set-aside"
 
 log = logging.getLogger("mailbot")
@@ -243,6 +244,30 @@ def parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--customer", required=True, metavar="EMAIL")
     export.add_argument("--output", required=True, type=Path, metavar="DIR")
+    audit_command = _command(
+        commands,
+        "audit",
+        "check that the records were not changed behind mailbot's back",
+        "verify recomputes each case's chain of records (every message in and out, every "
+        "event): a record changed, added or deleted other than by mailbot breaks it.",
+        ["0   every chain holds (one summary line)", "1   a chain is broken: each case and its "
+         "first bad record named", USAGE],
+        "mailbot audit verify --case CMP-2026-000042",
+    )  # fmt: skip
+    audit_command.add_argument("action", choices=("verify",))
+    audit_command.add_argument("--case", metavar="REF", help="only this case")
+    casefile = _command(
+        commands,
+        "casefile",
+        "the case file for the ombudsman: one case's page, its messages and a manifest",
+        "Writes index.html (one self-contained page: the summary, every decision and who made "
+        "it, the whole timeline with each message's text), messages/NNN-*.eml in time order, "
+        "and MANIFEST.sha256 (sha256sum -c checks it). Reads the database only.",
+        ["0   written", f"{USAGE}, no such case, or DIR is not empty"],
+        "mailbot casefile CMP-2026-000042 --output /tmp/CMP-2026-000042",
+    )
+    casefile.add_argument("ref", metavar="REF")
+    casefile.add_argument("--output", required=True, type=Path, metavar="DIR")
     erase = _command(
         commands,
         "erase",
@@ -406,6 +431,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "held": _held,
         "report": _report,
         "export": _export,
+        "audit": _audit,
+        "casefile": _casefile,
         "erase": _erase,
         "purge": _purge,
         "letters": _letters,
@@ -811,6 +838,32 @@ def _export(app: App, args: argparse.Namespace) -> int:
             session, args.customer, args.output, app.clock(), lambda s, c: _json(app, s, c)
         )
     log.info("export: %d file(s) written to %s", len(written), args.output)
+    return EX_OK
+
+
+def _audit(app: App, args: argparse.Namespace) -> int:
+    ref = args.case.upper() if args.case else None
+    with Session(app.engine) as session:
+        if ref is not None and db.case_by_ref(session, ref) is None:
+            print(f"mailbot: no case {args.case}", file=sys.stderr)
+            return EX_USAGE
+        found = audit.verify(session, ref)
+    for case_ref, broken in found.broken:
+        print(f"{case_ref}: {broken.describe()}")
+    print(found.summary())
+    return 1 if found.broken else EX_OK
+
+
+def _casefile(app: App, args: argparse.Namespace) -> int:
+    with Session(app.engine) as session:
+        written = case_file.write(
+            session,
+            args.ref.upper(),
+            args.output,
+            app.clock(),
+            lambda s, c: _json(app, s, c),
+        )
+    log.info("casefile: %d file(s) written to %s", len(written), args.output)
     return EX_OK
 
 

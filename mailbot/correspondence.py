@@ -19,7 +19,7 @@ from mailbot.procedure.details import Detail
 from mailbot.procedure.needs import COPY_FORMATS, LARGE_PRINT, PLAIN_TEXT, Need, letter_format
 from mailbot.procedure.personal_data import DATA_PROTECTION
 from mailbot.procedure.vocabulary import StaffMember
-from mailbot.store import cases
+from mailbot.store import cases, db
 from mailbot.store.db import Session
 from mailbot.store.models import (
     Case,
@@ -389,20 +389,42 @@ class Correspondence:
     ) -> None:
         """Tell the managers at once that LETTER to ADDRESS was held back (REASON): it must
         reach the customer another way (the team leaders, if no managers are listed)."""
+        kind = MessageKind.LETTER_HELD
+        self._to_managers(session, case, kind, letter=letter, address=address, reason=reason)
+
+    def _to_managers(
+        self,
+        session: Session,
+        case: Case,
+        kind: MessageKind,
+        enclosed: tuple[str, bytes] | None = None,
+        **context: Any,
+    ) -> None:
+        """Letter KIND (templates/KIND_staff.txt.j2) to the managers, or to the team leaders
+        if no managers are listed: a duty to the customer that mail could not meet."""
         managers = self.settings.staff_with_role("manager")
         for member in managers or self.settings.staff_with_role("team_leader"):
             self.to_staff(
-                session,
-                case,
-                member,
-                MessageKind.LETTER_HELD,
-                "letter_held_staff",
-                "",
-                None,
-                letter=letter,
-                address=address,
-                reason=reason,
+                session, case, member, kind, f"{kind}_staff", "", None, enclosed=enclosed, **context
             )
+
+    def to_print(
+        self, session: Session, case: Case, message_id: str, kind: str, reason: str
+    ) -> None:
+        """Tell the managers at once (the team leaders, if no managers are listed) that our
+        letter MESSAGE_ID, an ADR notice or deadlock letter, bounced (REASON): it must go by
+        post, and `#sent-by-post DATE` records it. The letter goes with it, for printing."""
+        [letter] = db.outbound_by_message_ids(session, [message_id])
+        self._to_managers(
+            session,
+            case,
+            MessageKind.BY_POST,
+            (f"{kind}-{case.ref}.eml", letter.raw),
+            letter=t.HELD_LETTERS[MessageKind(kind)],
+            address=letter.to_address,
+            reason=reason,
+            sent=self.templates.when(letter.sent_at) if letter.sent_at else "",
+        )
 
     def to_staff(
         self,
@@ -414,6 +436,7 @@ class Correspondence:
         title: str,
         in_reply_to: str | None,
         attached: tuple[str, str] | None = None,
+        enclosed: tuple[str, bytes] | None = None,
         **context: Any,
     ) -> None:
         """A short letter to one member of staff (a confirmation, an error, an alert): about
@@ -435,6 +458,7 @@ class Correspondence:
             reply_to=self.settings.smtp.from_address,
             from_name=self.team,
             attached=attached,
+            enclosed=enclosed,
         )
         self.outbox.queue(session, case, kind, letter)
 
@@ -680,6 +704,15 @@ def specimens(
         (
             "letter_held_staff",
             to_staff(letter="the ADR notice", address=case.customer_email, reason=words),
+        ),
+        (
+            "by_post_staff",
+            to_staff(
+                letter="the deadlock letter",
+                address=case.customer_email,
+                reason=f"{case.customer_email} 5.1.1 permanent",
+                sent=templates.when(now),
+            ),
         ),
         (MessageKind.ADMIN_ALERT, {"title": "SMTP gave up", "text": words}),  # outbox.alert's
         (

@@ -23,6 +23,7 @@ from mailbot.mail.parse import (
 )
 from mailbot.mail.read import Reader, Reading
 from mailbot.outcome import Outcome, our_fault
+from mailbot.procedure.case import ReturnedLetter
 from mailbot.procedure.commands import named_cases, release_ids
 from mailbot.procedure.route import Arrival, Thread, route
 from mailbot.procedure.vocabulary import Disposition
@@ -31,6 +32,7 @@ from mailbot.store import inbound as stored
 from mailbot.store.connection import conflict
 from mailbot.store.db import Engine, Session
 from mailbot.store.models import Case, Inbound
+from mailbot.store.outbox import last_letters_to
 
 log = logging.getLogger(__name__)
 
@@ -228,16 +230,27 @@ class Intake:
     ) -> tuple[Case | None, Thread]:
         """3. Load state: the case the message threads onto, locked for this transaction, and
         what the procedure knows of it. A [REF] in the subject, else In-Reply-To/References;
-        a bounce, a receipt or a report may name our letter only inside. A person's message
-        naming none: the cases its sender opened on RECEIVED_AT's day (the latest locked
-        when they are at the limit), or a staff reply's held messages to release."""
+        a bounce, a receipt or a report may name our letter only inside; one that quotes no
+        Message-ID of ours names the last letter sent to its failed recipients before it came
+        (RECEIVED_AT). A person's message naming none: the cases its sender opened on
+        RECEIVED_AT's day (the latest locked when they are at the limit), or a staff reply's
+        held messages to release."""
         parsed, bounce = reading.parsed, reading.bounce
         refs = [ref.upper() for ref in self.ref_regex.findall(parsed.subject)]
         case = cases.case_of_thread(session, refs, [*parsed.references, *parsed.in_reply_to])
         letters_to: frozenset[str] = frozenset()
+        returned: tuple[ReturnedLetter, ...] = ()
         if bounce is not None:
             letters = db.outbound_by_message_ids(session, bounce.original_message_ids)
+            if not letters:
+                failed = {r.address for r in bounce.recipients if r.permanent}
+                letters = last_letters_to(session, failed, received_at)
             letters_to = frozenset(letter.to_address for letter in letters)
+            returned = tuple(
+                ReturnedLetter(m.message_id, m.kind, m.to_address, m.undelivered_at is not None)
+                for m in letters
+                if m.case_id is not None
+            )
             case = case or cases.case_of_letters(session, letters)
         elif case is None and reading.verdict.sender in (Sender.READ_RECEIPT, Sender.REPORT):
             case = db.case_by_message_ids(session, reported_ids(raw))
@@ -252,9 +265,10 @@ class Intake:
                     locked = cases.lock_case(session, other)
                     if locked is not None and locked.id != case.id:
                         named[locked.ref] = self.casefile.state(session, locked)
-            return case, Thread(self.casefile.state(session, case), letters_to, named=named)
+            state = self.casefile.state(session, case)
+            return case, Thread(state, letters_to, named=named, returned=returned)
         if reading.verdict.is_machine or "@" not in sender:
-            return None, Thread(None, letters_to)
+            return None, Thread(None, letters_to, returned=returned)
         if staff:
             return None, Thread(held=held.held_among(session, release_ids(reading.new_text)))
         zone = self.casefile.policy.calendar.zone

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from mailbot.procedure.calendar import add_months
 from mailbot.procedure.transitions import RULE
 from mailbot.store import db
 from mailbot.store.casebook import case_events, case_letters, case_messages
+from mailbot.store.chain import forget_salts
 from mailbot.store.db import Session
 from mailbot.store.models import Case, CaseStatus, Inbound, Outbound
 from mailbot.store.personal import (
@@ -75,17 +77,12 @@ def export(
 ) -> list[Path]:
     """Write everything held about EMAIL's cases into FOLDER (new or empty); DESCRIBE is what
     `mailbot show --json` prints of a case. Returns the files written."""
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise Refusal(f"{folder} is not an empty directory: give a new or empty one")
+    refuse_unless_empty(folder)
     cases = customer_cases(session, email)
     if not cases:
         raise Refusal(f"no case of {email}")
     written: list[Path] = []
-
-    def write(path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        written.append(path)
+    write = partial(write_file, written)
 
     listing = []
     for case in cases:
@@ -93,8 +90,8 @@ def export(
         data = describe(session, case)
         write(here / "case.json", (json.dumps(data, indent=2) + "\n").encode())
         write(here / "events.json", (json.dumps(data["events"], indent=2) + "\n").encode())
-        messages = _messages(session, case)
-        for number, (_, direction, kind, raw) in enumerate(messages, 1):
+        messages = raw_messages(session, case)
+        for number, (_, direction, kind, raw, _id) in enumerate(messages, 1):
             write(here / "messages" / f"{number:03d}-{direction}-{kind}.eml", raw)
         listing.append(
             f"{case.ref}: received {case.received_at:%Y-%m-%d}, {case.status}, "
@@ -105,15 +102,28 @@ def export(
     return written
 
 
-def _messages(session: Session, case: Case) -> list[tuple[datetime, str, str, bytes]]:
-    """The case's raw messages in time order: (when, "in"/"out", kind, bytes)."""
-    found: list[tuple[datetime, str, str, bytes]] = [
-        (m.received_at, "in", str(m.kind or "message"), raw)
+def refuse_unless_empty(folder: Path) -> None:
+    """Refused (exit 2) unless FOLDER is a new or empty directory: nothing is overwritten."""
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise Refusal(f"{folder} is not an empty directory: give a new or empty one")
+
+
+def write_file(written: list[Path], path: Path, data: bytes) -> None:
+    """DATA into PATH (its directories made), and PATH added to WRITTEN."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    written.append(path)
+
+
+def raw_messages(session: Session, case: Case) -> list[tuple[datetime, str, str, bytes, str]]:
+    """The case's raw messages in time order: (when, "in"/"out", kind, bytes, Message-ID)."""
+    found: list[tuple[datetime, str, str, bytes, str]] = [
+        (m.received_at, "in", str(m.kind or "message"), raw, m.message_id)
         for m, raw in received_with_bytes(session, case.id)
         if raw
     ]
     found += [
-        (m.sent_at or m.queued_at, "out", str(m.kind), m.raw)
+        (m.sent_at or m.queued_at, "out", str(m.kind), m.raw, m.message_id)
         for m in case_letters(session, case.id)
         if m.raw  # a letter to an address no mail can go to was never written
     ]
@@ -196,7 +206,8 @@ def erase_case(
     case.needs = ""  # the support needs and their notes: health, disability, circumstances
     case.personal_data_erased_at = now
     session.add(case)
-    assert case.id is not None
+    forget_salts(session, case.id)  # the chain keeps each record's digest, not the means to
+    assert case.id is not None  # match it against a guess; the erasure's own event is linked
     db.record_event(session, case.id, now, "admin", ERASED, why)
     return done
 

@@ -22,11 +22,13 @@ from mailbot.procedure.transitions import (
     HELD_LETTERS,
     MERGED_INTO,
     NOT_A_COMPLAINT,
-    ON_TIME,
     REMEDY_LATE,
-    SAR_ANSWERED,
+    SAR_ANSWERED_LATE,
+    SAR_ANSWERED_ON_TIME,
     SAR_EXTENDED,
     SAR_RECEIVED,
+    SENT_BY_POST,
+    UNDELIVERED,
 )
 from mailbot.store.cases import state_of
 from mailbot.store.db import Session
@@ -62,8 +64,11 @@ COUNTED = frozenset(
         ADR_OUTCOME,
         REMEDY_LATE,
         SAR_RECEIVED,
-        SAR_ANSWERED,
+        SAR_ANSWERED_ON_TIME,
+        SAR_ANSWERED_LATE,
         SAR_EXTENDED,
+        UNDELIVERED,
+        SENT_BY_POST,
     }
 )
 # R5's exceptions, as "adr notice withheld" names them ("not sent: the case is out of scope")
@@ -137,6 +142,8 @@ class CaseFigures:
     remedy_late: bool = False
     # subject access requests: received, answered on time, answered late, extended
     subject_access: tuple[int, int, int, int] = (0, 0, 0, 0)
+    adr_letters_undelivered: int = 0  # ADR notices and deadlock letters that bounced
+    adr_letters_by_post: int = 0  # and went by post instead (#sent-by-post)
 
     @property
     def complaint(self) -> bool:
@@ -208,10 +215,14 @@ def case_figures(
         remedy_late=latest(REMEDY_LATE) is not None,
         subject_access=(
             count(SAR_RECEIVED),
-            sum(1 for e in before if e.action == SAR_ANSWERED and e.detail.startswith(ON_TIME)),
-            sum(1 for e in before if e.action == SAR_ANSWERED and not e.detail.startswith(ON_TIME)),
+            count(SAR_ANSWERED_ON_TIME),  # the rule's records: the staff's note goes with erasure
+            count(SAR_ANSWERED_LATE),
             count(SAR_EXTENDED),
         ),
+        adr_letters_undelivered=sum(
+            1 for e in before if e.action == UNDELIVERED and e.detail.split(" ")[0] in HELD_LETTERS
+        ),
+        adr_letters_by_post=count(SENT_BY_POST),
     )
 
 
@@ -275,6 +286,8 @@ def totals(cases: Iterable[CaseFigures]) -> dict[str, Any]:
         "adr_outcomes": {k: sum(1 for c in cases if c.adr_outcome == k) for k in ADR_OUTCOMES},
         "remedies_late": sum(1 for c in cases if c.remedy_late),
         "subject_access_requests": subject_access_figures(every),
+        "adr_letters_undelivered": sum(c.adr_letters_undelivered for c in cases),
+        "adr_letters_by_post": sum(c.adr_letters_by_post for c in cases),
         **{apart: sum(1 for c in every if c.outcome == apart) for apart in APART},
     }
 
@@ -460,6 +473,8 @@ def figure_lines(figures: dict[str, Any]) -> list[tuple[str, str]]:
         ("First response not yet due", str(first["pending"])),
         ("Updates sent", str(figures["updates_sent"])),
         ("ADR notices sent", str(figures["adr_notices_sent"])),
+        ("ADR letters undelivered (bounced)", str(figures["adr_letters_undelivered"])),
+        ("ADR letters sent by post", str(figures["adr_letters_by_post"])),
         (
             "ADR notices withheld",
             f"{sum(withheld.values())} (resolved {withheld['resolved']}, vexatious "

@@ -11,6 +11,7 @@ from mailbot.procedure.rules import Due
 from mailbot.store import db
 from mailbot.store.connection import DatabaseFailed
 from mailbot.store.db import Engine, Session
+from mailbot.store.personal import lock_cases
 from mailbot.store.timers import cases_set_aside, claim_case, due_cases, set_case_aside
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ def retry_set_aside(engine: Engine, now: datetime) -> list[str]:
     """Put every case the tick set aside back in it, due at once (after a fix)."""
     with Session(engine) as session:
         cases = cases_set_aside(session)
+        lock_cases(session, cases)  # PostgreSQL: each case's chain has one writer at a time
         for case in cases:
             assert case.id is not None
             db.record_event(

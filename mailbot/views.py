@@ -119,6 +119,7 @@ def case_json(
         "deadlock_position": case.deadlock_position or None,
         "deadlock_letter_held_back": deadlock_held_back(case, outbound),
         "first_response_overdue_sent_at": _iso(case.first_response_overdue_sent_at),
+        "by_post_due": [k for k in case.by_post_due.split(",") if k],  # bounced ADR letters
         "messages": messages,
         "outbound": [
             {
@@ -131,6 +132,9 @@ def case_json(
                 "attempts": m.attempts,
                 "smtp_reply": m.smtp_reply,
                 "last_error": m.last_error,
+                "sha256": m.sha256,  # of the exact bytes given to the SMTP server
+                "undelivered_at": _iso(m.undelivered_at),  # a bounce named it
+                "undelivered_reason": m.undelivered_reason or None,
             }
             for m in outbound
         ],

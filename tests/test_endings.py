@@ -9,7 +9,7 @@ from mailbot.mail.parse import Address
 from mailbot.procedure import effects as fx
 from mailbot.procedure import rules
 from mailbot.procedure import transitions as t
-from mailbot.procedure.case import CaseState
+from mailbot.procedure.case import CaseState, ReturnedLetter
 from mailbot.procedure.commands import Role, named_cases, read_commands
 from mailbot.procedure.rules import Due, RemedyStage
 from mailbot.procedure.vocabulary import CaseStatus, MessageKind
@@ -399,3 +399,46 @@ def test_a_case_file_date_already_past_is_told_at_once_as_passed() -> None:
     [letter] = [e for e in effects if isinstance(e, fx.ToRole)]
     assert letter.context["when"] == "passed"
     assert actions(effects)[-1:] == ["adr case file reminder"]
+
+
+# -- a bounced ADR letter goes by post (issue 28) ---------------------------------------------
+
+
+CUSTOMER_ADDRESS = "pat@example.com"
+
+
+def returned(kind: str, undelivered: bool = False) -> ReturnedLetter:
+    return ReturnedLetter("<mailbot.1@provider.example>", kind, CUSTOMER_ADDRESS, undelivered)
+
+
+def test_a_bounced_deadlock_letter_is_marked_undelivered_and_the_managers_told_to_post_it() -> None:
+    state = final_response()
+    failed = f"{CUSTOMER_ADDRESS} 5.1.1 permanent"
+    effects = t.bounced(failed, [(CUSTOMER_ADDRESS, "5.1.1 bounce")], "", state,
+                        [returned("deadlock_letter")])  # fmt: skip
+    assert fx.Undelivered("<mailbot.1@provider.example>", failed) in effects
+    assert fx.ToPrint("<mailbot.1@provider.example>", "deadlock_letter", failed) in effects
+    assert fx.Change({"by_post_due": "deadlock_letter"}) in effects
+    now = RECEIVED + timedelta(days=4)
+    posted = after(state, effects, now)
+    assert refusals(posted, "#sent-by-post 2026-13-01", now) == [
+        "#sent-by-post takes the day it was posted, YYYY-MM-DD, not '2026-13-01'."
+    ]
+    done, said = command(posted, "#sent-by-post 2026-03-06", now)
+    assert (
+        fx.Record(MANAGER.email, t.SENT_BY_POST, "the deadlock letter posted on 2026-03-06") in done
+    )
+    assert after(posted, done, now).by_post_due == ""
+    assert said == ["recorded the deadlock letter posted on 2026-03-06"]
+
+
+def test_an_update_that_bounced_is_undelivered_but_no_duty_goes_by_post() -> None:
+    effects = t.bounced("x 5.1.1", [(CUSTOMER_ADDRESS, "b")], "", case(), [returned("update")])
+    assert any(isinstance(e, fx.Undelivered) for e in effects)
+    assert not any(isinstance(e, fx.ToPrint) for e in effects)
+
+
+def test_sent_by_post_is_refused_when_no_letter_waits_to_be_posted() -> None:
+    assert refusals(case(ref="CMP-2026-000001"), "#sent-by-post 2026-03-06", RECEIVED) == [
+        "CMP-2026-000001 has no bounced ADR notice or deadlock letter waiting to be posted"
+    ]

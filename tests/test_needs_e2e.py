@@ -363,6 +363,17 @@ def test_an_extended_request_tells_the_customer_and_is_answered_on_time(
     assert figures == dict(received=1, answered_on_time=1, answered_late=0, extended=1, open=0)
     stages = Counter(stage for stage, _ in dpo_told(mailbot))
     assert stages == {"new": 1}, "no reminder fell due before it was answered"
+    # erased (UK GDPR), the request counts the same: the rule's records keep how it stood
+    staff(
+        mailbot, tmp_path, ref, "#resolve Answered the request", datetime(2028, 4, 21, tzinfo=UTC)
+    )
+    assert (
+        mailbot("--now", "2029-06-01T12:00:00+00:00", "erase", "--customer", "alice@example.net")
+        == 0
+    )
+    assert figures == subject_access_figures(
+        mailbot, capsys, "2027-01-25", "2028-04-30", datetime(2028, 5, 1, tzinfo=UTC)
+    )
 
 
 # -- erasure -----------------------------------------------------------------------------------

@@ -169,6 +169,8 @@ NOVEMBER = {
         "extended": 0,
         "open": 0,
     },
+    "adr_letters_undelivered": 0,
+    "adr_letters_by_post": 0,
     "not_a_complaint": 0,
     "merged": 0,
     "adr_wait_weeks": 8,

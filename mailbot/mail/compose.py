@@ -77,6 +77,7 @@ class Letter:
     auto_submitted: str | None = "auto-generated"  # None: written by a person (a relayed reply)
     image: tuple[str, bytes] | None = None  # (Content-ID, PNG) the HTML shows as cid:ID
     attached: tuple[str, str] | None = None  # (file name, text): a text file attached
+    enclosed: tuple[str, bytes] | None = None  # (file name, an e-mail's bytes) attached whole
 
 
 def compose(
@@ -127,6 +128,8 @@ def compose(
         body = _multipart("alternative", text, html)
     if letter.attached is not None:
         body = _multipart("mixed", body, _attached_text(*letter.attached))
+    if letter.enclosed is not None:
+        body = _multipart("mixed", body, _enclosed(*letter.enclosed))
     head = "".join(f"{name}: {value}\r\n" for name, value in headers)
     return (head + body).encode("utf-8")
 
@@ -195,6 +198,17 @@ def _attached_text(filename: str, text: str) -> str:
     part = _part("plain", text)
     head, _, rest = part.partition("\r\n")
     return f'{head}\r\nContent-Disposition: attachment; filename="{safe}"\r\n{rest}'
+
+
+def _enclosed(name: str, raw: bytes) -> str:
+    """An e-mail attached whole (message/rfc822): any mail program opens and prints it.
+
+    Our own letters' bytes: CRLF lines of at most 998 octets, ASCII but for an address."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+    return (
+        f'Content-Type: message/rfc822\r\nContent-Disposition: attachment; filename="{safe}"'
+        f"\r\n\r\n{raw.decode('utf-8', errors='replace')}"
+    )
 
 
 def _part(subtype: str, content: str) -> str:

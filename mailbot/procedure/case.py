@@ -60,6 +60,8 @@ class CaseState:
     sar_extended_at: datetime | None = None
     sar_told: str = ""  # the last reminder the DPO had: a RemedyStage (week, day, late)
     sar_done_at: datetime | None = None
+    # the ADR letters (kinds, comma-separated) that bounced: a duty met only by post
+    by_post_due: str = ""
     # beside the case's own fields: what the database knows of it now
     chased: bool = False  # the handlers were told of a chase of the pending request
     held: str = ""  # why automated mail to the customer is held back now ("" if it goes)
@@ -105,6 +107,16 @@ class CaseState:
     def deadlock_held_back(self) -> bool:
         """The deadlock letter was written but held back (the managers were told)."""
         return self.deadlock_sent_at is None and bool(self.deadlock_position)
+
+
+@dataclass(frozen=True)
+class ReturnedLetter:
+    """One of our letters a bounce names (by Message-ID, or by recipient and time)."""
+
+    message_id: str
+    kind: str
+    to_address: str
+    undelivered: bool  # an earlier bounce already named it
 
 
 # the fields a Change may set; the others are what the database knows of the case beside it

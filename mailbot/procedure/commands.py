@@ -78,6 +78,12 @@ COMMANDS: dict[str, Spec] = {
     "remedy-done": Spec(
         "#remedy-done NOTE", True, LEADERS, "we did what the scheme decided: resolves the case"
     ),
+    "sent-by-post": Spec(
+        "#sent-by-post YYYY-MM-DD",
+        True,
+        LEADERS,
+        "the ADR notice or deadlock letter that bounced went by post on that day",
+    ),
     # who may act as the customer is a decision of the case's handlers (they are told of
     # third-party mail), as reopening is: an accepted address can reopen and ask for letters
     "customer-address": Spec(
@@ -164,6 +170,11 @@ class Command:
         """For #merge and #adr: the reference first in the argument (a case's upper-cased)."""
         first = self.argument.split()[0]
         return first.upper() if self.name == "merge" else first
+
+    @property
+    def posted_on(self) -> date:
+        """For #sent-by-post YYYY-MM-DD: the day the letter went by post."""
+        return date.fromisoformat(self.argument.split()[0])
 
     @property
     def case_file_due(self) -> date | None:
@@ -294,6 +305,8 @@ def _check_argument(name: str, argument: str) -> str | None:
             return f"#adr-outcome takes upheld, partly or not-upheld first, not {word!r}."
     if name == "needs" and argument and _word(argument) not in (*FORMATS, NONE):
         return f"#needs takes {', '.join(FORMATS)} or none first, not {_word(argument)!r}."
+    if name == "sent-by-post" and argument and not _is_date(argument.split()[0]):
+        return f"#sent-by-post takes the day it was posted, YYYY-MM-DD, not {_word(argument)!r}."
     if name == "merge" and argument and len(argument.split()) > 1:
         return '#merge takes one case reference: "#merge CMP-REF"'
     if name in ("new", "customer-address") and argument:

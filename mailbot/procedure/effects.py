@@ -167,6 +167,24 @@ class LetterHeld:
 
 
 @dataclass(frozen=True)
+class Undelivered:
+    """Our letter MESSAGE_ID did not reach its recipient: a bounce said so (REASON)."""
+
+    message_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ToPrint:
+    """Tell the managers at once that our letter MESSAGE_ID (an ADR notice or deadlock letter)
+    bounced (REASON) and must go by post: the letter attached, for printing."""
+
+    message_id: str
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Suppress:
     """No more automated mail to ADDRESS: it bounced permanently."""
 
@@ -200,6 +218,8 @@ Effect = (
     | ToRole
     | ToStaff
     | LetterHeld
+    | Undelivered
+    | ToPrint
     | Suppress
     | OnCase
 )

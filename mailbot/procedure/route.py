@@ -17,7 +17,7 @@ from mailbot.mail.compose import unsendable
 from mailbot.mail.parse import Address, ParsedMessage
 from mailbot.mail.read import Reading
 from mailbot.procedure import transitions as t
-from mailbot.procedure.case import CaseState
+from mailbot.procedure.case import CaseState, ReturnedLetter
 from mailbot.procedure.commands import StaffReply, known, read_commands
 from mailbot.procedure.deadlock import deadlock_request
 from mailbot.procedure.details import Detail, find_details, missing_details
@@ -74,6 +74,8 @@ class Thread:
     latest_today: CaseState | None = None
     # a staff reply's #release: the numbers it names that are held messages
     held: frozenset[int] = frozenset()
+    # a bounce: our letters it names (by Message-ID, or by recipient and time)
+    returned: tuple[ReturnedLetter, ...] = ()
 
 
 def route(
@@ -271,7 +273,12 @@ def machine(reading: Reading, thread: Thread) -> list[Effect]:
             for r in report.recipients
             if r.permanent and r.address in sent_to
         ]
-        return t.bounced(failed, stopped, verdict.reason)
+        undelivered = [
+            letter
+            for letter in thread.returned
+            if not letter.undelivered and letter.to_address in {a for a, _ in stopped}
+        ]
+        return t.bounced(failed, stopped, verdict.reason, case, undelivered)
     if case is None:
         return [Ignore(kind, verdict.reason)]
     return [Attach(kind, t.RULE, verdict.reason, verdict.reason)]

@@ -11,7 +11,7 @@ from mailbot.mail.compose import cannot_address
 from mailbot.mail.parse import Address
 from mailbot.mail.trim import split_sign_off
 from mailbot.procedure import rules
-from mailbot.procedure.case import CaseState
+from mailbot.procedure.case import CaseState, ReturnedLetter
 from mailbot.procedure.commands import Command, StaffReply
 from mailbot.procedure.details import Detail
 from mailbot.procedure.effects import (
@@ -27,7 +27,9 @@ from mailbot.procedure.effects import (
     Relay,
     Suppress,
     ToCustomer,
+    ToPrint,
     ToRole,
+    Undelivered,
 )
 from mailbot.procedure.needs import NONE, SUPPORT, Need, letter_format, with_format
 from mailbot.procedure.personal_data import (
@@ -64,6 +66,10 @@ SAR_RECEIVED, SAR_AGAIN = "subject access request received", "subject access req
 SAR_ANSWERED, SAR_EXTENDED = "subject access request answered", "subject access request extended"
 SAR_REMINDED, SAR_LATE = "subject access request reminder", "subject access request late"
 ON_TIME, LATE = "on time", "late"  # how an answer's event detail starts
+# the rule's own record of how an answer stood (kept by erasure, unlike the staff's note)
+SAR_ANSWERED_ON_TIME = f"{SAR_ANSWERED} {ON_TIME}"
+SAR_ANSWERED_LATE = f"{SAR_ANSWERED} {LATE}"
+UNDELIVERED, SENT_BY_POST = "letter undelivered", "sent by post"
 # a case's status in words, for staff ("CMP-2026-000001 is ...")
 STATUS_WORDS = {
     CaseStatus.OPEN: "open",
@@ -188,12 +194,32 @@ def stranger_wrote(
     ]
 
 
-def bounced(failed: str, stopped: Sequence[tuple[str, str]], reason: str = "") -> list[Effect]:
+def bounced(
+    failed: str,
+    stopped: Sequence[tuple[str, str]],
+    reason: str = "",
+    state: CaseState | None = None,
+    undelivered: Sequence[ReturnedLetter] = (),
+) -> list[Effect]:
     """A bounce of our mail (FAILED: its recipients in words); the addresses STOPPED
-    (address, reason) bounced permanently: no more automated mail there."""
+    (address, reason) bounced permanently: no more automated mail there. Our letters it
+    names that were UNDELIVERED are marked so; an ADR notice or deadlock letter among them is
+    a duty not met: the managers are told at once to post it."""
     why = f"bounce: {failed or 'no recipient named'}"
     effects: list[Effect] = [Attach(MessageKind.BOUNCE, RULE, why, reason)]
     effects += [Suppress(address, reason) for address, reason in stopped]
+    to_post = [k for k in (state.by_post_due.split(",") if state else []) if k]
+    for letter in undelivered:
+        effects += [
+            Undelivered(letter.message_id, failed),
+            Record(RULE, UNDELIVERED, f"{letter.kind} {letter.message_id}: {failed}"),
+        ]
+        if letter.kind in HELD_LETTERS and letter.kind not in to_post:
+            to_post.append(letter.kind)
+            effects += [
+                Change({"by_post_due": ",".join(to_post)}),
+                ToPrint(letter.message_id, letter.kind, failed),
+            ]
     if stopped:
         effects.append(
             Notify(
@@ -693,6 +719,8 @@ def staff_refusals(
     removing = any(c.name == "needs" and c.need == NONE for c in reply.commands)
     if removing and not state.needs:
         errors.append(f"{ref} has no support need recorded to remove")
+    if "sent-by-post" in names and not state.by_post_due:
+        errors.append(f"{ref} has no bounced ADR notice or deadlock letter waiting to be posted")
     return errors
 
 
@@ -771,6 +799,11 @@ def staff_command(
     elif name == "remedy-done":
         effects = remedy_done(state, actor, argument, now)
         done = f"recorded the remedy as done and resolved the case: {argument}"
+    elif name == "sent-by-post":
+        letters = " and ".join(HELD_LETTERS[MessageKind(k)] for k in state.by_post_due.split(","))
+        posted = f"{letters} posted on {command.posted_on.isoformat()}"
+        effects = [Change({"by_post_due": ""}), Record(actor, SENT_BY_POST, posted)]
+        done = f"recorded {posted}"
     elif name == "escalate":
         effects = escalate(state, actor, argument, now, policy)
         done = f"escalated the case to Manager level and told the customer: {argument}"
@@ -957,6 +990,7 @@ def subject_access_answered(
     return [
         Change({"sar_done_at": now}),
         Record(actor, SAR_ANSWERED, f"{when}: due {due.isoformat()}; {note}"),
+        Record(RULE, f"{SAR_ANSWERED} {when}", f"due {due.isoformat()}"),
     ]
 
 

@@ -64,6 +64,7 @@ class MessageKind(StrEnum):
     STAFF_ERROR = "staff_error"  # out: why a staff reply was refused
     SECURITY_ALERT = "security_alert"  # out: to the managers, about a forged staff message
     LETTER_HELD = "letter_held"  # out: to the managers, an ADR or deadlock letter held back
+    BY_POST = "by_post"  # out: to the managers, a bounced ADR or deadlock letter to post
     UPDATE = "update"  # out: R3's daily (or agreed) update
     FIRST_RESPONSE_OVERDUE = "first_response_overdue"  # out: R2, to the team leaders
     ESCALATION_NOTICE = "escalation_notice"  # out: R4, to the managers and the customer

@@ -17,7 +17,8 @@ from sqlalchemy import select as sql_select
 from sqlmodel import Session as Session
 from sqlmodel import col, create_engine, select
 
-from mailbot.store import migrations
+from mailbot.mail import chain as chained
+from mailbot.store import chain, migrations
 from mailbot.store.migrations import SchemaError as SchemaError
 from mailbot.store.models import (
     Case,
@@ -142,18 +143,24 @@ def raw_bytes(session: Session, inbound_id: int | None) -> bytes:
 
 
 _EVENT = Event.__table__  # type: ignore[attr-defined]  # SQLModel's table
-_RECORD_EVENT = insert(_EVENT)
+_RECORD_EVENT = insert(_EVENT).returning(_EVENT.c.id)
 
 
 def record_event(
     session: Session, case_id: int, at: datetime, actor: str, action: str, detail: str = ""
 ) -> None:
-    """An event on the case (R8), written at once in SESSION's transaction: a plain INSERT,
-    no ORM object (several go with each message)."""
-    session.connection().execute(  # no autoflush: the ORM's changes go in one flush
-        _RECORD_EVENT,
-        {"case_id": case_id, "at": at, "actor": actor, "action": action, "detail": detail},
+    """An event on the case (R8), written at once in SESSION's transaction with its link in
+    the case's chain: plain INSERTs, no ORM object (several go with each message)."""
+    event_id = (
+        session.connection()  # no autoflush: the ORM's changes go in one flush
+        .execute(
+            _RECORD_EVENT,
+            {"case_id": case_id, "at": at, "actor": actor, "action": action, "detail": detail},
+        )
+        .scalar_one()
     )
+    content = chained.event_content(actor, action, detail)
+    chain.link(session, case_id, chained.EVENT, event_id, at, action, content)
 
 
 _CASE_BY_REF = select(Case).where(Case.ref == bindparam("ref"))

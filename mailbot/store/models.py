@@ -120,6 +120,9 @@ class Case(SQLModel, table=True):
     set_aside_reason: str = ""  # why the tick stopped working this case (an error), until fixed
     # UK GDPR erasure (mailbot erase / purge): the customer's data gone, the timers kept
     personal_data_erased_at: datetime | None = _when(nullable=True)
+    # the ADR letters that bounced and must go by post (comma-separated kinds), until
+    # #sent-by-post records it
+    by_post_due: str = ""
 
     def addresses(self) -> set[str]:
         """Every address that is the customer's: the case's own and those staff accepted."""
@@ -211,6 +214,9 @@ class Outbound(SQLModel, table=True):
     last_error: str = ""  # the server's last refusal, or why the letter is held back
     smtp_reply: str = ""
     sent_at: datetime | None = _when(nullable=True)
+    sha256: str = ""  # of the exact bytes given to the SMTP server: proof of what was sent
+    undelivered_at: datetime | None = _when(nullable=True)  # a bounce named it
+    undelivered_reason: str = ""  # what the bounce said
 
 
 class Event(SQLModel, table=True):
@@ -222,6 +228,25 @@ class Event(SQLModel, table=True):
     actor: str  # the address that wrote (staff, customer, third party), or "mailbot"
     action: str
     detail: str = ""
+
+
+class ChainLink(SQLModel, table=True):
+    """One record of a case's history in its tamper-evident chain (mail/chain.py): the
+    record's digest and the hash that ties it to the link before, in the order written."""
+
+    __tablename__ = "chain_link"
+    __table_args__ = (UniqueConstraint("case_id", "seq"),)  # one chain a case: never a fork
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id")
+    seq: int  # 1, 2, 3 ... on the case
+    record: str  # "in", "out", "event", "start"
+    record_id: int | None = None  # the row's id in inbound, outbound or event
+    at: datetime = _when()
+    kind: str
+    salt: str = ""  # "" once the record's content was erased
+    digest: str
+    hash: str
 
 
 class Checkpoint(SQLModel, table=True):

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import hashlib
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection as Connection
 from sqlalchemy import bindparam, func, insert, update
 from sqlalchemy import select as sql_select
 from sqlmodel import col, select
 
-from mailbot.store import db
+from mailbot.mail import chain as chained
+from mailbot.store import chain, db
 from mailbot.store.db import Engine, Session
 from mailbot.store.models import MessageKind, Outbound, OutboundStatus, Suppression
 
@@ -31,7 +34,7 @@ ClaimedRow = tuple[str, str, str, bytes, int, datetime | None]
 
 # built once: one or two letters go with every message, each one claimed and answered
 _OUTBOUND = Outbound.__table__  # type: ignore[attr-defined]  # SQLModel's table
-_QUEUE = insert(_OUTBOUND)
+_QUEUE = insert(_OUTBOUND).returning(_OUTBOUND.c.id)
 _CAPPED_COUNT = sql_select(func.count(_OUTBOUND.c.id)).where(
     _OUTBOUND.c.to_address == bindparam("address"),
     _OUTBOUND.c.kind.in_(CAPPED),
@@ -54,10 +57,17 @@ _CLAIM = (
 )
 
 
-def queue_letter(session: Session, row: dict[str, object]) -> None:
+def queue_letter(session: Session, row: dict[str, Any]) -> None:
     """Write ROW (Outbound's columns but id, attempts and the answer's) in SESSION's
-    transaction at once: a plain INSERT, no ORM object, no autoflush (as db.record_event)."""
-    session.connection().execute(_QUEUE, row)
+    transaction at once: a plain INSERT, no ORM object, no autoflush (as db.record_event);
+    a letter on a case is added to its chain."""
+    raw: bytes = row["raw"]
+    row = row | {"sha256": hashlib.sha256(raw).hexdigest()}
+    letter_id = session.connection().execute(_QUEUE, row).scalar_one()
+    if row["case_id"] is not None:
+        content = chained.letter_content(row["sha256"], row["to_address"], row["subject"])
+        at, kind = row["queued_at"], str(row["kind"])
+        chain.link(session, row["case_id"], chained.LETTER, letter_id, at, kind, content)
 
 
 def automated_replies_since(session: Session, address: str, since: datetime) -> int:
@@ -133,6 +143,36 @@ def claim_letter(connection: Connection, row_id: int) -> ClaimedRow | None:
     if found is None:
         connection.rollback()
     return found  # a Row is a tuple
+
+
+def mark_undelivered(session: Session, message_id: str, at: datetime, reason: str) -> Outbound:
+    """Our letter MESSAGE_ID did not arrive (a bounce named it at AT, saying REASON)."""
+    letter = session.exec(select(Outbound).where(Outbound.message_id == message_id)).one()
+    letter.undelivered_at, letter.undelivered_reason = at, reason
+    session.add(letter)
+    return letter
+
+
+def last_letters_to(
+    session: Session, addresses: Collection[str], before: datetime
+) -> list[Outbound]:
+    """The last letter on a case sent to each of ADDRESSES before BEFORE: what a bounce that
+    quotes none of our Message-IDs returns, by its recipient and its time."""
+    found: list[Outbound] = []
+    for address in sorted(addresses):
+        query = (
+            select(Outbound)
+            .where(
+                Outbound.to_address == address,
+                col(Outbound.case_id).is_not(None),
+                Outbound.status == OutboundStatus.SENT,
+                col(Outbound.sent_at) <= before,
+            )
+            .order_by(col(Outbound.sent_at).desc(), col(Outbound.id).desc())
+            .limit(1)
+        )
+        found += session.exec(query).all()
+    return found
 
 
 def release_claim(connection: Connection) -> None:
