@@ -273,10 +273,11 @@ class Intake:
             return None, Thread(held=held.held_among(session, release_ids(reading.new_text)))
         zone = self.casefile.policy.calendar.zone
         day = datetime.combine(received_at.astimezone(zone).date(), time(), zone)
-        opened = cases.opened_for(session, sender, day, day + timedelta(days=1))
+        letters_to_them = [sender, *(a.email for a in parsed.reply_to if "@" in a.email)]
+        opened = cases.opened_for(session, letters_to_them, day, day + timedelta(days=1))
         if len(opened) < self.settings.limits.new_cases_per_sender_per_day:
             return None, Thread(opened_today=len(opened))
-        latest = cases.lock_case(session, opened[0])
+        latest = cases.lock_case(session, session.get(Case, opened[0]))
         assert latest is not None
         state = self.casefile.state(session, latest)
         return latest, Thread(opened_today=len(opened), latest_today=state)

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 # `#needs FORMAT [NOTE]`: the formats a customer's letters can follow
 LARGE_PRINT, PLAIN_TEXT = "large-print", "plain-text"
@@ -118,10 +119,30 @@ _NEED = re.compile(
     r"\b(" + "|".join(p for phrases in NEED_PHRASES.values() for p in phrases) + r")\b",
     re.IGNORECASE,
 )
+NEED_LOWER = re.compile(_NEED.pattern.lower())  # the first pass, on lower-cased text
 # "I am not vulnerable", "no disability": a denial just before the words is no need
 _DENIED = re.compile(r"\b(not|no|never)\s+(\w+\s+)?$", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
 _MOST_QUOTED = 300  # characters of a sentence the staff copy quotes
+
+
+@lru_cache(maxsize=4)  # one message's text is looked at for each list in turn
+def folded(text: str) -> tuple[str, str]:
+    """TEXT with its lines joined, and that lower-cased."""
+    joined = " ".join(text.split())
+    return joined, joined.lower()
+
+
+def words_in(lowered: re.Pattern[str], text: str) -> str | None:
+    """The first words of TEXT (its lines joined) that LOWERED, a pattern of lower-case
+    phrases, finds in it lower-cased: case-blind, three times as fast as re.IGNORECASE over a
+    whole mail (bench/backlog)."""
+    joined, lowered_text = folded(text)
+    found = lowered.search(lowered_text)
+    if found is None:
+        return None
+    same = len(lowered_text) == len(joined)  # (a few letters grow when lower-cased)
+    return joined[found.start() : found.end()] if same else found.group(0)
 
 
 def sentences(text: str) -> list[str]:
@@ -131,7 +152,7 @@ def sentences(text: str) -> list[str]:
 
 def support_sentences(text: str) -> tuple[str, ...]:
     """The sentences of TEXT (a customer's own words) that suggest a need, each once."""
-    if _NEED.search(text) is None:  # most mail: one pass, no sentence split
+    if words_in(NEED_LOWER, text) is None:  # most mail: one pass, no sentence split
         return ()
     found: list[str] = []
     for sentence in sentences(text):

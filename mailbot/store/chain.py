@@ -53,6 +53,11 @@ def link(
     heads[case_id] = (seq, hashed)
 
 
+def begin(session: Session, case_id: int) -> None:
+    """Case CASE_ID was opened in this transaction: its chain is empty, no need to read it."""
+    db.transaction_cache(session, "chain heads")[case_id] = (0, "")
+
+
 def link_received(session: Session, inbound: Inbound) -> None:
     """The message INBOUND, filed on its case just now, added to that case's chain."""
     assert inbound.case_id is not None and inbound.id is not None
