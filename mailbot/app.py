@@ -252,7 +252,8 @@ class App:
             db.set_checkpoint(session, s.folder, mailbox.uidvalidity, cursor.last_uid)
             session.commit()
         if released:  # a team leader's #release: processed now, as on their arrival
-            mailbox.take_back(s.held_folder, self.process_released(released), s.processed_folder)
+            _, back = self.process_released(released)
+            mailbox.take_back(s.held_folder, back, s.processed_folder)
 
     def _count_fetched(self, outcome: Outcome, where: str, report: PollReport) -> None:
         log_outcome(outcome, where)
@@ -261,18 +262,20 @@ class App:
         self.stats.count(outcome)
         self.metrics.fetched(outcome)
 
-    def process_released(self, inbound_ids: list[int]) -> dict[str, str]:
-        """Process held messages just released, each as on its arrival: the mailbox copies to
-        take back from the held folder (content key -> Message-ID)."""
+    def process_released(self, inbound_ids: list[int]) -> tuple[list[Outcome], dict[str, str]]:
+        """Process held messages just released, each as on its arrival: what became of each,
+        and the mailbox copies to take back from the held folder (content key -> Message-ID)."""
+        outcomes: list[Outcome] = []
         back: dict[str, str] = {}
         for inbound_id in inbound_ids:
             outcome = self.intake.process(inbound_id)
             log_outcome(outcome, f"released id={inbound_id}")
+            outcomes.append(outcome)
             with Session(self.engine) as session:
                 row = stored_message(session, inbound_id)
                 if row.source.startswith("imap ") and not outcome.left_in_mailbox:
                     back[row.content_sha256] = row.message_id
-        return back
+        return outcomes, back
 
 
 def log_outcome(outcome: Outcome, where: str) -> None:

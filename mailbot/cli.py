@@ -29,7 +29,7 @@ from mailbot.correspondence import (
     specimens,
     team_name,
 )
-from mailbot.daemon import Outages, digest, run_cycle, run_forever
+from mailbot.daemon import CLOCK_LETTERS, Outages, run_cycle, run_forever
 from mailbot.mail.compose import Letter, compose, new_message_id
 from mailbot.procedure.rules import ofcom_adr_wait_weeks, ofcom_words
 from mailbot.store import counts, db, migrations
@@ -538,7 +538,7 @@ def _ingest(app: App, args: argparse.Namespace) -> int:
             outcome = app.intake.receive(raw, app.clock(), f"file {name}")
             log_outcome(outcome, f"file={name}")
             if outcome.released:  # a team leader's #release, processed as the daemon does
-                back = app.process_released(outcome.released)
+                _, back = app.process_released(outcome.released)
                 _release(app, back, app.settings.mailbox.held_folder)
         return _send(app)
 
@@ -557,7 +557,8 @@ def _tick(app: App, args: argparse.Namespace) -> int:
             back = retry_set_aside(app.engine, app.clock())
             log.info("put back in the tick: %s", ", ".join(back) or "no case was set aside")
         log.info(app.tick().describe())
-        digest(app)  # every timer the daemon's loop runs, so --now replays see it
+        for _, letters in CLOCK_LETTERS:  # as the daemon's loop: --now replays see them
+            letters(app)
         return _send(app)
 
 
@@ -736,12 +737,9 @@ def _held(app: App, args: argparse.Namespace) -> int:
                 print(f"mailbot: no held message {args.id}", file=sys.stderr)
                 return EX_USAGE
             session.commit()
-            key, message_id, source = again.content_sha256, again.message_id, again.source
-        outcome = app.intake.process(args.id)
-        log_outcome(outcome, f"released id={args.id}")
+        [outcome], back = app.process_released([args.id])
         print(f"{args.id}: {outcome.describe()}")
-        if source.startswith("imap ") and not outcome.left_in_mailbox:
-            _release(app, {key: message_id}, app.settings.mailbox.held_folder)
+        _release(app, back, app.settings.mailbox.held_folder)
         log.info(app.tick().describe())  # a first response already overdue: told now
         return _send(app)
 

@@ -166,9 +166,9 @@ class Correspondence:
         queued = self.outbox.queue(session, case, kind, letter, business_time_only)
         if queued.status != OutboundStatus.HELD:  # R3: the customer hears from us when it goes
             case.last_customer_contact_at = queued.next_attempt_at
-        needs = cases.needs_of(case)
-        if letter_format(needs) in COPY_FORMATS:  # by email too, and a copy made by hand
-            self.format_copy(session, case, kind, letter, letter_format(needs))
+        need = letter_format(cases.needs_of(case))
+        if need in COPY_FORMATS:  # by email too, and a copy made by hand
+            self.format_copy(session, case, kind, letter, need)
         return queued
 
     def format_copy(

@@ -71,8 +71,8 @@ def run_cycle(app: App, stop: threading.Event, outages: Outages | None = None) -
     outages = outages or Outages()
     polled = poll(app, stop, outages)
     timers(app)
-    digest(app)
-    app.held_list()
+    for _, letters in CLOCK_LETTERS:
+        letters(app)
     return send(app, outages) and polled
 
 
@@ -110,6 +110,19 @@ def digest(app: App) -> None:
     """[reports] weekly_digest: the week's digest to the managers, once, when it is due."""
     if app.settings.reports.weekly_digest:
         app.weekly_digest()
+
+
+def held_list(app: App) -> None:
+    """What was held since the last list, to the team leaders at an opening or the cut-off."""
+    app.held_list()
+
+
+# the letters the clock sends beside the procedure's timers: after each tick, in the daemon
+# and in `mailbot tick` alike
+CLOCK_LETTERS: tuple[tuple[str, Callable[[App], None]], ...] = (
+    ("weekly digest", digest),
+    ("held list", held_list),
+)
 
 
 def send(app: App, outages: Outages) -> bool:
@@ -262,8 +275,8 @@ def _poll_and_send(
 
 def _tick_and_send(app: App, outages: Outages) -> None:
     _guarded("tick", timers, app)
-    _guarded("weekly digest", digest, app)
-    _guarded("held list", app.held_list)
+    for what, letters in CLOCK_LETTERS:
+        _guarded(what, letters, app)
     _guarded("send", send, app, outages)
     _guarded("status", _status, app, outages)
 

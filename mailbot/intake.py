@@ -275,7 +275,7 @@ class Intake:
         day = datetime.combine(received_at.astimezone(zone).date(), time(), zone)
         letters_to_them = [sender, *(a.email for a in parsed.reply_to if "@" in a.email)]
         opened = cases.opened_for(session, letters_to_them, day, day + timedelta(days=1))
-        if len(opened) < self.settings.limits.new_cases_per_sender_per_day:
+        if len(opened) < self.casefile.policy.new_cases_per_sender_per_day:
             return None, Thread(opened_today=len(opened))
         latest = cases.lock_case(session, session.get(Case, opened[0]))
         assert latest is not None
